@@ -1,0 +1,26 @@
+# fstore: PGXS build.  `make`, `make install`, `make installcheck` (needs a
+# running server with fstore preloaded; scripts/test.sh sets one up).
+
+EXTENSION = fstore
+MODULE_big = fstore
+DATA = $(wildcard fstore--*.sql)
+
+OBJS = \
+	src/fstore.o \
+	src/catalog/metadata.o \
+	src/catalog/parse.o \
+	src/online/keys.o \
+	src/online/read.o \
+	src/online/write.o \
+	src/stats/stats.o
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=fstore
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,636 @@
+/*
+ * fstore 0.1: catalogs, per-view tables, online reads and change-detecting
+ * writes.
+ *
+ * Layout:
+ *   schema fstore           catalogs and internal helpers (fixed name)
+ *   schema fstore_online    one table per feature view (latest value per key)
+ *                           and one composite type per feature service
+ *   schema fstore_offline   one history table per feature view
+ *   schema fstore_stream    one queue table per feature view
+ *   schema fstore_training  training sets
+ *   @extschema@             the user-facing fs_* functions
+ *
+ * Per-view tables are created at run time by fs_create_feature_view and are
+ * not members of the extension, so pg_dump dumps them (definition and data)
+ * like ordinary tables; the catalogs are registered as configuration tables.
+ */
+
+\echo Use "CREATE EXTENSION fstore" to load this file. \quit
+
+CREATE SCHEMA fstore;
+CREATE SCHEMA fstore_online;
+CREATE SCHEMA fstore_offline;
+CREATE SCHEMA fstore_stream;
+CREATE SCHEMA fstore_training;
+
+GRANT USAGE ON SCHEMA fstore, fstore_online, fstore_offline, fstore_stream,
+    fstore_training TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Catalogs
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE fstore.entities (
+    name        text PRIMARY KEY,
+    key_columns name[] NOT NULL,
+    key_types   text[] NOT NULL,          -- format_type() of each key column
+    key_type    regtype NOT NULL,         -- element type of fs_get_many keys
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE SEQUENCE fstore.feature_views_view_id_seq;
+
+CREATE TABLE fstore.feature_views (
+    view_id          bigint PRIMARY KEY
+                     DEFAULT nextval('fstore.feature_views_view_id_seq'),
+    name             text NOT NULL UNIQUE,
+    entity           text NOT NULL REFERENCES fstore.entities (name),
+    source           text,                -- qualified relation name, or NULL
+    timestamp_column name NOT NULL DEFAULT 'event_ts',
+    ttl              interval,
+    freshness_target interval,
+    watermark        timestamptz NOT NULL DEFAULT '-infinity',
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE fstore.feature_views_view_id_seq
+    OWNED BY fstore.feature_views.view_id;
+
+CREATE TABLE fstore.features (
+    view_name text NOT NULL REFERENCES fstore.feature_views (name)
+              ON DELETE CASCADE,
+    position  int NOT NULL,
+    name      name NOT NULL,
+    type      text NOT NULL,              -- format_type() with typmod
+    PRIMARY KEY (view_name, position),
+    UNIQUE (view_name, name)
+);
+
+CREATE TABLE fstore.feature_services (
+    name       text PRIMARY KEY,
+    entity     text NOT NULL REFERENCES fstore.entities (name),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE fstore.service_features (
+    service     text NOT NULL REFERENCES fstore.feature_services (name)
+                ON DELETE CASCADE,
+    position    int NOT NULL,
+    view_name   text NOT NULL REFERENCES fstore.feature_views (name),
+    feature     name NOT NULL,
+    output_name name NOT NULL,
+    PRIMARY KEY (service, position),
+    UNIQUE (service, output_name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('fstore.entities', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.feature_views', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.feature_views_view_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.features', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.feature_services', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.service_features', '');
+
+GRANT SELECT ON fstore.entities, fstore.feature_views, fstore.features,
+    fstore.feature_services, fstore.service_features TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Internal helpers (schema fstore)
+-- ---------------------------------------------------------------------------
+
+-- Parses a column definition list ('a bigint, b real[]') with the server's
+-- own parser; refuses anything but plain "name type" items.
+CREATE FUNCTION fstore._parse_columns(defs text,
+    OUT colname name, OUT coltype oid, OUT typmod int4, OUT typesql text,
+    OUT has_btree bool, OUT has_hash bool)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_parse_columns'
+LANGUAGE C STRICT STABLE;
+
+-- Statement trigger on the catalogs: tells every backend to reload metadata.
+CREATE FUNCTION fstore._catalog_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'fs_catalog_changed'
+LANGUAGE C;
+
+-- Statement trigger on fstore_online tables: serializes plain DML with
+-- fs_write and keeps the hot cache coherent.
+CREATE FUNCTION fstore._online_dml() RETURNS trigger
+AS 'MODULE_PATHNAME', 'fs_online_dml'
+LANGUAGE C;
+
+-- Drops what shared memory holds for a view (statistics, cache entries).
+CREATE FUNCTION fstore._forget_view(view_id bigint) RETURNS void
+AS 'MODULE_PATHNAME', 'fs_forget_view'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION fstore._stats(
+    OUT view_id bigint, OUT lookups bigint, OUT keys_requested bigint,
+    OUT cache_hits bigint, OUT cache_misses bigint, OUT evictions bigint,
+    OUT rows_written bigint, OUT rows_unchanged bigint, OUT rows_late bigint,
+    OUT stream_applied bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_stats'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON fstore.entities FOR EACH STATEMENT
+    EXECUTE FUNCTION fstore._catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON fstore.feature_views FOR EACH STATEMENT
+    EXECUTE FUNCTION fstore._catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON fstore.features FOR EACH STATEMENT
+    EXECUTE FUNCTION fstore._catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON fstore.feature_services FOR EACH STATEMENT
+    EXECUTE FUNCTION fstore._catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON fstore.service_features FOR EACH STATEMENT
+    EXECUTE FUNCTION fstore._catalog_changed();
+
+-- Validates an object name: a lowercase SQL identifier of at most maxlen
+-- bytes.  Returns it unchanged.
+CREATE FUNCTION fstore._check_name(p_name text, p_kind text, p_maxlen int DEFAULT 63)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $fn$
+BEGIN
+    IF p_name IS NULL THEN
+        RAISE EXCEPTION '% name must not be NULL', p_kind
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_name !~ '^[a-z_][a-z0-9_]*$' OR octet_length(p_name) > p_maxlen THEN
+        RAISE EXCEPTION 'invalid % name "%"', p_kind, p_name
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = format('A %s name must be a lowercase SQL identifier: a letter or underscore followed by letters, digits or underscores, at most %s bytes.', p_kind, p_maxlen);
+    END IF;
+    RETURN p_name;
+END
+$fn$;
+
+-- Serializes catalog changes (creation and drop of entities, views and
+-- services) against each other.
+CREATE FUNCTION fstore._lock_catalog() RETURNS void
+LANGUAGE sql AS $fn$
+    LOCK TABLE fstore.entities IN SHARE ROW EXCLUSIVE MODE;
+$fn$;
+
+CREATE FUNCTION fstore._entity_exists(p_name text) RETURNS bool
+LANGUAGE sql STABLE AS $fn$
+    SELECT EXISTS (SELECT 1 FROM fstore.entities e WHERE e.name = p_name);
+$fn$;
+
+-- Column definitions of an entity's keys, as SQL ('"a" bigint, "b" text').
+CREATE FUNCTION fstore._key_defs(p_entity text) RETURNS text
+LANGUAGE sql STABLE AS $fn$
+    SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY i)
+      FROM fstore.entities e,
+           unnest(e.key_columns, e.key_types) WITH ORDINALITY AS k(c, t, i)
+     WHERE e.name = p_entity;
+$fn$;
+
+-- The quoted key column list of an entity ('"a", "b").
+CREATE FUNCTION fstore._key_list(p_entity text, p_prefix text DEFAULT '') RETURNS text
+LANGUAGE sql STABLE AS $fn$
+    SELECT string_agg(p_prefix || quote_ident(c), ', ' ORDER BY i)
+      FROM fstore.entities e, unnest(e.key_columns) WITH ORDINALITY AS k(c, i)
+     WHERE e.name = p_entity;
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- Entities
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_create_entity(name text, keys text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name  text := fstore._check_name($1, 'entity', 59);
+    v_cols  name[] := '{}';
+    v_types text[] := '{}';
+    v_defs  text[] := '{}';
+    v_key_type regtype;
+    r record;
+BEGIN
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'key columns of entity "%" must not be NULL', v_name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM fstore._lock_catalog();
+    IF fstore._entity_exists(v_name) THEN
+        RAISE EXCEPTION 'entity "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+
+    FOR r IN SELECT * FROM fstore._parse_columns(keys) LOOP
+        IF r.colname IN ('event_ts', 'created_at') THEN
+            RAISE EXCEPTION 'key column name "%" is reserved', r.colname
+                USING ERRCODE = 'reserved_name',
+                      DETAIL = 'fstore uses event_ts and created_at for its own columns.';
+        END IF;
+        IF NOT r.has_btree OR NOT r.has_hash THEN
+            RAISE EXCEPTION 'key column "%" has type %, which cannot be a key', r.colname, r.typesql
+                USING ERRCODE = 'undefined_object',
+                      DETAIL = 'Key types need a default btree and a default hash operator class.';
+        END IF;
+        v_cols := v_cols || r.colname;
+        v_types := v_types || r.typesql;
+        v_defs := v_defs || format('%I %s', r.colname, r.typesql);
+    END LOOP;
+
+    IF cardinality(v_cols) = 0 THEN
+        RAISE EXCEPTION 'entity "%" needs at least one key column', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF cardinality(v_cols) = 1 THEN
+        v_key_type := (SELECT c.coltype FROM fstore._parse_columns(keys) c);
+    ELSE
+        EXECUTE format('CREATE TYPE fstore.%I AS (%s)', v_name || '_key',
+                       array_to_string(v_defs, ', '));
+        v_key_type := format('fstore.%I', v_name || '_key')::regtype;
+    END IF;
+
+    INSERT INTO fstore.entities (name, key_columns, key_types, key_type)
+    VALUES (v_name, v_cols, v_types, v_key_type);
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_drop_entity(name text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name text := $1;
+    v_users text;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF v_name IS NULL OR NOT fstore._entity_exists(v_name) THEN
+        RAISE EXCEPTION 'entity "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT string_agg(format('feature view "%s"', v.name), ', ' ORDER BY v.name)
+      INTO v_users FROM fstore.feature_views v WHERE v.entity = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = v_users || ' uses it.',
+                  HINT = 'Drop the feature views first.';
+    END IF;
+    SELECT string_agg(format('feature service "%s"', s.name), ', ' ORDER BY s.name)
+      INTO v_users FROM fstore.feature_services s WHERE s.entity = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = v_users || ' uses it.',
+                  HINT = 'Drop the feature services first.';
+    END IF;
+    DELETE FROM fstore.entities e WHERE e.name = v_name;
+    EXECUTE format('DROP TYPE IF EXISTS fstore.%I', v_name || '_key');
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- Feature views
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_create_feature_view(
+    name text,
+    entity text,
+    features text DEFAULT NULL,
+    source regclass DEFAULT NULL,
+    timestamp_column name DEFAULT 'event_ts',
+    ttl interval DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name    text := fstore._check_name($1, 'feature view');
+    v_entity  text := $2;
+    v_source  text;
+    v_keys    name[];
+    v_fnames  name[] := '{}';
+    v_ftypes  text[] := '{}';
+    v_fdefs   text := '';
+    v_keydefs text;
+    v_keylist text;
+    v_id      bigint;
+    r record;
+    i int;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF v_entity IS NULL OR NOT fstore._entity_exists(v_entity) THEN
+        RAISE EXCEPTION 'entity "%" does not exist', v_entity
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
+        RAISE EXCEPTION 'feature view "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+        RAISE EXCEPTION 'a feature service named "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Feature views and feature services share the fstore_online namespace.';
+    END IF;
+    IF ttl IS NOT NULL AND ttl <= interval '0' THEN
+        RAISE EXCEPTION 'ttl of feature view "%" must be positive', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF timestamp_column IS NULL THEN
+        RAISE EXCEPTION 'timestamp_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    SELECT e.key_columns INTO v_keys FROM fstore.entities e WHERE e.name = v_entity;
+
+    IF features IS NULL THEN
+        IF source IS NULL THEN
+            RAISE EXCEPTION 'feature view "%" needs a feature list or a source', v_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Pass features => ''name type, ...'' or source => a table or view.';
+        END IF;
+        FOR r IN
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS t
+              FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+               AND a.attname <> ALL (v_keys) AND a.attname <> timestamp_column
+             ORDER BY a.attnum
+        LOOP
+            v_fnames := v_fnames || r.attname;
+            v_ftypes := v_ftypes || r.t;
+        END LOOP;
+    ELSE
+        FOR r IN SELECT * FROM fstore._parse_columns(features) LOOP
+            v_fnames := v_fnames || r.colname;
+            v_ftypes := v_ftypes || r.typesql;
+        END LOOP;
+    END IF;
+
+    IF cardinality(v_fnames) = 0 THEN
+        RAISE EXCEPTION 'feature view "%" has no features', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR i IN 1 .. cardinality(v_fnames) LOOP
+        IF v_fnames[i] = ANY (v_keys) THEN
+            RAISE EXCEPTION 'feature "%" has the name of a key column of entity "%"', v_fnames[i], v_entity
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+        IF v_fnames[i] IN ('event_ts', 'created_at') THEN
+            RAISE EXCEPTION 'feature name "%" is reserved', v_fnames[i]
+                USING ERRCODE = 'reserved_name',
+                      DETAIL = 'fstore uses event_ts and created_at for its own columns.';
+        END IF;
+        IF v_fnames[i] = ANY (v_fnames[1:i - 1]) THEN
+            RAISE EXCEPTION 'feature "%" is listed more than once', v_fnames[i]
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+        v_fdefs := v_fdefs || format(', %I %s', v_fnames[i], v_ftypes[i]);
+    END LOOP;
+
+    IF source IS NOT NULL THEN
+        SELECT format('%I.%I', n.nspname, c.relname) INTO v_source
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = source;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid = source AND a.attname = x.col
+                                  AND a.attnum > 0 AND NOT a.attisdropped)
+        LOOP
+            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, v_source
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
+        END LOOP;
+    END IF;
+
+    v_keydefs := fstore._key_defs(v_entity);
+    v_keylist := fstore._key_list(v_entity);
+
+    EXECUTE format('CREATE TABLE fstore_online.%I (%s%s, event_ts timestamptz NOT NULL, PRIMARY KEY (%s))',
+                   v_name, v_keydefs, v_fdefs, v_keylist);
+    EXECUTE format('CREATE TRIGGER fstore_dml BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON fstore_online.%I FOR EACH STATEMENT EXECUTE FUNCTION fstore._online_dml()',
+                   v_name);
+    EXECUTE format('ALTER TABLE fstore_online.%I ENABLE ALWAYS TRIGGER fstore_dml', v_name);
+
+    EXECUTE format('CREATE TABLE fstore_offline.%I (%s, event_ts timestamptz NOT NULL%s, created_at timestamptz NOT NULL DEFAULT now())',
+                   v_name, v_keydefs, v_fdefs);
+    EXECUTE format('CREATE INDEX ON fstore_offline.%I (%s, event_ts, created_at)',
+                   v_name, v_keylist);
+
+    EXECUTE format('CREATE TABLE fstore_stream.%I (%s%s, event_ts timestamptz)',
+                   v_name, v_keydefs, v_fdefs);
+
+    INSERT INTO fstore.feature_views (name, entity, source, timestamp_column, ttl)
+    VALUES (v_name, v_entity, v_source, timestamp_column, ttl)
+    RETURNING view_id INTO v_id;
+    INSERT INTO fstore.features (view_name, position, name, type)
+    SELECT v_name, f.i, f.n, f.t
+      FROM unnest(v_fnames, v_ftypes) WITH ORDINALITY AS f(n, t, i);
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_drop_feature_view(name text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name text := $1;
+    v_id   bigint;
+    v_users text;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    SELECT v.view_id INTO v_id FROM fstore.feature_views v WHERE v.name = v_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT string_agg(DISTINCT format('feature service "%s"', sf.service), ', ')
+      INTO v_users FROM fstore.service_features sf WHERE sf.view_name = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop feature view "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = v_users || ' uses it.',
+                  HINT = 'Drop the feature services first.';
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS fstore_online.%I', v_name);
+    EXECUTE format('DROP TABLE IF EXISTS fstore_offline.%I', v_name);
+    EXECUTE format('DROP TABLE IF EXISTS fstore_stream.%I', v_name);
+    DELETE FROM fstore.feature_views v WHERE v.view_id = v_id;
+    PERFORM fstore._forget_view(v_id);
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- Feature services
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_create_feature_service(name text, features text[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name    text := fstore._check_name($1, 'feature service');
+    v_entity  text;
+    v_ref     text;
+    v_parts   text[];
+    v_m       text[];
+    v_view    text;
+    v_feature text;
+    v_alias   text;
+    v_out     name[] := '{}';
+    v_views   text[] := '{}';
+    v_feats   name[] := '{}';
+    v_defs    text;
+    v_ventity text;
+    v_type    text;
+    r record;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+        RAISE EXCEPTION 'feature service "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
+        RAISE EXCEPTION 'a feature view named "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Feature views and feature services share the fstore_online namespace.';
+    END IF;
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'feature service "%" needs at least one feature', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    FOREACH v_ref IN ARRAY features LOOP
+        IF v_ref IS NULL THEN
+            RAISE EXCEPTION 'feature reference must not be NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        v_m := regexp_match(v_ref, '^\s*(.+?)(?:\s+[aA][sS]\s+(\S+))?\s*$');
+        BEGIN
+            v_parts := parse_ident(v_m[1]);
+            v_alias := CASE WHEN v_m[2] IS NULL THEN NULL ELSE (parse_ident(v_m[2]))[1] END;
+            IF v_m[2] IS NOT NULL AND cardinality(parse_ident(v_m[2])) <> 1 THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_name';
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            v_parts := NULL;
+        END;
+        IF v_parts IS NULL OR cardinality(v_parts) <> 2 THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
+                USING ERRCODE = 'invalid_name',
+                      HINT = 'Write view.feature, view.feature AS alias, or view.*.';
+        END IF;
+        v_view := v_parts[1];
+        v_feature := v_parts[2];
+        SELECT v.entity INTO v_ventity FROM fstore.feature_views v WHERE v.name = v_view;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature view "%" does not exist', v_view
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        IF v_entity IS NULL THEN
+            v_entity := v_ventity;
+        ELSIF v_entity <> v_ventity THEN
+            RAISE EXCEPTION 'feature view "%" has entity "%", but feature service "%" uses entity "%"',
+                            v_view, v_ventity, v_name, v_entity
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'All feature views of a service must share one entity.';
+        END IF;
+        FOR r IN
+            SELECT f.name FROM fstore.features f
+             WHERE f.view_name = v_view AND (v_feature = '*' OR f.name = v_feature)
+             ORDER BY f.position
+        LOOP
+            v_views := v_views || v_view;
+            v_feats := v_feats || r.name;
+            v_out := v_out || coalesce(v_alias, r.name)::name;
+        END LOOP;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature "%" does not exist in feature view "%"', v_feature, v_view
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF v_feature = '*' AND v_alias IS NOT NULL THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
+                USING ERRCODE = 'invalid_name',
+                      DETAIL = 'view.* cannot have an alias.';
+        END IF;
+    END LOOP;
+
+    FOR i IN 1 .. cardinality(v_out) LOOP
+        IF v_out[i] = ANY (v_out[1:i - 1]) OR v_out[i] IN (
+                SELECT unnest(e.key_columns) FROM fstore.entities e WHERE e.name = v_entity) THEN
+            RAISE EXCEPTION 'feature service "%" has two columns named "%"', v_name, v_out[i]
+                USING ERRCODE = 'duplicate_column',
+                      HINT = 'Rename one of them with AS.';
+        END IF;
+    END LOOP;
+
+    v_defs := fstore._key_defs(v_entity);
+    FOR i IN 1 .. cardinality(v_out) LOOP
+        SELECT f.type INTO v_type FROM fstore.features f
+         WHERE f.view_name = v_views[i] AND f.name = v_feats[i];
+        v_defs := v_defs || format(', %I %s', v_out[i], v_type);
+    END LOOP;
+    EXECUTE format('CREATE TYPE fstore_online.%I AS (%s)', v_name, v_defs);
+
+    INSERT INTO fstore.feature_services (name, entity) VALUES (v_name, v_entity);
+    INSERT INTO fstore.service_features (service, position, view_name, feature, output_name)
+    SELECT v_name, s.i, s.v, s.f, s.o
+      FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i);
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_drop_feature_service(name text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name text := $1;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF v_name IS NULL OR NOT EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+        RAISE EXCEPTION 'feature service "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM fstore.feature_services s WHERE s.name = v_name;
+    EXECUTE format('DROP TYPE IF EXISTS fstore_online.%I', v_name);
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- Online reads and writes (C)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_get_many(row_type anyelement, keys "any")
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'fs_get_many'
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
+
+CREATE FUNCTION @extschema@.fs_write(view text, rows anyarray,
+    OUT written bigint, OUT unchanged bigint, OUT late bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_write'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.fs_write_query(view text, query text,
+    OUT written bigint, OUT unchanged bigint, OUT late bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_write_query'
+LANGUAGE C VOLATILE;
+
+-- ---------------------------------------------------------------------------
+-- Observability
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_reset_stats() RETURNS void
+AS 'MODULE_PATHNAME', 'fs_reset_stats'
+LANGUAGE C VOLATILE;
+
+-- Number of events waiting in a view's queue table.
+CREATE FUNCTION fstore._queue_depth(p_view text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    n bigint;
+BEGIN
+    IF to_regclass(format('fstore_stream.%I', p_view)) IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM fstore_stream.%I', p_view) INTO n;
+    RETURN n;
+END
+$fn$;
+
+CREATE VIEW fstore.stats AS
+SELECT v.name AS view_name,
+       s.lookups, s.keys_requested, s.cache_hits, s.cache_misses, s.evictions,
+       s.rows_written, s.rows_unchanged, s.rows_late, s.stream_applied,
+       fstore._queue_depth(v.name) AS queue_depth
+  FROM fstore.feature_views v
+  LEFT JOIN fstore._stats() s ON s.view_id = v.view_id;
+
+GRANT SELECT ON fstore.stats TO PUBLIC;

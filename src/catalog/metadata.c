@@ -1,0 +1,781 @@
+/*
+ * metadata.c
+ *		Backend-local metadata cache of feature views and feature services.
+ *
+ * Metadata is read from the fstore.* catalogs with SPI and from the
+ * relation cache, once per backend, and kept in hash tables inside one
+ * memory context.  A relcache callback marks everything stale when one of
+ * our catalogs (their statement triggers call CacheInvalidateRelcache) or
+ * one of the watched per-view tables changes; the callback only sets a
+ * flag.  The next lookup retires the old context (freed at transaction
+ * end, so pointers handed out earlier stay valid for the transaction) and
+ * starts afresh.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/hash.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/typcache.h"
+
+#include "fstore.h"
+#include "catalog/metadata.h"
+
+PG_FUNCTION_INFO_V1(fs_catalog_changed);
+
+typedef struct FsViewEntry
+{
+	char		name[NAMEDATALEN];	/* hash key */
+	FsView	   *view;
+} FsViewEntry;
+
+typedef struct FsRelidEntry
+{
+	Oid			relid;			/* hash key */
+	FsView	   *view;			/* for online tables; NULL otherwise */
+} FsRelidEntry;
+
+typedef struct FsTargetEntry
+{
+	Oid			rowtype;		/* hash key */
+	FsView	   *view;
+	FsService  *service;
+} FsTargetEntry;
+
+static MemoryContext meta_cxt = NULL;
+static List *retired_cxts = NIL;	/* freed at transaction end */
+static HTAB *views_by_name = NULL;
+static HTAB *watched_relids = NULL;	/* relid -> view (online) or NULL */
+static HTAB *targets_by_type = NULL;
+static bool meta_valid = false;
+static uint64 meta_generation = 0;	/* bumped by every reset */
+static Oid	feature_views_relid = InvalidOid;
+
+static const char *const catalog_tables[] = {
+	"entities", "feature_views", "features", "feature_services", "service_features"
+};
+
+/* Marks the metadata stale; runs inside invalidation processing. */
+static void
+catalog_relcache_callback(Datum arg, Oid relid)
+{
+	if (!meta_valid)
+		return;
+	if (!OidIsValid(relid) ||
+		(watched_relids && hash_search(watched_relids, &relid, HASH_FIND, NULL)))
+		meta_valid = false;
+}
+
+/* Frees retired metadata once no pointer into it can be in use. */
+static void
+catalog_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			foreach(lc, retired_cxts)
+				MemoryContextDelete((MemoryContext) lfirst(lc));
+			list_free(retired_cxts);
+			retired_cxts = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+fs_catalog_init(void)
+{
+	CacheRegisterRelcacheCallback(catalog_relcache_callback, (Datum) 0);
+	RegisterXactCallback(catalog_xact_callback, NULL);
+}
+
+static Oid
+fstore_namespace(const char *nspname)
+{
+	Oid			nsp = get_namespace_oid(nspname, true);
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("schema \"%s\" does not exist", nspname),
+				 errhint("Run CREATE EXTENSION fstore in this database.")));
+	return nsp;
+}
+
+static void
+watch_relid(Oid relid, FsView *view)
+{
+	FsRelidEntry *e;
+	bool		found;
+
+	if (!OidIsValid(relid))
+		return;
+	e = hash_search(watched_relids, &relid, HASH_ENTER, &found);
+	if (!found || view)
+		e->view = view;
+}
+
+/* Retires the current metadata (if stale) and starts an empty set. */
+static void
+catalog_ensure_valid(void)
+{
+	HASHCTL		ctl;
+	MemoryContext old;
+	Oid			nsp;
+	int			i;
+
+	if (meta_valid && meta_cxt)
+		return;
+
+	if (meta_cxt)
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		retired_cxts = lappend(retired_cxts, meta_cxt);
+		MemoryContextSwitchTo(old);
+	}
+	views_by_name = NULL;
+	watched_relids = NULL;
+	targets_by_type = NULL;
+	meta_cxt = AllocSetContextCreate(CacheMemoryContext, "fstore metadata",
+									 ALLOCSET_SMALL_SIZES);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(FsViewEntry);
+	ctl.hcxt = meta_cxt;
+	views_by_name = hash_create("fstore views", 64, &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(FsRelidEntry);
+	watched_relids = hash_create("fstore watched relations", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(FsTargetEntry);
+	targets_by_type = hash_create("fstore targets", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	meta_valid = true;
+	meta_generation++;
+
+	nsp = fstore_namespace("fstore");
+	for (i = 0; i < lengthof(catalog_tables); i++)
+	{
+		Oid			relid = get_relname_relid(catalog_tables[i], nsp);
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("catalog table \"fstore.%s\" does not exist",
+							catalog_tables[i]),
+					 errhint("Reinstall the extension fstore.")));
+		watch_relid(relid, NULL);
+		if (i == 1)
+			feature_views_relid = relid;
+	}
+}
+
+Oid
+fs_catalog_views_relid(void)
+{
+	catalog_ensure_valid();
+	return feature_views_relid;
+}
+
+/* Attribute number of a column by name, or InvalidAttrNumber. */
+static AttrNumber
+find_attnum(TupleDesc td, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+static void
+missing_column(FsView *view, const char *col, const char *nsp)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of table \"%s.%s\" does not exist",
+					col, nsp, view->name),
+			 errdetail("The table of feature view \"%s\" no longer matches its definition.",
+					   view->name)));
+}
+
+/* Fills the online-table side of a view: columns, primary key, key procs. */
+static void
+load_online(FsView *view, Oid nsp)
+{
+	Relation	rel;
+	Relation	pk;
+	TupleDesc	td;
+	Oid			pkoid;
+	int			i;
+
+	view->online_relid = get_relname_relid(view->name, nsp);
+	if (!OidIsValid(view->online_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("online table of feature view \"%s\" does not exist",
+						view->name)));
+	rel = table_open(view->online_relid, AccessShareLock);
+	td = RelationGetDescr(rel);
+	view->rowtype = rel->rd_rel->reltype;
+	view->online_natts = td->natts;
+
+	for (i = 0; i < view->ncols; i++)
+	{
+		FsColumn   *c = &view->cols[i];
+		Form_pg_attribute att;
+
+		c->online_attnum = find_attnum(td, c->name);
+		if (c->online_attnum == InvalidAttrNumber)
+			missing_column(view, c->name, "fstore_online");
+		att = TupleDescAttr(td, c->online_attnum - 1);
+		c->typid = att->atttypid;
+		c->typmod = att->atttypmod;
+		c->collation = att->attcollation;
+		c->typlen = att->attlen;
+		c->typbyval = att->attbyval;
+		c->typalign = att->attalign;
+	}
+	if (view->cols[view->ts_col].typid != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"event_ts\" of feature view \"%s\" is not of type timestamp with time zone",
+						view->name)));
+
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online table of feature view \"%s\" has no primary key",
+						view->name)));
+	pk = index_open(pkoid, AccessShareLock);
+	if (pk->rd_rel->relam != BTREE_AM_OID ||
+		pk->rd_index->indnkeyatts != view->nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("primary key of feature view \"%s\" does not match its entity's key columns",
+						view->name)));
+	view->pkey_relid = pkoid;
+
+	for (i = 0; i < view->nkeys; i++)
+	{
+		SortSupport ssup = &view->key_ssup[i];
+		Oid			opfamily = pk->rd_opfamily[i];
+		Oid			opcintype = pk->rd_opcintype[i];
+		Oid			eqop;
+		Oid			hashopc;
+		Oid			hashfam;
+		Oid			hashintype;
+		Oid			hashproc;
+
+		if (pk->rd_index->indkey.values[i] != view->cols[i].online_attnum)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("primary key of feature view \"%s\" does not match its entity's key columns",
+							view->name)));
+
+		memset(ssup, 0, sizeof(SortSupportData));
+		ssup->ssup_cxt = meta_cxt;
+		ssup->ssup_collation = pk->rd_indcollation[i];
+		ssup->ssup_nulls_first = false;
+		ssup->ssup_attno = i + 1;
+		PrepareSortSupportFromIndexRel(pk, BTLessStrategyNumber, ssup);
+
+		view->key_opcintype[i] = opcintype;
+		eqop = get_opfamily_member(opfamily, opcintype, opcintype,
+								   BTEqualStrategyNumber);
+		if (!OidIsValid(eqop))
+			elog(ERROR, "missing equality operator for key column %d of feature view \"%s\"",
+				 i + 1, view->name);
+		view->key_eq_proc[i] = get_opcode(eqop);
+
+		hashopc = GetDefaultOpClass(view->cols[i].typid, HASH_AM_OID);
+		if (!OidIsValid(hashopc))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("key column \"%s\" of feature view \"%s\" has no default hash operator class",
+							view->cols[i].name, view->name)));
+		hashfam = get_opclass_family(hashopc);
+		hashintype = get_opclass_input_type(hashopc);
+		hashproc = get_opfamily_proc(hashfam, hashintype, hashintype,
+									 HASHEXTENDED_PROC);
+		if (!OidIsValid(hashproc))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("key column \"%s\" of feature view \"%s\" has no extended hash function",
+							view->cols[i].name, view->name)));
+		fmgr_info_cxt(hashproc, &view->key_hash[i], meta_cxt);
+	}
+	index_close(pk, AccessShareLock);
+
+	/* change detection compares features with the type's equality */
+	for (i = view->nkeys; i < view->nkeys + view->nfeatures; i++)
+	{
+		FsColumn   *c = &view->cols[i];
+		TypeCacheEntry *tc = lookup_type_cache(c->typid, TYPECACHE_EQ_OPR_FINFO);
+
+		c->has_eq = OidIsValid(tc->eq_opr_finfo.fn_oid);
+		if (c->has_eq)
+			fmgr_info_copy(&c->eq_finfo, &tc->eq_opr_finfo, meta_cxt);
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/* Fills the offline side: columns, created_at and the history index. */
+static void
+load_offline(FsView *view, Oid nsp)
+{
+	Relation	rel;
+	TupleDesc	td;
+	List	   *indexes;
+	ListCell   *lc;
+	int			i;
+
+	view->offline_relid = get_relname_relid(view->name, nsp);
+	if (!OidIsValid(view->offline_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("offline table of feature view \"%s\" does not exist",
+						view->name)));
+	rel = table_open(view->offline_relid, AccessShareLock);
+	td = RelationGetDescr(rel);
+	view->offline_natts = td->natts;
+	for (i = 0; i < view->ncols; i++)
+	{
+		FsColumn   *c = &view->cols[i];
+
+		c->offline_attnum = find_attnum(td, c->name);
+		if (c->offline_attnum == InvalidAttrNumber)
+			missing_column(view, c->name, "fstore_offline");
+	}
+	view->created_at_attnum = find_attnum(td, "created_at");
+	if (view->created_at_attnum == InvalidAttrNumber)
+		missing_column(view, "created_at", "fstore_offline");
+
+	view->history_relid = InvalidOid;
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		ok = idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indnkeyatts >= view->nkeys + 1 &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL);
+
+		for (i = 0; ok && i < view->nkeys; i++)
+			ok = idx->rd_index->indkey.values[i] == view->cols[i].offline_attnum;
+		if (ok)
+			ok = idx->rd_index->indkey.values[view->nkeys] ==
+				view->cols[view->ts_col].offline_attnum;
+		if (ok)
+		{
+			Oid			leop;
+
+			for (i = 0; i < view->nkeys; i++)
+			{
+				Oid			eqop = get_opfamily_member(idx->rd_opfamily[i],
+													   idx->rd_opcintype[i],
+													   idx->rd_opcintype[i],
+													   BTEqualStrategyNumber);
+
+				view->hist_key_opcintype[i] = idx->rd_opcintype[i];
+				view->hist_key_eq_proc[i] = get_opcode(eqop);
+			}
+			leop = get_opfamily_member(idx->rd_opfamily[view->nkeys],
+									   idx->rd_opcintype[view->nkeys],
+									   idx->rd_opcintype[view->nkeys],
+									   BTLessEqualStrategyNumber);
+			view->hist_ts_le_proc = get_opcode(leop);
+			view->history_relid = RelationGetRelid(idx);
+		}
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(view->history_relid))
+			break;
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+}
+
+/* Fills the queue table side (the queue may have been dropped by hand). */
+static void
+load_stream(FsView *view, Oid nsp)
+{
+	Relation	rel;
+	TupleDesc	td;
+	int			i;
+
+	view->stream_relid = get_relname_relid(view->name, nsp);
+	if (!OidIsValid(view->stream_relid))
+		return;
+	rel = table_open(view->stream_relid, AccessShareLock);
+	td = RelationGetDescr(rel);
+	view->stream_natts = td->natts;
+	for (i = 0; i < view->ncols; i++)
+	{
+		view->cols[i].stream_attnum = find_attnum(td, view->cols[i].name);
+		if (view->cols[i].stream_attnum == InvalidAttrNumber)
+			missing_column(view, view->cols[i].name, "fstore_stream");
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/* Text array datum to a palloc'd array of C strings (current context). */
+static char **
+text_array_to_cstrings(Datum d, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+	int			i;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+		out[i] = TextDatumGetCString(elems[i]);
+	return out;
+}
+
+/* Reads a view's catalog rows and its tables' shapes; NULL if unknown. */
+static FsView *
+load_view(const char *name)
+{
+	static const char *sql =
+		"SELECT v.view_id, v.entity, v.ttl, v.source IS NOT NULL,"
+		"       e.key_columns::pg_catalog.text[], e.key_type::pg_catalog.oid,"
+		"       ARRAY(SELECT f.name::pg_catalog.text FROM fstore.features f"
+		"              WHERE f.view_name = v.name ORDER BY f.position)"
+		"  FROM fstore.feature_views v"
+		"  JOIN fstore.entities e ON e.name = v.entity"
+		" WHERE v.name = $1";
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	FsView	   *view;
+	MemoryContext old;
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	char	  **keys;
+	char	  **feats;
+	int			nkeys;
+	int			nfeats;
+	int			i;
+
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read catalog of feature view \"%s\"", name);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return NULL;
+	}
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+
+	old = MemoryContextSwitchTo(meta_cxt);
+	view = palloc0(sizeof(FsView));
+	view->name = pstrdup(name);
+	view->view_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	view->entity = TextDatumGetCString(SPI_getbinval(tup, td, 2, &isnull));
+	{
+		Datum		ttl = SPI_getbinval(tup, td, 3, &isnull);
+
+		view->has_ttl = !isnull;
+		if (!isnull)
+			view->ttl = *DatumGetIntervalP(ttl);
+	}
+	view->has_source = DatumGetBool(SPI_getbinval(tup, td, 4, &isnull));
+	keys = text_array_to_cstrings(SPI_getbinval(tup, td, 5, &isnull), &nkeys);
+	view->key_type = DatumGetObjectId(SPI_getbinval(tup, td, 6, &isnull));
+	feats = text_array_to_cstrings(SPI_getbinval(tup, td, 7, &isnull), &nfeats);
+
+	if (nkeys < 1 || nkeys > FS_MAX_KEYS)
+		elog(ERROR, "entity of feature view \"%s\" has %d key columns", name, nkeys);
+	view->nkeys = nkeys;
+	view->nfeatures = nfeats;
+	view->ncols = nkeys + nfeats + 1;
+	view->ts_col = view->ncols - 1;
+	view->cols = palloc0(sizeof(FsColumn) * view->ncols);
+	for (i = 0; i < nkeys; i++)
+		view->cols[i].name = keys[i];
+	for (i = 0; i < nfeats; i++)
+		view->cols[nkeys + i].name = feats[i];
+	view->cols[view->ts_col].name = pstrdup("event_ts");
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+
+	view->key_array_type = get_array_type(view->key_type);
+	if (!OidIsValid(view->key_array_type))
+		elog(ERROR, "key type %s of feature view \"%s\" has no array type",
+			 format_type_be(view->key_type), name);
+
+	old = MemoryContextSwitchTo(meta_cxt);
+	load_online(view, fstore_namespace("fstore_online"));
+	load_offline(view, fstore_namespace("fstore_offline"));
+	load_stream(view, fstore_namespace("fstore_stream"));
+	MemoryContextSwitchTo(old);
+	return view;
+}
+
+/* Cached view by name, or NULL when no such view exists. */
+static FsView *
+lookup_view(const char *name)
+{
+	FsViewEntry  *e;
+	FsView	   *view;
+	char		key[NAMEDATALEN];
+	uint64		generation;
+
+	catalog_ensure_valid();
+	if (strlen(name) >= NAMEDATALEN)
+		return NULL;
+	strlcpy(key, name, NAMEDATALEN);
+	e = hash_search(views_by_name, key, HASH_FIND, NULL);
+	if (e)
+		return e->view;
+	generation = meta_generation;
+	view = load_view(name);
+
+	/*
+	 * Loading may have processed invalidations that reset the metadata; the
+	 * view then lives in a retired context and is used for this transaction
+	 * only, not cached.
+	 */
+	if (view == NULL || generation != meta_generation)
+		return view;
+	e = hash_search(views_by_name, key, HASH_ENTER, NULL);
+	e->view = view;
+	watch_relid(view->online_relid, view);
+	watch_relid(view->offline_relid, NULL);
+	watch_relid(view->stream_relid, NULL);
+	return view;
+}
+
+FsView *
+fs_catalog_view(const char *name)
+{
+	FsView	   *view = lookup_view(name);
+
+	if (view == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feature view \"%s\" does not exist", name)));
+	return view;
+}
+
+/* The view whose online table is online_relid, or NULL. */
+FsView *
+fs_catalog_view_by_relid(Oid online_relid)
+{
+	FsRelidEntry *e;
+	char	   *relname;
+
+	catalog_ensure_valid();
+	e = hash_search(watched_relids, &online_relid, HASH_FIND, NULL);
+	if (e && e->view)
+		return e->view;
+	if (get_rel_namespace(online_relid) != fstore_namespace("fstore_online"))
+		return NULL;
+	relname = get_rel_name(online_relid);
+	if (relname == NULL)
+		return NULL;
+	return lookup_view(relname);
+}
+
+/* Reads a service's catalog rows; NULL if unknown. */
+static FsService *
+load_service(const char *name, Oid rowtype, Oid typrelid)
+{
+	static const char *sql =
+		"SELECT sf.view_name, sf.feature::pg_catalog.text"
+		"  FROM fstore.service_features sf"
+		" WHERE sf.service = $1 ORDER BY sf.position";
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	FsService  *svc;
+	char	  **vnames;
+	char	  **fnames;
+	int			n;
+	int			i;
+	MemoryContext old;
+
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read catalog of feature service \"%s\"", name);
+	n = (int) SPI_processed;
+	if (n == 0)
+	{
+		SPI_finish();
+		return NULL;
+	}
+	old = MemoryContextSwitchTo(meta_cxt);
+	vnames = palloc(sizeof(char *) * n);
+	fnames = palloc(sizeof(char *) * n);
+	for (i = 0; i < n; i++)
+	{
+		vnames[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		fnames[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+
+	old = MemoryContextSwitchTo(meta_cxt);
+	svc = palloc0(sizeof(FsService));
+	svc->name = pstrdup(name);
+	svc->rowtype = rowtype;
+	svc->typrelid = typrelid;
+	svc->views = palloc0(sizeof(FsView *) * n);
+	svc->out = palloc0(sizeof(FsServiceColumn) * n);
+	svc->nout = n;
+	MemoryContextSwitchTo(old);
+
+	for (i = 0; i < n; i++)
+	{
+		FsView	   *view = fs_catalog_view(vnames[i]);
+		int			v;
+		int			c;
+
+		for (v = 0; v < svc->nviews; v++)
+			if (svc->views[v] == view)
+				break;
+		if (v == svc->nviews)
+			svc->views[svc->nviews++] = view;
+		for (c = view->nkeys; c < view->nkeys + view->nfeatures; c++)
+			if (strcmp(view->cols[c].name, fnames[i]) == 0)
+				break;
+		if (c == view->nkeys + view->nfeatures)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("feature \"%s\" of feature service \"%s\" does not exist in feature view \"%s\"",
+							fnames[i], name, vnames[i])));
+		svc->out[i].view = v;
+		svc->out[i].col = c;
+	}
+	svc->nkeys = svc->views[0]->nkeys;
+	return svc;
+}
+
+void
+fs_catalog_target(Oid rowtype, FsView **view, FsService **service)
+{
+	FsTargetEntry *e;
+	Oid			typrelid;
+	char		relkind;
+	char	   *relname;
+	FsView	   *v = NULL;
+	FsService  *s = NULL;
+	uint64		generation;
+
+	catalog_ensure_valid();
+	e = hash_search(targets_by_type, &rowtype, HASH_FIND, NULL);
+	if (e)
+	{
+		*view = e->view;
+		*service = e->service;
+		return;
+	}
+
+	typrelid = OidIsValid(rowtype) ? get_typ_typrelid(rowtype) : InvalidOid;
+	if (!OidIsValid(typrelid) ||
+		get_rel_namespace(typrelid) != fstore_namespace("fstore_online"))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type %s is not the row type of a feature view or feature service",
+						OidIsValid(rowtype) ? format_type_be(rowtype) : "unknown"),
+				 errhint("Pass NULL::fstore_online.<view or service> as the first argument.")));
+	relkind = get_rel_relkind(typrelid);
+	relname = get_rel_name(typrelid);
+	generation = meta_generation;
+	if (relkind == RELKIND_RELATION)
+	{
+		v = lookup_view(relname);
+		if (v == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("feature view \"%s\" does not exist", relname)));
+	}
+	else
+	{
+		s = load_service(relname, rowtype, typrelid);
+		if (s == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("feature service \"%s\" does not exist", relname)));
+	}
+
+	*view = v;
+	*service = s;
+	if (generation != meta_generation)
+		return;					/* see lookup_view */
+	e = hash_search(targets_by_type, &rowtype, HASH_ENTER, NULL);
+	e->view = v;
+	e->service = s;
+	watch_relid(typrelid, v);
+}
+
+void
+fs_catalog_lock_view_writers(FsView *view)
+{
+	LockDatabaseObject(fs_catalog_views_relid(), (Oid) view->view_id, 0,
+					   ExclusiveLock);
+}
+
+/*
+ * Statement trigger on the fstore.* catalogs: makes every backend reload
+ * its metadata once this transaction commits (and this one at once).
+ */
+Datum
+fs_catalog_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fstore._catalog_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

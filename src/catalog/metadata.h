@@ -1,0 +1,105 @@
+/*
+ * metadata.h
+ *		Backend-local metadata of feature views and feature services.
+ *
+ * A feature view's columns are handled in a "logical" order: the entity's
+ * key columns, then the features in catalog order, then event_ts.  Each
+ * FsColumn maps a logical column to its attribute number in the view's
+ * online, offline and stream tables, so user changes to those tables that
+ * keep the columns (dropped extra columns, added columns) are tolerated.
+ *
+ * The structures live in a memory context that is rebuilt after any
+ * invalidation of our catalogs or of a view's tables; a pointer returned by
+ * these functions stays valid until the end of the current transaction.
+ */
+#ifndef FS_CATALOG_H
+#define FS_CATALOG_H
+
+#include "access/attnum.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "utils/sortsupport.h"
+
+/* entities have at most this many key columns */
+#define FS_MAX_KEYS 16
+
+typedef struct FsColumn
+{
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	Oid			collation;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	AttrNumber	online_attnum;
+	AttrNumber	offline_attnum;
+	AttrNumber	stream_attnum;
+	bool		has_eq;			/* eq_finfo is set (features only) */
+	FmgrInfo	eq_finfo;		/* type's equality, for change detection */
+} FsColumn;
+
+typedef struct FsView
+{
+	int64		view_id;
+	char	   *name;
+	char	   *entity;
+	Oid			online_relid;
+	Oid			offline_relid;
+	Oid			stream_relid;	/* InvalidOid when the queue table is gone */
+	Oid			pkey_relid;		/* primary key of the online table */
+	Oid			history_relid;	/* (keys, event_ts, ...) index on offline */
+	Oid			rowtype;		/* row type of the online table */
+	Oid			key_type;		/* element type of fs_get_many keys */
+	Oid			key_array_type;
+	int			nkeys;
+	int			nfeatures;
+	int			ncols;			/* nkeys + nfeatures + 1 */
+	int			ts_col;			/* logical index of event_ts (ncols - 1) */
+	FsColumn   *cols;
+	AttrNumber	created_at_attnum;	/* in the offline table */
+	int			online_natts;
+	int			offline_natts;
+	int			stream_natts;
+	/* key handling, from the online primary key's operator classes */
+	SortSupportData key_ssup[FS_MAX_KEYS];
+	Oid			key_opcintype[FS_MAX_KEYS];
+	RegProcedure key_eq_proc[FS_MAX_KEYS];
+	FmgrInfo	key_hash[FS_MAX_KEYS];	/* extended (64-bit, seeded) hash */
+	/* history index: key equality and event_ts <= */
+	RegProcedure hist_key_eq_proc[FS_MAX_KEYS];
+	Oid			hist_key_opcintype[FS_MAX_KEYS];
+	RegProcedure hist_ts_le_proc;
+	bool		has_ttl;
+	Interval	ttl;
+	bool		has_source;
+} FsView;
+
+/* one output feature of a service: which view, which logical column */
+typedef struct FsServiceColumn
+{
+	int			view;			/* index into FsService.views */
+	int			col;			/* logical column in that view */
+} FsServiceColumn;
+
+typedef struct FsService
+{
+	char	   *name;
+	Oid			rowtype;
+	Oid			typrelid;
+	int			nviews;
+	FsView	  **views;
+	int			nkeys;
+	int			nout;			/* number of features */
+	FsServiceColumn *out;
+} FsService;
+
+extern FsView *fs_catalog_view(const char *name);
+extern FsView *fs_catalog_view_by_relid(Oid online_relid);
+extern void fs_catalog_target(Oid rowtype, FsView **view, FsService **service);
+extern Oid	fs_catalog_views_relid(void);
+
+/* Locks a view against concurrent writers (fs_write, plain DML, workers). */
+extern void fs_catalog_lock_view_writers(FsView *view);
+
+#endif							/* FS_CATALOG_H */

@@ -1,0 +1,112 @@
+/*
+ * fstore.c
+ *		Module entry point: defines the settings shared by several parts,
+ *		calls each part's init, and installs the single shared-memory
+ *		request/startup hook pair that fans out to the parts.
+ *
+ * When fstore is not in shared_preload_libraries only the settings and the
+ * backend-local parts are set up; every SQL entry point still works from
+ * the tables, and the parts that need shared memory check fs_preloaded().
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "fstore.h"
+#include "stats/stats.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(fs_forget_view);
+
+void		_PG_init(void);
+
+bool		fs_shmem_ready = false;
+int			fs_max_keys_per_call = 10000;
+int			fs_max_feature_views = 1000;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Asks the postmaster for every part's shared memory and locks. */
+static void
+fs_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(fs_stats_shmem_size());
+	RequestNamedLWLockTranche("fstore_stats", 1);
+}
+
+/* Creates (postmaster) or attaches to (EXEC_BACKEND) every part's state. */
+static void
+fs_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	fs_stats_shmem_startup();
+	LWLockRelease(AddinShmemInitLock);
+
+	fs_shmem_ready = true;
+}
+
+bool
+fs_preloaded(void)
+{
+	return fs_shmem_ready;
+}
+
+/*
+ * fstore._forget_view(view_id): releases what shared memory holds for a
+ * dropped view.  Entries are keyed by view_id, which is never reused, so
+ * this only reclaims memory; it is safe even if the drop rolls back.
+ */
+Datum
+fs_forget_view(PG_FUNCTION_ARGS)
+{
+	int64		view_id = PG_GETARG_INT64(0);
+
+	fs_stats_forget(view_id);
+	PG_RETURN_VOID();
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("fstore.max_keys_per_call",
+							"Largest number of keys one fs_get_many call accepts.",
+							"Bounds the memory and time of a single lookup.",
+							&fs_max_keys_per_call,
+							10000, 1, 10000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fstore.max_feature_views",
+							"Number of feature views shared memory keeps statistics and cache state for.",
+							NULL,
+							&fs_max_feature_views,
+							1000, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	fs_catalog_init();
+	fs_stats_init();
+
+	MarkGUCPrefixReserved("fstore");
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = fs_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = fs_shmem_startup;
+}

@@ -1,0 +1,34 @@
+/*
+ * fstore.h
+ *		Declarations shared by every part of fstore: the per-part init and
+ *		shared-memory entry points that _PG_init fans out to, and the
+ *		settings more than one part reads.
+ *
+ * Parts: catalog/ (metadata of entities, views, services), online/ (reads
+ * and change-detecting writes), stats/ (per-view counters in shared
+ * memory), cache/ (the hot cache), ingest/ (stream workers).
+ */
+#ifndef FSTORE_H
+#define FSTORE_H
+
+#include "postgres.h"
+
+/* true once our shmem_startup hook has run in this process */
+extern bool fs_shmem_ready;
+
+/* settings owned by fstore.c */
+extern int	fs_max_keys_per_call;
+extern int	fs_max_feature_views;
+
+/* per-part initialization, called from _PG_init */
+extern void fs_catalog_init(void);
+extern void fs_stats_init(void);
+
+/* per-part shared memory: size, tranche needs, and attach/create */
+extern Size fs_stats_shmem_size(void);
+extern void fs_stats_shmem_startup(void);
+
+/* true when fstore was loaded through shared_preload_libraries */
+extern bool fs_preloaded(void);
+
+#endif							/* FSTORE_H */

@@ -1,0 +1,183 @@
+/*
+ * keys.c
+ *		Building, sorting and hashing a batch of lookup keys.
+ *
+ * Sorting uses the SortSupport of the online table's primary key, so the
+ * distinct keys come out in index order (one forward pass over the index)
+ * and two keys are "the same" exactly when the primary key says so.
+ * Hashing uses each key type's default extended hash function, combined
+ * across key columns.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "common/hashfn.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "fstore.h"
+#include "online/keys.h"
+
+#define FS_KEY_HASH_SEED 0x6673746f7265ULL	/* "fstore" */
+
+int
+fs_keys_compare(FsView *view, const Datum *a, const Datum *b)
+{
+	int			k;
+
+	for (k = 0; k < view->nkeys; k++)
+	{
+		int			c = ApplySortComparator(a[k], false, b[k], false,
+											&view->key_ssup[k]);
+
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+static int
+input_cmp(const void *pa, const void *pb, void *arg)
+{
+	FsKeyBatch *b = (FsKeyBatch *) arg;
+	int			ia = *(const int *) pa;
+	int			ib = *(const int *) pb;
+	int			c;
+
+	c = fs_keys_compare(b->view, &b->in_vals[ia * b->nkeycols],
+						&b->in_vals[ib * b->nkeycols]);
+	if (c != 0)
+		return c;
+	return (ia > ib) - (ia < ib);
+}
+
+/*
+ * Deconstructs a key array of the view's key type into a batch, then sorts
+ * and deduplicates the keys.  A NULL element is a NULL key; a composite key
+ * with a NULL field cannot exist in the table and is simply never found.
+ */
+void
+fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			nk = view->nkeys;
+	int		   *order;
+	int			norder = 0;
+	int			i;
+
+	get_typlenbyvalalign(ARR_ELEMTYPE(keys), &typlen, &typbyval, &typalign);
+	deconstruct_array(keys, ARR_ELEMTYPE(keys), typlen, typbyval, typalign,
+					  &elems, &nulls, &n);
+
+	b->view = view;
+	b->nkeycols = nk;
+	b->ninput = n;
+	b->ndistinct = 0;
+	b->in_isnull = nulls;
+	b->in_distinct = palloc(sizeof(int) * Max(n, 1));
+	b->hashes = NULL;
+
+	if (nk == 1)
+	{
+		b->in_vals = elems;
+		b->in_nulls = nulls;
+	}
+	else
+	{
+		TupleDesc	td = lookup_rowtype_tupdesc(view->key_type, -1);
+
+		if (td->natts != nk)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("key type %s has %d attributes, but entity \"%s\" has %d key columns",
+							format_type_be(view->key_type), td->natts,
+							view->entity, nk)));
+		b->in_vals = palloc(sizeof(Datum) * nk * Max(n, 1));
+		b->in_nulls = palloc(sizeof(bool) * nk * Max(n, 1));
+		for (i = 0; i < n; i++)
+		{
+			HeapTupleData tuple;
+			HeapTupleHeader th;
+
+			if (nulls[i])
+			{
+				memset(&b->in_nulls[i * nk], true, nk);
+				continue;
+			}
+			th = DatumGetHeapTupleHeader(elems[i]);
+			tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+			ItemPointerSetInvalid(&tuple.t_self);
+			tuple.t_tableOid = InvalidOid;
+			tuple.t_data = th;
+			heap_deform_tuple(&tuple, td, &b->in_vals[i * nk], &b->in_nulls[i * nk]);
+		}
+		ReleaseTupleDesc(td);
+	}
+
+	order = palloc(sizeof(int) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		usable = !nulls[i];
+		int			k;
+
+		for (k = 0; usable && k < nk; k++)
+			usable = !b->in_nulls[i * nk + k];
+		b->in_distinct[i] = -1;
+		if (usable)
+			order[norder++] = i;
+	}
+
+	if (norder > 1)
+		qsort_arg(order, norder, sizeof(int), input_cmp, b);
+
+	b->distinct_input = palloc(sizeof(int) * Max(norder, 1));
+	for (i = 0; i < norder; i++)
+	{
+		int			in = order[i];
+
+		if (i == 0 ||
+			fs_keys_compare(view, &b->in_vals[in * nk],
+							&b->in_vals[b->distinct_input[b->ndistinct - 1] * nk]) != 0)
+			b->distinct_input[b->ndistinct++] = in;
+		b->in_distinct[in] = b->ndistinct - 1;
+	}
+	pfree(order);
+}
+
+/* 64-bit hash of one key (all key columns). */
+uint64
+fs_key_hash(FsView *view, const Datum *vals)
+{
+	uint64		h = FS_KEY_HASH_SEED;
+	int			k;
+
+	for (k = 0; k < view->nkeys; k++)
+	{
+		uint64		hk = DatumGetUInt64(FunctionCall2Coll(&view->key_hash[k],
+														  view->cols[k].collation,
+														  vals[k],
+														  UInt64GetDatum(FS_KEY_HASH_SEED)));
+
+		h = hash_combine64(h, hk);
+	}
+	return h;
+}
+
+/* Hashes every distinct key of a batch. */
+void
+fs_keys_hash(FsKeyBatch *b)
+{
+	int			d;
+
+	if (b->hashes)
+		return;
+	b->hashes = palloc(sizeof(uint64) * Max(b->ndistinct, 1));
+	for (d = 0; d < b->ndistinct; d++)
+		b->hashes[d] = fs_key_hash(b->view, FS_KEY_VALUES(b, d));
+}

@@ -1,0 +1,54 @@
+/*
+ * online.h
+ *		Online store: batched reads (fs_get_many) and the change-detecting
+ *		apply engine shared by fs_write, fs_write_query, the stream workers
+ *		and fs_materialize.
+ */
+#ifndef FS_ONLINE_H
+#define FS_ONLINE_H
+
+#include "access/htup.h"
+#include "utils/relcache.h"
+
+#include "catalog/metadata.h"
+#include "online/keys.h"
+
+/* ---- reads ---- */
+
+/*
+ * Fetches the online rows of the distinct keys listed in which[] (sorted
+ * distinct indexes of the batch) with one index descent each; rows[d] is
+ * set to a copy of the row (formed with the table's descriptor) or NULL.
+ */
+extern void fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *batch,
+							const int *which, int n, HeapTuple *rows);
+
+/* Raises 42501 unless the current user may read every column of relid. */
+extern void fs_check_select(Oid relid);
+
+/* ---- writes ---- */
+
+typedef struct FsApplyCounts
+{
+	int64		written;
+	int64		unchanged;
+	int64		late;
+} FsApplyCounts;
+
+/* One input row in logical layout: keys, features, event_ts. */
+typedef struct FsRow
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			ord;			/* position in the input, for stable order */
+} FsRow;
+
+typedef struct FsApply FsApply;
+
+extern FsApply *fs_apply_begin(FsView *view);
+extern void fs_apply_rows(FsApply *ap, FsRow *rows, int nrows);
+extern void fs_apply_end(FsApply *ap, FsApplyCounts *counts);
+extern void fs_apply_check_row(FsView *view, FsRow *row, int rowno);
+extern void fs_check_write_privileges(FsView *view);
+
+#endif							/* FS_ONLINE_H */

@@ -1,0 +1,864 @@
+/*
+ * write.c
+ *		The change-detecting upsert: fs_write, fs_write_query, and the apply
+ *		engine that the stream workers and fs_materialize share.
+ *
+ * An apply takes the view's writer lock (an object lock on the view that
+ * fs_write, fs_write_query, the workers, fs_materialize and, through a
+ * statement trigger, plain DML on the online table all take), so no two
+ * writers of one view interleave; readers never block.  It then reads with
+ * a snapshot taken after the lock, which sees every earlier writer.
+ *
+ * Rows are sorted by key, event_ts and input position; each distinct key
+ * costs one probe of the online primary key.  Per row, in event_ts order:
+ *   - older than the current online event_ts: "late"; compared with the
+ *     value in effect at that time (latest history row at or before it, or
+ *     the previous row of this call); equal: unchanged, else appended to
+ *     history only;
+ *   - features equal to the current value: unchanged (a ttl view moves the
+ *     online event_ts forward);
+ *   - otherwise: written, one history row appended.
+ * Rows of one key with the same event_ts: the last in input order wins and
+ * the others count as unchanged, so replays never duplicate history.  The
+ * online row is written once per key, at the end of its group.
+ *
+ * Writes go through the executor's simple-relation routines (as logical
+ * replication's apply does), so indexes, constraints and row triggers on
+ * the tables behave as for ordinary DML.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parser.h"
+#include "parser/parsetree.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "fstore.h"
+#include "online/online.h"
+#include "stats/stats.h"
+
+PG_FUNCTION_INFO_V1(fs_write);
+PG_FUNCTION_INFO_V1(fs_write_query);
+PG_FUNCTION_INFO_V1(fs_online_dml);
+
+/* rows fs_write_query hands to the engine at a time */
+#define WRITE_QUERY_CHUNK 10000
+
+struct FsApply
+{
+	FsView	   *view;
+	Relation	online;
+	Relation	offline;
+	Relation	pkidx;
+	Relation	histidx;
+	EState	   *estate;
+	ResultRelInfo *online_rri;
+	ResultRelInfo *offline_rri;
+	EPQState	epqstate;
+	IndexScanDesc oscan;
+	IndexScanDesc hscan;
+	ScanKeyData osk[FS_MAX_KEYS];
+	ScanKeyData hsk[FS_MAX_KEYS + 1];
+	TupleTableSlot *oslot;		/* the key's current online row */
+	TupleTableSlot *newslot;	/* online row to write */
+	TupleTableSlot *hslot;		/* history row to append */
+	TupleTableSlot *hread;		/* history row read back */
+	Snapshot	snapshot;
+	Snapshot	xact_snapshot;	/* REPEATABLE READ and up: checked */
+	TimestampTz created_at;
+	MemoryContext keycxt;
+	Datum	   *cur_vals;		/* online row, logical layout */
+	bool	   *cur_nulls;
+	Datum	   *hist_vals;		/* history row, logical layout */
+	bool	   *hist_nulls;
+	FsApplyCounts counts;
+};
+
+/* Raises 42501 unless the user may insert and update online, insert history. */
+void
+fs_check_write_privileges(FsView *view)
+{
+	Oid			user = GetUserId();
+
+	if (pg_class_aclcheck(view->online_relid, user, ACL_INSERT) != ACLCHECK_OK ||
+		pg_class_aclcheck(view->online_relid, user, ACL_UPDATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(view->online_relid));
+	if (pg_class_aclcheck(view->offline_relid, user, ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(view->offline_relid));
+	if (check_enable_rls(view->online_relid, InvalidOid, false) == RLS_ENABLED ||
+		check_enable_rls(view->offline_relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("fstore does not support row-level security on the tables of feature view \"%s\"",
+						view->name)));
+}
+
+/* Refuses a row with a NULL key column or NULL event_ts (23502). */
+void
+fs_apply_check_row(FsView *view, FsRow *row, int rowno)
+{
+	int			k;
+
+	for (k = 0; k < view->nkeys; k++)
+		if (row->nulls[k])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in key column \"%s\" of row %d for feature view \"%s\"",
+							view->cols[k].name, rowno, view->name),
+					 errdetail("Nothing of this call was applied.")));
+	if (row->nulls[view->ts_col])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null value in column \"event_ts\" of row %d for feature view \"%s\"",
+						rowno, view->name),
+				 errdetail("Nothing of this call was applied.")));
+}
+
+static RangeTblEntry *
+make_rte(Relation rel)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	return rte;
+}
+
+FsApply *
+fs_apply_begin(FsView *view)
+{
+	FsApply    *ap = palloc0(sizeof(FsApply));
+	EState	   *estate;
+	int			nk = view->nkeys;
+	int			k;
+
+	ap->view = view;
+	fs_check_write_privileges(view);
+	fs_catalog_lock_view_writers(view);
+
+	/* a snapshot taken after the lock sees every earlier writer's commit */
+	ap->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	if (IsolationUsesXactSnapshot())
+		ap->xact_snapshot = GetTransactionSnapshot();
+
+	ap->online = table_open(view->online_relid, RowExclusiveLock);
+	ap->offline = table_open(view->offline_relid, RowExclusiveLock);
+
+	estate = CreateExecutorState();
+	ap->estate = estate;
+	ExecInitRangeTable(estate, list_make2(make_rte(ap->online), make_rte(ap->offline)));
+	ap->online_rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ap->online_rri, ap->online, 1, NULL, 0);
+	ap->offline_rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ap->offline_rri, ap->offline, 2, NULL, 0);
+	estate->es_opened_result_relations =
+		list_make2(ap->online_rri, ap->offline_rri);
+	ExecOpenIndices(ap->online_rri, false);
+	ExecOpenIndices(ap->offline_rri, false);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	estate->es_snapshot = ap->snapshot;
+	EvalPlanQualInit(&ap->epqstate, estate, NULL, NIL, -1);
+	AfterTriggerBeginQuery();
+
+	ap->pkidx = index_open(view->pkey_relid, AccessShareLock);
+	for (k = 0; k < nk; k++)
+		ScanKeyEntryInitialize(&ap->osk[k], 0, k + 1, BTEqualStrategyNumber,
+							   view->key_opcintype[k], view->cols[k].collation,
+							   view->key_eq_proc[k], (Datum) 0);
+	ap->oscan = index_beginscan(ap->online, ap->pkidx, ap->snapshot, nk, 0);
+
+	ap->oslot = table_slot_create(ap->online, &estate->es_tupleTable);
+	ap->newslot = ExecInitExtraTupleSlot(estate, RelationGetDescr(ap->online),
+										 &TTSOpsVirtual);
+	ap->hslot = ExecInitExtraTupleSlot(estate, RelationGetDescr(ap->offline),
+									   &TTSOpsVirtual);
+	ap->hread = table_slot_create(ap->offline, &estate->es_tupleTable);
+
+	ap->created_at = GetCurrentTimestamp();
+	ap->keycxt = AllocSetContextCreate(CurrentMemoryContext, "fstore apply key",
+									   ALLOCSET_DEFAULT_SIZES);
+	ap->cur_vals = palloc(sizeof(Datum) * view->ncols);
+	ap->cur_nulls = palloc(sizeof(bool) * view->ncols);
+	ap->hist_vals = palloc(sizeof(Datum) * view->ncols);
+	ap->hist_nulls = palloc(sizeof(bool) * view->ncols);
+	return ap;
+}
+
+void
+fs_apply_end(FsApply *ap, FsApplyCounts *counts)
+{
+	EState	   *estate = ap->estate;
+
+	index_endscan(ap->oscan);
+	if (ap->hscan)
+		index_endscan(ap->hscan);
+	index_close(ap->pkidx, NoLock);
+	if (ap->histidx)
+		index_close(ap->histidx, NoLock);
+
+	AfterTriggerEndQuery(estate);
+	EvalPlanQualEnd(&ap->epqstate);
+	ExecCloseIndices(ap->online_rri);
+	ExecCloseIndices(ap->offline_rri);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	table_close(ap->online, NoLock);
+	table_close(ap->offline, NoLock);
+	UnregisterSnapshot(ap->snapshot);
+	MemoryContextDelete(ap->keycxt);
+
+	fs_stats_count_writes(ap->view->view_id, ap->counts.written,
+						  ap->counts.unchanged, ap->counts.late);
+
+	/* later commands of this transaction (and later calls) see our rows */
+	CommandCounterIncrement();
+	*counts = ap->counts;
+}
+
+static inline TimestampTz
+row_ts(FsView *view, const FsRow *row)
+{
+	return DatumGetTimestampTz(row->values[view->ts_col]);
+}
+
+static int
+row_cmp(const void *pa, const void *pb, void *arg)
+{
+	FsView	   *view = (FsView *) arg;
+	const FsRow *a = (const FsRow *) pa;
+	const FsRow *b = (const FsRow *) pb;
+	int			c = fs_keys_compare(view, a->values, b->values);
+	TimestampTz ta;
+	TimestampTz tb;
+
+	if (c != 0)
+		return c;
+	ta = row_ts(view, a);
+	tb = row_ts(view, b);
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	return (a->ord > b->ord) - (a->ord < b->ord);
+}
+
+/* IS NOT DISTINCT FROM over the features: bytes first, then the type's =. */
+static bool
+features_equal(FsView *view, const Datum *av, const bool *an,
+			   const Datum *bv, const bool *bn)
+{
+	int			j;
+
+	for (j = view->nkeys; j < view->nkeys + view->nfeatures; j++)
+	{
+		FsColumn   *c = &view->cols[j];
+
+		if (an[j] != bn[j])
+			return false;
+		if (an[j])
+			continue;
+		if (datumIsEqual(av[j], bv[j], c->typbyval, c->typlen))
+			continue;
+		if (!c->has_eq)
+			return false;
+		if (!DatumGetBool(FunctionCall2Coll(&c->eq_finfo, c->collation, av[j], bv[j])))
+			return false;
+	}
+	return true;
+}
+
+/* Reads the key's online row into oslot and cur_vals; false if none. */
+static bool
+probe_online(FsApply *ap, const Datum *keyvals)
+{
+	FsView	   *view = ap->view;
+	int			j;
+
+	for (j = 0; j < view->nkeys; j++)
+		ap->osk[j].sk_argument = keyvals[j];
+	index_rescan(ap->oscan, ap->osk, view->nkeys, NULL, 0);
+	if (!index_getnext_slot(ap->oscan, ForwardScanDirection, ap->oslot))
+	{
+		ExecClearTuple(ap->oslot);
+		return false;
+	}
+	if (ap->xact_snapshot &&
+		!table_tuple_satisfies_snapshot(ap->online, ap->oslot, ap->xact_snapshot))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("A row of feature view \"%s\" changed after this transaction's snapshot was taken.",
+						   view->name)));
+	slot_getallattrs(ap->oslot);
+	for (j = 0; j < view->ncols; j++)
+	{
+		AttrNumber	att = view->cols[j].online_attnum;
+
+		ap->cur_vals[j] = ap->oslot->tts_values[att - 1];
+		ap->cur_nulls[j] = ap->oslot->tts_isnull[att - 1];
+	}
+	return true;
+}
+
+/* Latest history row of the key at or before ts, into hist_vals. */
+static bool
+probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, TimestampTz *found_ts)
+{
+	FsView	   *view = ap->view;
+	int			nk = view->nkeys;
+	int			j;
+
+	if (!OidIsValid(view->history_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" has no history index", view->name),
+				 errdetail("Late rows are compared with the history, which needs an index on the key columns and event_ts."),
+				 errhint("Create it with CREATE INDEX ON fstore_offline.%s (<key columns>, event_ts, created_at).",
+						 quote_identifier(view->name))));
+	if (ap->hscan == NULL)
+	{
+		ap->histidx = index_open(view->history_relid, AccessShareLock);
+		for (j = 0; j < nk; j++)
+			ScanKeyEntryInitialize(&ap->hsk[j], 0, j + 1, BTEqualStrategyNumber,
+								   view->hist_key_opcintype[j],
+								   view->cols[j].collation,
+								   view->hist_key_eq_proc[j], (Datum) 0);
+		ScanKeyEntryInitialize(&ap->hsk[nk], 0, nk + 1, BTLessEqualStrategyNumber,
+							   TIMESTAMPTZOID, InvalidOid,
+							   view->hist_ts_le_proc, (Datum) 0);
+		ap->hscan = index_beginscan(ap->offline, ap->histidx, ap->snapshot, nk + 1, 0);
+	}
+	for (j = 0; j < nk; j++)
+		ap->hsk[j].sk_argument = keyvals[j];
+	ap->hsk[nk].sk_argument = TimestampTzGetDatum(ts);
+	index_rescan(ap->hscan, ap->hsk, nk + 1, NULL, 0);
+	if (!index_getnext_slot(ap->hscan, BackwardScanDirection, ap->hread))
+		return false;
+	slot_getallattrs(ap->hread);
+	for (j = 0; j < view->ncols; j++)
+	{
+		AttrNumber	att = view->cols[j].offline_attnum;
+
+		ap->hist_vals[j] = ap->hread->tts_values[att - 1];
+		ap->hist_nulls[j] = ap->hread->tts_isnull[att - 1];
+	}
+	*found_ts = DatumGetTimestampTz(ap->hist_vals[view->ts_col]);
+	return true;
+}
+
+static void
+append_history(FsApply *ap, const FsRow *row)
+{
+	FsView	   *view = ap->view;
+	TupleTableSlot *slot = ap->hslot;
+	int			j;
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * view->offline_natts);
+	for (j = 0; j < view->ncols; j++)
+	{
+		AttrNumber	att = view->cols[j].offline_attnum;
+
+		slot->tts_values[att - 1] = row->values[j];
+		slot->tts_isnull[att - 1] = row->nulls[j];
+	}
+	slot->tts_values[view->created_at_attnum - 1] = TimestampTzGetDatum(ap->created_at);
+	slot->tts_isnull[view->created_at_attnum - 1] = false;
+	ExecStoreVirtualTuple(slot);
+	ExecSimpleRelationInsert(ap->offline_rri, ap->estate, slot);
+}
+
+/* Writes the key's final online row (insert, or update of oslot). */
+static void
+write_online(FsApply *ap, bool had_row, const Datum *vals, const bool *nulls,
+			 TimestampTz ts)
+{
+	FsView	   *view = ap->view;
+	TupleTableSlot *slot = ap->newslot;
+	int			natts = view->online_natts;
+	int			j;
+
+	ExecClearTuple(slot);
+	if (had_row)
+	{
+		/* keep any columns a user added to the table */
+		memcpy(slot->tts_values, ap->oslot->tts_values, sizeof(Datum) * natts);
+		memcpy(slot->tts_isnull, ap->oslot->tts_isnull, sizeof(bool) * natts);
+	}
+	else
+		memset(slot->tts_isnull, true, sizeof(bool) * natts);
+	for (j = 0; j < view->ncols; j++)
+	{
+		AttrNumber	att = view->cols[j].online_attnum;
+
+		slot->tts_values[att - 1] = vals[j];
+		slot->tts_isnull[att - 1] = nulls[j];
+	}
+	slot->tts_values[view->cols[view->ts_col].online_attnum - 1] = TimestampTzGetDatum(ts);
+	slot->tts_isnull[view->cols[view->ts_col].online_attnum - 1] = false;
+	ExecStoreVirtualTuple(slot);
+
+	if (had_row)
+		ExecSimpleRelationUpdate(ap->online_rri, ap->estate, &ap->epqstate,
+								 ap->oslot, slot);
+	else
+		ExecSimpleRelationInsert(ap->online_rri, ap->estate, slot);
+}
+
+/* Applies the rows of one key (sorted by event_ts, then input order). */
+static void
+apply_key(FsApply *ap, FsRow *rows, int n)
+{
+	FsView	   *view = ap->view;
+	bool		had_row = probe_online(ap, rows[0].values);
+	bool		exists = had_row;
+	const Datum *cur_v = ap->cur_vals;
+	const bool *cur_n = ap->cur_nulls;
+	TimestampTz cur_ts = had_row ? DatumGetTimestampTz(ap->cur_vals[view->ts_col]) : 0;
+	bool		online_dirty = false;
+	FsRow	   *prev_late = NULL;
+	int			r;
+
+	for (r = 0; r < n; r++)
+	{
+		FsRow	   *row = &rows[r];
+		TimestampTz ts = row_ts(view, row);
+
+		/* superseded by a later row of this call with the same event_ts */
+		if (r + 1 < n && row_ts(view, &rows[r + 1]) == ts)
+		{
+			ap->counts.unchanged++;
+			continue;
+		}
+
+		if (exists && ts < cur_ts)
+		{
+			const Datum *ev = NULL;
+			const bool *en = NULL;
+			TimestampTz hts;
+
+			if (probe_history(ap, row->values, ts, &hts) &&
+				(prev_late == NULL || hts > row_ts(view, prev_late)))
+			{
+				ev = ap->hist_vals;
+				en = ap->hist_nulls;
+			}
+			else if (prev_late != NULL)
+			{
+				ev = prev_late->values;
+				en = prev_late->nulls;
+			}
+			if (ev != NULL && features_equal(view, row->values, row->nulls, ev, en))
+				ap->counts.unchanged++;
+			else
+			{
+				ap->counts.late++;
+				append_history(ap, row);
+			}
+			prev_late = row;
+		}
+		else if (exists &&
+				 features_equal(view, row->values, row->nulls, cur_v, cur_n))
+		{
+			ap->counts.unchanged++;
+			if (view->has_ttl && ts > cur_ts)
+			{
+				cur_ts = ts;
+				online_dirty = true;
+			}
+		}
+		else
+		{
+			ap->counts.written++;
+			append_history(ap, row);
+			cur_v = row->values;
+			cur_n = row->nulls;
+			cur_ts = ts;
+			exists = true;
+			online_dirty = true;
+		}
+	}
+
+	if (online_dirty)
+		write_online(ap, had_row, cur_v, cur_n, cur_ts);
+}
+
+/* Applies a set of rows (any keys, any order); sorts them in place. */
+void
+fs_apply_rows(FsApply *ap, FsRow *rows, int nrows)
+{
+	FsView	   *view = ap->view;
+	MemoryContext old;
+	int			i;
+	int			j;
+
+	if (nrows > 1)
+		qsort_arg(rows, nrows, sizeof(FsRow), row_cmp, view);
+
+	for (i = 0; i < nrows; i = j)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (j = i + 1; j < nrows; j++)
+			if (fs_keys_compare(view, rows[i].values, rows[j].values) != 0)
+				break;
+		old = MemoryContextSwitchTo(ap->keycxt);
+		apply_key(ap, &rows[i], j - i);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(ap->keycxt);
+	}
+}
+
+/* Deforms a composite datum of the view's online row type into a row. */
+static void
+row_from_record(FsView *view, TupleDesc td, Datum rec, Datum *tvals, bool *tnulls,
+				FsRow *row)
+{
+	HeapTupleHeader th = DatumGetHeapTupleHeader(rec);
+	HeapTupleData tuple;
+	int			j;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	heap_deform_tuple(&tuple, td, tvals, tnulls);
+	for (j = 0; j < view->ncols; j++)
+	{
+		AttrNumber	att = view->cols[j].online_attnum;
+
+		row->values[j] = tvals[att - 1];
+		row->nulls[j] = tnulls[att - 1];
+	}
+}
+
+static Datum
+counts_datum(FunctionCallInfo fcinfo, const FsApplyCounts *counts)
+{
+	TupleDesc	td;
+	Datum		values[3];
+	bool		nulls[3] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(counts->written);
+	values[1] = Int64GetDatum(counts->unchanged);
+	values[2] = Int64GetDatum(counts->late);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls));
+}
+
+static char *
+view_name_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature view name must not be NULL")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(0));
+}
+
+/*
+ * fs_write(view text, rows anyarray) -> (written, unchanged, late)
+ */
+Datum
+fs_write(PG_FUNCTION_ARGS)
+{
+	FsView	   *view = fs_catalog_view(view_name_arg(fcinfo));
+	FsApplyCounts counts = {0};
+
+	if (!PG_ARGISNULL(1))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+		int			i;
+		FsRow	   *rows;
+		Datum	   *vals;
+		bool	   *nulls;
+		TupleDesc	td;
+		Datum	   *tvals;
+		bool	   *tnulls;
+		FsApply    *ap;
+
+		if (ARR_ELEMTYPE(arr) != view->rowtype)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("rows have type %s, but feature view \"%s\" expects %s",
+							format_type_be(get_array_type(ARR_ELEMTYPE(arr))),
+							view->name,
+							format_type_be(get_array_type(view->rowtype))),
+					 errhint("Build the rows as ARRAY[ROW(...)]::fstore_online.%s[].",
+							 quote_identifier(view->name))));
+
+		deconstruct_array(arr, view->rowtype, -1, false, TYPALIGN_DOUBLE,
+						  &elems, &enulls, &n);
+		rows = palloc(sizeof(FsRow) * Max(n, 1));
+		vals = palloc(sizeof(Datum) * view->ncols * Max(n, 1));
+		nulls = palloc(sizeof(bool) * view->ncols * Max(n, 1));
+		td = lookup_rowtype_tupdesc(view->rowtype, -1);
+		tvals = palloc(sizeof(Datum) * td->natts);
+		tnulls = palloc(sizeof(bool) * td->natts);
+		for (i = 0; i < n; i++)
+		{
+			rows[i].values = &vals[i * view->ncols];
+			rows[i].nulls = &nulls[i * view->ncols];
+			rows[i].ord = i;
+			if (enulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("row %d for feature view \"%s\" is NULL", i + 1, view->name)));
+			row_from_record(view, td, elems[i], tvals, tnulls, &rows[i]);
+			fs_apply_check_row(view, &rows[i], i + 1);
+		}
+		ReleaseTupleDesc(td);
+
+		ap = fs_apply_begin(view);
+		fs_apply_rows(ap, rows, n);
+		fs_apply_end(ap, &counts);
+	}
+	PG_RETURN_DATUM(counts_datum(fcinfo, &counts));
+}
+
+/* The text of the single SELECT in query, without a trailing semicolon. */
+static char *
+single_select(const char *query)
+{
+	List	   *stmts = raw_parser(query, RAW_PARSE_DEFAULT);
+	RawStmt    *raw;
+
+	if (list_length(stmts) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("query must be a single SELECT statement")));
+	raw = linitial_node(RawStmt, stmts);
+	if (!IsA(raw->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("query must be a SELECT statement")));
+	if (raw->stmt_len > 0)
+		return pnstrdup(query + raw->stmt_location, raw->stmt_len);
+	return pstrdup(query + raw->stmt_location);
+}
+
+/* Copies SPI tuple values into a row's logical layout (same order). */
+static void
+row_from_spi(FsView *view, HeapTuple tup, TupleDesc td, FsRow *row)
+{
+	heap_deform_tuple(tup, td, row->values, row->nulls);
+}
+
+/*
+ * fs_write_query(view text, query text) -> (written, unchanged, late)
+ *
+ * The query's columns are taken by position (keys, features, event_ts),
+ * cast to the view's types, and read in key order through a cursor; the
+ * engine gets them in chunks that never split a key.
+ */
+Datum
+fs_write_query(PG_FUNCTION_ARGS)
+{
+	FsView	   *view = fs_catalog_view(view_name_arg(fcinfo));
+	char	   *query;
+	char	   *select;
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	List	   *sources;
+	TupleDesc	rdesc;
+	Portal		portal;
+	FsApply    *ap;
+	FsApplyCounts counts = {0};
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext chunkcxt;
+	MemoryContext carrycxt;
+	FsRow	   *carry = NULL;
+	int			ncarry = 0;
+	int			rowno = 0;
+	int			j;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query must not be NULL")));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	select = single_select(query);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	plan = SPI_prepare(select, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare query: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	if (list_length(sources) != 1 ||
+		((CachedPlanSource *) linitial(sources))->resultDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("query must return rows")));
+	rdesc = ((CachedPlanSource *) linitial(sources))->resultDesc;
+	if (rdesc->natts != view->ncols)
+	{
+		StringInfoData cols;
+
+		initStringInfo(&cols);
+		for (j = 0; j < view->ncols; j++)
+			appendStringInfo(&cols, "%s%s", j ? ", " : "", view->cols[j].name);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("query returns %d columns, but feature view \"%s\" has %d",
+						rdesc->natts, view->name, view->ncols),
+				 errhint("Select the columns in this order: %s.", cols.data)));
+	}
+	SPI_freeplan(plan);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (j = 0; j < view->ncols; j++)
+		appendStringInfo(&sql, "%sq.c%d::%s", j ? ", " : "", j + 1,
+						 format_type_extended(view->cols[j].typid,
+											  view->cols[j].typmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+											  FORMAT_TYPE_FORCE_QUALIFY));
+	appendStringInfoString(&sql, " FROM (\n");
+	appendStringInfoString(&sql, select);
+	appendStringInfoString(&sql, "\n) AS q(");
+	for (j = 0; j < view->ncols; j++)
+		appendStringInfo(&sql, "%sc%d", j ? ", " : "", j + 1);
+	appendStringInfoString(&sql, ") ORDER BY ");
+	for (j = 0; j < view->nkeys; j++)
+		appendStringInfo(&sql, "%d, ", j + 1);
+	appendStringInfo(&sql, "%d", view->ncols);
+
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL,
+									   false, 0);
+
+	chunkcxt = AllocSetContextCreate(callcxt, "fs_write_query chunk",
+									 ALLOCSET_DEFAULT_SIZES);
+	carrycxt = AllocSetContextCreate(callcxt, "fs_write_query carry",
+									 ALLOCSET_DEFAULT_SIZES);
+	{
+		MemoryContext old = MemoryContextSwitchTo(callcxt);
+
+		ap = fs_apply_begin(view);
+		MemoryContextSwitchTo(old);
+	}
+
+	for (;;)
+	{
+		uint64		n;
+		uint64		i;
+		FsRow	   *rows;
+		int			nrows;
+		int			napply;
+		MemoryContext old;
+
+		SPI_cursor_fetch(portal, true, WRITE_QUERY_CHUNK);
+		n = SPI_processed;
+
+		old = MemoryContextSwitchTo(chunkcxt);
+		nrows = ncarry + (int) n;
+		rows = palloc(sizeof(FsRow) * Max(nrows, 1));
+		for (i = 0; i < (uint64) ncarry; i++)
+			rows[i] = carry[i];
+		for (i = 0; i < n; i++)
+		{
+			FsRow	   *row = &rows[ncarry + i];
+
+			row->values = palloc(sizeof(Datum) * view->ncols);
+			row->nulls = palloc(sizeof(bool) * view->ncols);
+			row->ord = rowno++;
+			row_from_spi(view, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, row);
+			fs_apply_check_row(view, row, row->ord + 1);
+		}
+
+		/* hold back the last key: the next fetch may continue it */
+		napply = nrows;
+		if (n > 0)
+			while (napply > 0 &&
+				   fs_keys_compare(view, rows[napply - 1].values,
+								   rows[nrows - 1].values) == 0)
+				napply--;
+
+		MemoryContextSwitchTo(callcxt);
+		fs_apply_rows(ap, rows, napply);
+
+		/* copy the held-back rows out before the chunk memory goes */
+		MemoryContextReset(carrycxt);
+		MemoryContextSwitchTo(carrycxt);
+		carry = palloc(sizeof(FsRow) * Max(nrows - napply, 1));
+		ncarry = nrows - napply;
+		for (i = 0; i < (uint64) ncarry; i++)
+		{
+			FsRow	   *src = &rows[napply + i];
+			FsRow	   *dst = &carry[i];
+
+			dst->values = palloc(sizeof(Datum) * view->ncols);
+			dst->nulls = palloc(sizeof(bool) * view->ncols);
+			dst->ord = src->ord;
+			for (j = 0; j < view->ncols; j++)
+			{
+				dst->nulls[j] = src->nulls[j];
+				dst->values[j] = src->nulls[j] ? (Datum) 0 :
+					datumCopy(src->values[j], view->cols[j].typbyval,
+							  view->cols[j].typlen);
+			}
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextReset(chunkcxt);
+		if (n == 0)
+			break;
+	}
+
+	SPI_cursor_close(portal);
+	{
+		MemoryContext old = MemoryContextSwitchTo(callcxt);
+
+		fs_apply_end(ap, &counts);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(counts_datum(fcinfo, &counts));
+}
+
+/*
+ * Statement trigger (BEFORE INSERT/UPDATE/DELETE/TRUNCATE) on every online
+ * table: plain DML takes the view's writer lock, so it never interleaves
+ * with fs_write's read-compare-write of the same view.
+ */
+Datum
+fs_online_dml(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	FsView	   *view;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fstore._online_dml() must be called as a trigger")));
+	view = fs_catalog_view_by_relid(RelationGetRelid(trigdata->tg_relation));
+	if (view)
+		fs_catalog_lock_view_writers(view);
+	return PointerGetDatum(NULL);
+}

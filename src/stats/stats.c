@@ -1,0 +1,202 @@
+/*
+ * stats.c
+ *		Per-view counters kept in a shared hash table (fstore.stats).
+ *
+ * Entries are keyed by view_id and hold atomic counters; the hash itself
+ * is protected by one LWLock, taken shared to find an entry and add to its
+ * counters, exclusive to create, reset or remove entries.  The table holds
+ * at most fstore.max_feature_views entries; past that, new views are not
+ * counted (a WARNING says so once per backend).  Without
+ * shared_preload_libraries nothing is counted and fstore.stats shows NULLs.
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+
+#include "fstore.h"
+#include "stats/stats.h"
+
+PG_FUNCTION_INFO_V1(fs_stats);
+PG_FUNCTION_INFO_V1(fs_reset_stats);
+
+typedef struct FsStatsEntry
+{
+	int64		view_id;		/* hash key */
+	pg_atomic_uint64 c[FS_STAT_NCOUNTERS];
+} FsStatsEntry;
+
+typedef struct FsStatsShared
+{
+	LWLock	   *lock;
+} FsStatsShared;
+
+static FsStatsShared *stats_shared = NULL;
+static HTAB *stats_hash = NULL;
+static bool warned_full = false;
+
+void
+fs_stats_init(void)
+{
+}
+
+Size
+fs_stats_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(FsStatsShared)),
+					hash_estimate_size(fs_max_feature_views, sizeof(FsStatsEntry)));
+}
+
+void
+fs_stats_shmem_startup(void)
+{
+	HASHCTL		info;
+	bool		found;
+
+	stats_shared = ShmemInitStruct("fstore stats", sizeof(FsStatsShared), &found);
+	if (!found)
+		stats_shared->lock = &(GetNamedLWLockTranche("fstore_stats"))->lock;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(int64);
+	info.entrysize = sizeof(FsStatsEntry);
+	stats_hash = ShmemInitHash("fstore stats hash",
+							   fs_max_feature_views, fs_max_feature_views,
+							   &info, HASH_ELEM | HASH_BLOBS);
+}
+
+void
+fs_stats_add(int64 view_id, const int64 *deltas)
+{
+	FsStatsEntry *e;
+	bool		found;
+	int			i;
+
+	if (!fs_preloaded())
+		return;
+
+	LWLockAcquire(stats_shared->lock, LW_SHARED);
+	e = hash_search(stats_hash, &view_id, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		LWLockRelease(stats_shared->lock);
+		LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
+		e = hash_search(stats_hash, &view_id, HASH_ENTER_NULL, &found);
+		if (e == NULL)
+		{
+			LWLockRelease(stats_shared->lock);
+			if (!warned_full)
+				ereport(WARNING,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("fstore statistics are full; feature view %lld is not counted",
+								(long long) view_id),
+						 errhint("Raise fstore.max_feature_views.")));
+			warned_full = true;
+			return;
+		}
+		if (!found)
+			for (i = 0; i < FS_STAT_NCOUNTERS; i++)
+				pg_atomic_init_u64(&e->c[i], 0);
+	}
+	for (i = 0; i < FS_STAT_NCOUNTERS; i++)
+		if (deltas[i] != 0)
+			pg_atomic_fetch_add_u64(&e->c[i], deltas[i]);
+	LWLockRelease(stats_shared->lock);
+}
+
+void
+fs_stats_count_lookup(int64 view_id, int64 keys, int64 hits, int64 misses)
+{
+	int64		d[FS_STAT_NCOUNTERS] = {0};
+
+	d[FS_STAT_LOOKUPS] = 1;
+	d[FS_STAT_KEYS_REQUESTED] = keys;
+	d[FS_STAT_CACHE_HITS] = hits;
+	d[FS_STAT_CACHE_MISSES] = misses;
+	fs_stats_add(view_id, d);
+}
+
+void
+fs_stats_count_writes(int64 view_id, int64 written, int64 unchanged, int64 late)
+{
+	int64		d[FS_STAT_NCOUNTERS] = {0};
+
+	d[FS_STAT_ROWS_WRITTEN] = written;
+	d[FS_STAT_ROWS_UNCHANGED] = unchanged;
+	d[FS_STAT_ROWS_LATE] = late;
+	fs_stats_add(view_id, d);
+}
+
+void
+fs_stats_forget(int64 view_id)
+{
+	if (!fs_preloaded())
+		return;
+	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
+	hash_search(stats_hash, &view_id, HASH_REMOVE, NULL);
+	LWLockRelease(stats_shared->lock);
+}
+
+/* fstore._stats(): one row per view that has counters. */
+Datum
+fs_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS seq;
+	FsStatsEntry *e;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!fs_preloaded())
+		return (Datum) 0;
+
+	LWLockAcquire(stats_shared->lock, LW_SHARED);
+	hash_seq_init(&seq, stats_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		values[10];
+		bool		nulls[10] = {false};
+
+		values[0] = Int64GetDatum(e->view_id);
+		values[1] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_LOOKUPS]));
+		values[2] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_KEYS_REQUESTED]));
+		values[3] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_CACHE_HITS]));
+		values[4] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_CACHE_MISSES]));
+		values[5] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_EVICTIONS]));
+		values[6] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_ROWS_WRITTEN]));
+		values[7] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_ROWS_UNCHANGED]));
+		values[8] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_ROWS_LATE]));
+		values[9] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_STREAM_APPLIED]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(stats_shared->lock);
+	return (Datum) 0;
+}
+
+/* fs_reset_stats(): zeroes every counter. */
+Datum
+fs_reset_stats(PG_FUNCTION_ARGS)
+{
+	HASH_SEQ_STATUS seq;
+	FsStatsEntry *e;
+	int			i;
+
+	if (!fs_preloaded())
+	{
+		ereport(NOTICE,
+				(errmsg("fstore statistics are not collected"),
+				 errdetail("fstore is not in shared_preload_libraries.")));
+		PG_RETURN_VOID();
+	}
+	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, stats_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		for (i = 0; i < FS_STAT_NCOUNTERS; i++)
+			pg_atomic_write_u64(&e->c[i], 0);
+	LWLockRelease(stats_shared->lock);
+	PG_RETURN_VOID();
+}
