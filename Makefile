@@ -9,6 +9,7 @@ OBJS = \
 	src/fstore.o \
 	src/catalog/metadata.o \
 	src/catalog/parse.o \
+	src/online/decide.o \
 	src/online/keys.o \
 	src/online/read.o \
 	src/online/write.o \

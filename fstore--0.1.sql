@@ -159,7 +159,7 @@ BEGIN
     IF p_name !~ '^[a-z_][a-z0-9_]*$' OR octet_length(p_name) > p_maxlen THEN
         RAISE EXCEPTION 'invalid % name "%"', p_kind, p_name
             USING ERRCODE = 'invalid_name',
-                  DETAIL = format('A %s name must be a lowercase SQL identifier: a letter or underscore followed by letters, digits or underscores, at most %s bytes.', p_kind, p_maxlen);
+                  DETAIL = format('Names must be lowercase SQL identifiers: a letter or underscore followed by letters, digits or underscores, at most %s bytes.', p_maxlen);
     END IF;
     RETURN p_name;
 END
@@ -178,9 +178,10 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 
 -- Column definitions of an entity's keys, as SQL ('"a" bigint, "b" text').
-CREATE FUNCTION fstore._key_defs(p_entity text) RETURNS text
+CREATE FUNCTION fstore._key_defs(p_entity text, p_not_null bool DEFAULT false) RETURNS text
 LANGUAGE sql STABLE AS $fn$
-    SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY i)
+    SELECT string_agg(format('%I %s', c, t) || CASE WHEN p_not_null THEN ' NOT NULL' ELSE '' END,
+                      ', ' ORDER BY i)
       FROM fstore.entities e,
            unnest(e.key_columns, e.key_types) WITH ORDINALITY AS k(c, t, i)
      WHERE e.name = p_entity;
@@ -238,6 +239,10 @@ BEGIN
         RAISE EXCEPTION 'entity "%" needs at least one key column', v_name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF cardinality(v_cols) > 16 THEN
+        RAISE EXCEPTION 'entity "%" has % key columns, at most 16 are allowed', v_name, cardinality(v_cols)
+            USING ERRCODE = 'too_many_columns';
+    END IF;
 
     IF cardinality(v_cols) = 1 THEN
         v_key_type := (SELECT c.coltype FROM fstore._parse_columns(keys) c);
@@ -257,30 +262,34 @@ RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
     v_name text := $1;
     v_users text;
+    v_composite bool;
 BEGIN
     PERFORM fstore._lock_catalog();
     IF v_name IS NULL OR NOT fstore._entity_exists(v_name) THEN
         RAISE EXCEPTION 'entity "%" does not exist', v_name
             USING ERRCODE = 'undefined_object';
     END IF;
-    SELECT string_agg(format('feature view "%s"', v.name), ', ' ORDER BY v.name)
+    SELECT string_agg(v.name, ', ' ORDER BY v.name)
       INTO v_users FROM fstore.feature_views v WHERE v.entity = v_name;
     IF v_users IS NOT NULL THEN
         RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
             USING ERRCODE = 'dependent_objects_still_exist',
-                  DETAIL = v_users || ' uses it.',
+                  DETAIL = format('Feature views using it: %s.', v_users),
                   HINT = 'Drop the feature views first.';
     END IF;
-    SELECT string_agg(format('feature service "%s"', s.name), ', ' ORDER BY s.name)
+    SELECT string_agg(s.name, ', ' ORDER BY s.name)
       INTO v_users FROM fstore.feature_services s WHERE s.entity = v_name;
     IF v_users IS NOT NULL THEN
         RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
             USING ERRCODE = 'dependent_objects_still_exist',
-                  DETAIL = v_users || ' uses it.',
+                  DETAIL = format('Feature services using it: %s.', v_users),
                   HINT = 'Drop the feature services first.';
     END IF;
-    DELETE FROM fstore.entities e WHERE e.name = v_name;
-    EXECUTE format('DROP TYPE IF EXISTS fstore.%I', v_name || '_key');
+    DELETE FROM fstore.entities e WHERE e.name = v_name
+    RETURNING cardinality(e.key_columns) > 1 INTO v_composite;
+    IF v_composite THEN
+        EXECUTE format('DROP TYPE fstore.%I', v_name || '_key');
+    END IF;
 END
 $fn$;
 
@@ -311,7 +320,11 @@ DECLARE
     i int;
 BEGIN
     PERFORM fstore._lock_catalog();
-    IF v_entity IS NULL OR NOT fstore._entity_exists(v_entity) THEN
+    IF v_entity IS NULL THEN
+        RAISE EXCEPTION 'entity of feature view "%" must not be NULL', v_name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT fstore._entity_exists(v_entity) THEN
         RAISE EXCEPTION 'entity "%" does not exist', v_entity
             USING ERRCODE = 'undefined_object';
     END IF;
@@ -405,7 +418,7 @@ BEGIN
     EXECUTE format('ALTER TABLE fstore_online.%I ENABLE ALWAYS TRIGGER fstore_dml', v_name);
 
     EXECUTE format('CREATE TABLE fstore_offline.%I (%s, event_ts timestamptz NOT NULL%s, created_at timestamptz NOT NULL DEFAULT now())',
-                   v_name, v_keydefs, v_fdefs);
+                   v_name, fstore._key_defs(v_entity, true), v_fdefs);
     EXECUTE format('CREATE INDEX ON fstore_offline.%I (%s, event_ts, created_at)',
                    v_name, v_keylist);
 
@@ -434,12 +447,12 @@ BEGIN
         RAISE EXCEPTION 'feature view "%" does not exist', v_name
             USING ERRCODE = 'undefined_object';
     END IF;
-    SELECT string_agg(DISTINCT format('feature service "%s"', sf.service), ', ')
+    SELECT string_agg(DISTINCT sf.service, ', ')
       INTO v_users FROM fstore.service_features sf WHERE sf.view_name = v_name;
     IF v_users IS NOT NULL THEN
         RAISE EXCEPTION 'cannot drop feature view "%" because other objects depend on it', v_name
             USING ERRCODE = 'dependent_objects_still_exist',
-                  DETAIL = v_users || ' uses it.',
+                  DETAIL = format('Feature services using it: %s.', v_users),
                   HINT = 'Drop the feature services first.';
     END IF;
     EXECUTE format('DROP TABLE IF EXISTS fstore_online.%I', v_name);
@@ -495,7 +508,11 @@ BEGIN
         END IF;
         v_m := regexp_match(v_ref, '^\s*(.+?)(?:\s+[aA][sS]\s+(\S+))?\s*$');
         BEGIN
-            v_parts := parse_ident(v_m[1]);
+            IF v_m[1] ~ '\.\s*\*$' THEN
+                v_parts := parse_ident(regexp_replace(v_m[1], '\.\s*\*$', '')) || '*'::text;
+            ELSE
+                v_parts := parse_ident(v_m[1]);
+            END IF;
             v_alias := CASE WHEN v_m[2] IS NULL THEN NULL ELSE (parse_ident(v_m[2]))[1] END;
             IF v_m[2] IS NOT NULL AND cardinality(parse_ident(v_m[2])) <> 1 THEN
                 RAISE EXCEPTION USING ERRCODE = 'invalid_name';
@@ -610,6 +627,7 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION @extschema@.fs_reset_stats() RETURNS void
 AS 'MODULE_PATHNAME', 'fs_reset_stats'
 LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION @extschema@.fs_reset_stats() FROM PUBLIC;
 
 -- Number of events waiting in a view's queue table.
 CREATE FUNCTION fstore._queue_depth(p_view text) RETURNS bigint

@@ -91,7 +91,7 @@ fs_parse_columns(PG_FUNCTION_ARGS)
 	stmts = raw_parser(sql.data, RAW_PARSE_DEFAULT);
 
 	if (list_length(stmts) != 1)
-		invalid_list(defs, "The list must not end or contain a statement.");
+		invalid_list(defs, "The list must not contain a semicolon or another statement.");
 	raw = linitial_node(RawStmt, stmts);
 	if (!IsA(raw->stmt, CreateStmt))
 		invalid_list(defs, "The list is not a list of columns.");

@@ -25,6 +25,7 @@ extern void fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *batch,
 
 /* Raises 42501 unless the current user may read every column of relid. */
 extern void fs_check_select(Oid relid);
+extern void fs_permission_denied(Oid relid) pg_attribute_noreturn();
 
 /* ---- writes ---- */
 

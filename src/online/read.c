@@ -37,6 +37,17 @@
 
 PG_FUNCTION_INFO_V1(fs_get_many);
 
+/* Raises 42501 naming the table with its schema. */
+void
+fs_permission_denied(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for table %s.%s",
+					get_namespace_name(get_rel_namespace(relid)),
+					get_rel_name(relid))));
+}
+
 void
 fs_check_select(Oid relid)
 {
@@ -44,7 +55,7 @@ fs_check_select(Oid relid)
 
 	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(relid, user, ACL_SELECT, ACLMASK_ALL) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+		fs_permission_denied(relid);
 	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -10,17 +10,10 @@
  * a snapshot taken after the lock, which sees every earlier writer.
  *
  * Rows are sorted by key, event_ts and input position; each distinct key
- * costs one probe of the online primary key.  Per row, in event_ts order:
- *   - older than the current online event_ts: "late"; compared with the
- *     value in effect at that time (latest history row at or before it, or
- *     the previous row of this call); equal: unchanged, else appended to
- *     history only;
- *   - features equal to the current value: unchanged (a ttl view moves the
- *     online event_ts forward);
- *   - otherwise: written, one history row appended.
- * Rows of one key with the same event_ts: the last in input order wins and
- * the others count as unchanged, so replays never duplicate history.  The
- * online row is written once per key, at the end of its group.
+ * costs one probe of the online primary key, and late rows one probe of
+ * the history index each.  decide.c holds the rules (written, unchanged,
+ * late, superseded); this file does the reading and writing around them.
+ * The online row is written at most once per key and call.
  *
  * Writes go through the executor's simple-relation routines (as logical
  * replication's apply does), so indexes, constraints and row triggers on
@@ -56,6 +49,7 @@
 #include "utils/typcache.h"
 
 #include "fstore.h"
+#include "online/decide.h"
 #include "online/online.h"
 #include "stats/stats.h"
 
@@ -87,6 +81,7 @@ struct FsApply
 	TupleTableSlot *hread;		/* history row read back */
 	Snapshot	snapshot;
 	Snapshot	xact_snapshot;	/* REPEATABLE READ and up: checked */
+	MemoryContext cxt;			/* lives as long as the apply */
 	TimestampTz created_at;
 	MemoryContext keycxt;
 	Datum	   *cur_vals;		/* online row, logical layout */
@@ -104,9 +99,9 @@ fs_check_write_privileges(FsView *view)
 
 	if (pg_class_aclcheck(view->online_relid, user, ACL_INSERT) != ACLCHECK_OK ||
 		pg_class_aclcheck(view->online_relid, user, ACL_UPDATE) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(view->online_relid));
+		fs_permission_denied(view->online_relid);
 	if (pg_class_aclcheck(view->offline_relid, user, ACL_INSERT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(view->offline_relid));
+		fs_permission_denied(view->offline_relid);
 	if (check_enable_rls(view->online_relid, InvalidOid, false) == RLS_ENABLED ||
 		check_enable_rls(view->offline_relid, InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,
@@ -157,6 +152,7 @@ fs_apply_begin(FsView *view)
 	int			k;
 
 	ap->view = view;
+	ap->cxt = CurrentMemoryContext;
 	fs_check_write_privileges(view);
 	fs_catalog_lock_view_writers(view);
 
@@ -324,7 +320,7 @@ probe_online(FsApply *ap, const Datum *keyvals)
 
 /* Latest history row of the key at or before ts, into hist_vals. */
 static bool
-probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, TimestampTz *found_ts)
+probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, int64_t *found_ts)
 {
 	FsView	   *view = ap->view;
 	int			nk = view->nkeys;
@@ -339,6 +335,8 @@ probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, TimestampTz *fo
 						 quote_identifier(view->name))));
 	if (ap->hscan == NULL)
 	{
+		MemoryContext old = MemoryContextSwitchTo(ap->cxt);
+
 		ap->histidx = index_open(view->history_relid, AccessShareLock);
 		for (j = 0; j < nk; j++)
 			ScanKeyEntryInitialize(&ap->hsk[j], 0, j + 1, BTEqualStrategyNumber,
@@ -349,6 +347,7 @@ probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, TimestampTz *fo
 							   TIMESTAMPTZOID, InvalidOid,
 							   view->hist_ts_le_proc, (Datum) 0);
 		ap->hscan = index_beginscan(ap->offline, ap->histidx, ap->snapshot, nk + 1, 0);
+		MemoryContextSwitchTo(old);
 	}
 	for (j = 0; j < nk; j++)
 		ap->hsk[j].sk_argument = keyvals[j];
@@ -427,82 +426,85 @@ write_online(FsApply *ap, bool had_row, const Datum *vals, const bool *nulls,
 		ExecSimpleRelationInsert(ap->online_rri, ap->estate, slot);
 }
 
+/* Callbacks that let decide.c compare the rows of one key. */
+typedef struct KeyRows
+{
+	FsApply    *ap;
+	FsRow	   *rows;
+} KeyRows;
+
+static bool
+cb_equal_online(void *arg, int i)
+{
+	KeyRows    *k = (KeyRows *) arg;
+
+	return features_equal(k->ap->view, k->rows[i].values, k->rows[i].nulls,
+						  k->ap->cur_vals, k->ap->cur_nulls);
+}
+
+static bool
+cb_equal_rows(void *arg, int i, int j)
+{
+	KeyRows    *k = (KeyRows *) arg;
+
+	return features_equal(k->ap->view, k->rows[i].values, k->rows[i].nulls,
+						  k->rows[j].values, k->rows[j].nulls);
+}
+
+static bool
+cb_history_at(void *arg, int i, int64_t ts, int64_t *hist_ts)
+{
+	KeyRows    *k = (KeyRows *) arg;
+
+	return probe_history(k->ap, k->rows[i].values, ts, hist_ts);
+}
+
+static bool
+cb_equal_history(void *arg, int i)
+{
+	KeyRows    *k = (KeyRows *) arg;
+
+	return features_equal(k->ap->view, k->rows[i].values, k->rows[i].nulls,
+						  k->ap->hist_vals, k->ap->hist_nulls);
+}
+
+static const FsDecideOps decide_ops = {
+	cb_equal_online, cb_equal_rows, cb_history_at, cb_equal_history
+};
+
 /* Applies the rows of one key (sorted by event_ts, then input order). */
 static void
 apply_key(FsApply *ap, FsRow *rows, int n)
 {
 	FsView	   *view = ap->view;
 	bool		had_row = probe_online(ap, rows[0].values);
-	bool		exists = had_row;
-	const Datum *cur_v = ap->cur_vals;
-	const bool *cur_n = ap->cur_nulls;
-	TimestampTz cur_ts = had_row ? DatumGetTimestampTz(ap->cur_vals[view->ts_col]) : 0;
-	bool		online_dirty = false;
-	FsRow	   *prev_late = NULL;
+	int64_t    *ts = palloc(sizeof(int64_t) * n);
+	FsOutcome  *outcome = palloc(sizeof(FsOutcome) * n);
+	FsDecideResult res;
+	KeyRows		k = {ap, rows};
 	int			r;
 
 	for (r = 0; r < n; r++)
+		ts[r] = row_ts(view, &rows[r]);
+	fs_decide_key(ts, n, had_row,
+				  had_row ? DatumGetTimestampTz(ap->cur_vals[view->ts_col]) : 0,
+				  view->has_ttl, &decide_ops, &k, outcome, &res);
+
+	for (r = 0; r < n; r++)
+		if (outcome[r] == FS_OUT_WRITTEN || outcome[r] == FS_OUT_LATE)
+			append_history(ap, &rows[r]);
+	ap->counts.written += res.written;
+	ap->counts.unchanged += res.unchanged;
+	ap->counts.late += res.late;
+
+	if (res.online_dirty)
 	{
-		FsRow	   *row = &rows[r];
-		TimestampTz ts = row_ts(view, row);
-
-		/* superseded by a later row of this call with the same event_ts */
-		if (r + 1 < n && row_ts(view, &rows[r + 1]) == ts)
-		{
-			ap->counts.unchanged++;
-			continue;
-		}
-
-		if (exists && ts < cur_ts)
-		{
-			const Datum *ev = NULL;
-			const bool *en = NULL;
-			TimestampTz hts;
-
-			if (probe_history(ap, row->values, ts, &hts) &&
-				(prev_late == NULL || hts > row_ts(view, prev_late)))
-			{
-				ev = ap->hist_vals;
-				en = ap->hist_nulls;
-			}
-			else if (prev_late != NULL)
-			{
-				ev = prev_late->values;
-				en = prev_late->nulls;
-			}
-			if (ev != NULL && features_equal(view, row->values, row->nulls, ev, en))
-				ap->counts.unchanged++;
-			else
-			{
-				ap->counts.late++;
-				append_history(ap, row);
-			}
-			prev_late = row;
-		}
-		else if (exists &&
-				 features_equal(view, row->values, row->nulls, cur_v, cur_n))
-		{
-			ap->counts.unchanged++;
-			if (view->has_ttl && ts > cur_ts)
-			{
-				cur_ts = ts;
-				online_dirty = true;
-			}
-		}
+		if (res.online_source >= 0)
+			write_online(ap, had_row, rows[res.online_source].values,
+						 rows[res.online_source].nulls, res.online_ts);
 		else
-		{
-			ap->counts.written++;
-			append_history(ap, row);
-			cur_v = row->values;
-			cur_n = row->nulls;
-			cur_ts = ts;
-			exists = true;
-			online_dirty = true;
-		}
+			write_online(ap, had_row, ap->cur_vals, ap->cur_nulls, res.online_ts);
 	}
-
-	if (online_dirty)
-		write_online(ap, had_row, cur_v, cur_n, cur_ts);
 }
 
 /* Applies a set of rows (any keys, any order); sorts them in place. */
