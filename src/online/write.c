@@ -275,7 +275,8 @@ features_equal(FsView *view, const Datum *av, const bool *an,
 			return false;
 		if (an[j])
 			continue;
-		if (datumIsEqual(av[j], bv[j], c->typbyval, c->typlen))
+		if (c->typbyval ? av[j] == bv[j] :
+			datumIsEqual(av[j], bv[j], false, c->typlen))
 			continue;
 		if (!c->has_eq)
 			return false;
@@ -291,11 +292,21 @@ probe_online(FsApply *ap, const Datum *keyvals)
 {
 	FsView	   *view = ap->view;
 	int			j;
+	MemoryContext old;
+	bool		found;
 
+	/*
+	 * Index AMs allocate scan-lifetime memory lazily (nbtree's killed-items
+	 * array) in the current context, so scans run in the apply's context,
+	 * never in the per-key one.
+	 */
 	for (j = 0; j < view->nkeys; j++)
 		ap->osk[j].sk_argument = keyvals[j];
+	old = MemoryContextSwitchTo(ap->cxt);
 	index_rescan(ap->oscan, ap->osk, view->nkeys, NULL, 0);
-	if (!index_getnext_slot(ap->oscan, ForwardScanDirection, ap->oslot))
+	found = index_getnext_slot(ap->oscan, ForwardScanDirection, ap->oslot);
+	MemoryContextSwitchTo(old);
+	if (!found)
 	{
 		ExecClearTuple(ap->oslot);
 		return false;
@@ -325,6 +336,8 @@ probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, int64_t *found_
 	FsView	   *view = ap->view;
 	int			nk = view->nkeys;
 	int			j;
+	MemoryContext old;
+	bool		found;
 
 	if (!OidIsValid(view->history_relid))
 		ereport(ERROR,
@@ -335,7 +348,7 @@ probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, int64_t *found_
 						 quote_identifier(view->name))));
 	if (ap->hscan == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(ap->cxt);
+		old = MemoryContextSwitchTo(ap->cxt);
 
 		ap->histidx = index_open(view->history_relid, AccessShareLock);
 		for (j = 0; j < nk; j++)
@@ -352,8 +365,11 @@ probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, int64_t *found_
 	for (j = 0; j < nk; j++)
 		ap->hsk[j].sk_argument = keyvals[j];
 	ap->hsk[nk].sk_argument = TimestampTzGetDatum(ts);
+	old = MemoryContextSwitchTo(ap->cxt);	/* see probe_online */
 	index_rescan(ap->hscan, ap->hsk, nk + 1, NULL, 0);
-	if (!index_getnext_slot(ap->hscan, BackwardScanDirection, ap->hread))
+	found = index_getnext_slot(ap->hscan, BackwardScanDirection, ap->hread);
+	MemoryContextSwitchTo(old);
+	if (!found)
 		return false;
 	slot_getallattrs(ap->hread);
 	for (j = 0; j < view->ncols; j++)
@@ -529,6 +545,7 @@ fs_apply_rows(FsApply *ap, FsRow *rows, int nrows)
 		apply_key(ap, &rows[i], j - i);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(ap->keycxt);
+		ResetPerTupleExprContext(ap->estate);
 	}
 }
 

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Runs the benchmarks on a throwaway cluster and prints one table each.
+# usage: bench/run.sh [write] [read]     (default: all)
+# Each benchmark measures its baseline in the same run.  Not part of the
+# test suite; takes several minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+source scripts/lib.sh
+make -s -C bench
+
+which=${*:-write read}
+dir=$(fs_tmpdir bench)
+stop() { fs_cluster_stop "$dir"; if [ "${FS_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi; }
+trap stop EXIT
+port=$(fs_free_port)
+fs_cluster_init "$dir" "$port" bench/bench.conf
+fs_cluster_start "$dir"
+export FS_BENCH_CONNINFO="host=$dir port=$port user=postgres"
+
+for b in $which; do
+	case $b in
+		write) bench/write_path.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
+		read) bench/read_path.sh "$dir" ;;
+		*) echo "unknown benchmark $b" >&2; exit 2 ;;
+	esac
+done
