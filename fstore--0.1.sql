@@ -99,6 +99,11 @@ GRANT SELECT ON fstore.entities, fstore.feature_views, fstore.features,
 
 -- Parses a column definition list ('a bigint, b real[]') with the server's
 -- own parser; refuses anything but plain "name type" items.
+-- A type as text for generated DDL: qualified unless built in.
+CREATE FUNCTION fstore._type_sql(typid oid, typmod int4) RETURNS text
+AS 'MODULE_PATHNAME', 'fs_type_sql'
+LANGUAGE C STRICT STABLE;
+
 CREATE FUNCTION fstore._parse_columns(defs text,
     OUT colname name, OUT coltype oid, OUT typmod int4, OUT typesql text,
     OUT has_btree bool, OUT has_hash bool)
@@ -355,7 +360,7 @@ BEGIN
                       HINT = 'Pass features => ''name type, ...'' or source => a table or view.';
         END IF;
         FOR r IN
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS t
+            SELECT a.attname, fstore._type_sql(a.atttypid, a.atttypmod) AS t
               FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
                AND a.attname <> ALL (v_keys) AND a.attname <> timestamp_column
@@ -508,7 +513,7 @@ BEGIN
             RAISE EXCEPTION 'feature reference must not be NULL'
                 USING ERRCODE = 'null_value_not_allowed';
         END IF;
-        v_m := regexp_match(v_ref, '^\s*(.+?)(?:\s+[aA][sS]\s+(\S+))?\s*$');
+        v_m := regexp_match(v_ref, '^\s*(.+?)(?:\s+[aA][sS]\s+("(?:[^"]|"")+"|\S+))?\s*$');
         BEGIN
             IF v_m[1] ~ '\.\s*\*$' THEN
                 v_parts := parse_ident(regexp_replace(v_m[1], '\.\s*\*$', '')) || '*'::text;
@@ -631,9 +636,11 @@ AS 'MODULE_PATHNAME', 'fs_reset_stats'
 LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION @extschema@.fs_reset_stats() FROM PUBLIC;
 
--- Number of events waiting in a view's queue table.
+-- Number of events waiting in a view's queue table.  SECURITY DEFINER so
+-- that fstore.stats works for roles that may not read the queues; it
+-- returns a count only.
 CREATE FUNCTION fstore._queue_depth(p_view text) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $fn$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     n bigint;
 BEGIN

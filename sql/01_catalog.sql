@@ -85,7 +85,8 @@ SELECT fs_create_feature_service('ranker_v1',
     ARRAY['doc_stats.views_7d', 'doc_stats.ctr', 'doc_activity.opens_1h AS opens']);
 SELECT service, position, view_name, feature, output_name FROM fstore.service_features ORDER BY position;
 \d fstore_online.ranker_v1
-SELECT fs_create_feature_service('all_doc', ARRAY['doc_stats.*', 'doc_activity."Mixed Case" AS mixed']);
+SELECT fs_create_feature_service('all_doc', ARRAY['doc_stats.*', 'doc_activity."Mixed Case" AS mixed',
+                                                  'doc_activity.opens_1h AS "Opens 1h"']);
 \d fstore_online.all_doc
 
 -- service errors

@@ -130,6 +130,16 @@ SELECT * FROM fs_write_query('iv', 'SELECT 700, 1, NULL, NULL, ''2026-01-01''::t
 SELECT t.err($$SELECT fs_write_query('iv', NULL)$$);
 SELECT count(*) FROM t.staging;
 
+-- rows of one key with the same event_ts: the query's last row wins
+SELECT * FROM fs_write_query('iv', $q$SELECT * FROM (VALUES (800, 1, 'a', NULL::real[], '2026-01-01'::timestamptz),
+    (800, 2, 'b', NULL, '2026-01-01'), (800, 3, 'c', NULL, '2026-01-01')) v$q$);
+SELECT a, b FROM t.iv_online WHERE item_id = 800;
+SELECT * FROM fs_write_query('iv', $q$SELECT * FROM (VALUES (801, 3, 'c', NULL::real[], '2026-01-01'::timestamptz),
+    (801, 2, 'b', NULL, '2026-01-01'), (801, 1, 'a', NULL, '2026-01-01')) v$q$);
+SELECT a, b FROM t.iv_online WHERE item_id = 801;
+-- errors name rows by their position in the query
+SELECT t.err($q$SELECT fs_write_query('iv', 'SELECT * FROM (VALUES (900, 1, ''a'', NULL::real[], now()), (NULL, 1, ''a'', NULL, now())) v')$q$);
+
 -- fs_write_query over more rows than one chunk, with keys spanning chunks:
 -- five keys, 5000 alternating versions each
 SELECT * FROM fs_write_query('iv',
@@ -138,8 +148,8 @@ SELECT * FROM fs_write_query('iv',
 SELECT item_id, count(*) FROM fstore_offline.iv WHERE item_id >= 1000 GROUP BY 1 ORDER BY 1;
 SELECT item_id, a, event_ts FROM t.iv_online WHERE item_id >= 1000;
 
--- privileges: writing needs INSERT and UPDATE on the online table and
--- INSERT on the history
+-- privileges: writing needs SELECT, INSERT and UPDATE on the online table
+-- and SELECT and INSERT on the history (the counts reveal what is stored)
 CREATE ROLE fs_reader;
 GRANT SELECT ON fstore_online.iv TO fs_reader;
 SET ROLE fs_reader;
@@ -151,7 +161,18 @@ SELECT t.err($$SELECT fs_write('iv', ARRAY[ROW(1, 1, 'k', NULL, now())]::fstore_
 RESET ROLE;
 GRANT INSERT ON fstore_offline.iv TO fs_reader;
 SET ROLE fs_reader;
+SELECT t.err($$SELECT fs_write('iv', ARRAY[ROW(1, 1, 'k', NULL, now())]::fstore_online.iv[])$$);
+RESET ROLE;
+GRANT SELECT ON fstore_offline.iv TO fs_reader;
+REVOKE SELECT ON fstore_online.iv FROM fs_reader;
+SET ROLE fs_reader;
+SELECT t.err($$SELECT fs_write('iv', ARRAY[ROW(1, 1, 'k', NULL, now())]::fstore_online.iv[])$$);
+RESET ROLE;
+GRANT SELECT ON fstore_online.iv TO fs_reader;
+SET ROLE fs_reader;
 SELECT t.err($$SELECT fs_write('iv', ARRAY[ROW(600, 1, 'k', NULL, '2026-01-01')]::fstore_online.iv[])$$);
+-- fstore.stats works for a role that cannot read the queue tables
+SELECT count(*) > 0 FROM fstore.stats;
 RESET ROLE;
 REVOKE ALL ON fstore_online.iv, fstore_offline.iv FROM fs_reader;
 DROP ROLE fs_reader;

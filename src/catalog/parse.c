@@ -30,6 +30,7 @@
 #include "fstore.h"
 
 PG_FUNCTION_INFO_V1(fs_parse_columns);
+PG_FUNCTION_INFO_V1(fs_type_sql);
 
 #define PARSE_WRAPPER_TABLE "fstore_column_list"
 
@@ -68,6 +69,13 @@ type_sql(Oid typid, int32 typmod)
 	if (nsp != PG_CATALOG_NAMESPACE)
 		flags |= FORMAT_TYPE_FORCE_QUALIFY;
 	return format_type_extended(typid, typmod, flags);
+}
+
+/* fstore._type_sql(typid, typmod) */
+Datum
+fs_type_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(type_sql(PG_GETARG_OID(0), PG_GETARG_INT32(1))));
 }
 
 /*
@@ -128,11 +136,6 @@ fs_parse_columns(PG_FUNCTION_ARGS)
 			cd->storage != 0 || cd->identity != 0 || cd->generated != 0 ||
 			cd->typeName == NULL)
 			invalid_list(defs, "Only column names and types are allowed.");
-		if (strlen(cd->colname) >= NAMEDATALEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_NAME_TOO_LONG),
-					 errmsg("column name \"%s\" is too long", cd->colname)));
-
 		foreach(lc2, seen)
 		{
 			if (strcmp((char *) lfirst(lc2), cd->colname) == 0)

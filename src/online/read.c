@@ -98,8 +98,20 @@ fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *b,
 		index_rescan(scan, sk, nk, NULL, 0);
 		if (index_getnext_slot(scan, ForwardScanDirection, slot))
 		{
-			slot_getallattrs(slot);
-			rows[d] = heap_form_tuple(desc, slot->tts_values, slot->tts_isnull);
+			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
+
+			/*
+			 * A plain copy of the stored tuple, unless it predates columns
+			 * added later: then its missing values are filled in here, since
+			 * readers of the result only know the row type.
+			 */
+			if (HeapTupleHeaderGetNatts(tuple->t_data) == desc->natts)
+				rows[d] = heap_copytuple(tuple);
+			else
+			{
+				slot_getallattrs(slot);
+				rows[d] = heap_form_tuple(desc, slot->tts_values, slot->tts_isnull);
+			}
 		}
 		else
 			rows[d] = NULL;

@@ -91,16 +91,19 @@ struct FsApply
 	FsApplyCounts counts;
 };
 
-/* Raises 42501 unless the user may insert and update online, insert history. */
+/* Raises 42501 unless the user may read and write both tables of the view. */
 void
 fs_check_write_privileges(FsView *view)
 {
 	Oid			user = GetUserId();
 
-	if (pg_class_aclcheck(view->online_relid, user, ACL_INSERT) != ACLCHECK_OK ||
+	/* SELECT too: the counts returned tell what the tables hold */
+	if (pg_class_aclcheck(view->online_relid, user, ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(view->online_relid, user, ACL_INSERT) != ACLCHECK_OK ||
 		pg_class_aclcheck(view->online_relid, user, ACL_UPDATE) != ACLCHECK_OK)
 		fs_permission_denied(view->online_relid);
-	if (pg_class_aclcheck(view->offline_relid, user, ACL_INSERT) != ACLCHECK_OK)
+	if (pg_class_aclcheck(view->offline_relid, user, ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(view->offline_relid, user, ACL_INSERT) != ACLCHECK_OK)
 		fs_permission_denied(view->offline_relid);
 	if (check_enable_rls(view->online_relid, InvalidOid, false) == RLS_ENABLED ||
 		check_enable_rls(view->offline_relid, InvalidOid, false) == RLS_ENABLED)
@@ -154,15 +157,20 @@ fs_apply_begin(FsView *view)
 	ap->view = view;
 	ap->cxt = CurrentMemoryContext;
 	fs_check_write_privileges(view);
+
+	/*
+	 * Table locks first, then the view's writer lock: the order plain DML
+	 * takes them in (its statement trigger runs after the table is locked),
+	 * so TRUNCATE and fs_write cannot deadlock.
+	 */
+	ap->online = table_open(view->online_relid, RowExclusiveLock);
+	ap->offline = table_open(view->offline_relid, RowExclusiveLock);
 	fs_catalog_lock_view_writers(view);
 
 	/* a snapshot taken after the lock sees every earlier writer's commit */
 	ap->snapshot = RegisterSnapshot(GetLatestSnapshot());
 	if (IsolationUsesXactSnapshot())
 		ap->xact_snapshot = GetTransactionSnapshot();
-
-	ap->online = table_open(view->online_relid, RowExclusiveLock);
-	ap->offline = table_open(view->offline_relid, RowExclusiveLock);
 
 	estate = CreateExecutorState();
 	ap->estate = estate;
@@ -681,11 +689,18 @@ single_select(const char *query)
 	return pstrdup(query + raw->stmt_location);
 }
 
-/* Copies SPI tuple values into a row's logical layout (same order). */
+/*
+ * Copies SPI tuple values into a row's logical layout (same order); the
+ * extra last column is the row's position in the query's output.
+ */
 static void
-row_from_spi(FsView *view, HeapTuple tup, TupleDesc td, FsRow *row)
+row_from_spi(FsView *view, HeapTuple tup, TupleDesc td, Datum *tvals,
+			 bool *tnulls, FsRow *row)
 {
-	heap_deform_tuple(tup, td, row->values, row->nulls);
+	heap_deform_tuple(tup, td, tvals, tnulls);
+	memcpy(row->values, tvals, sizeof(Datum) * view->ncols);
+	memcpy(row->nulls, tnulls, sizeof(bool) * view->ncols);
+	row->ord = (int) (DatumGetInt64(tvals[view->ncols]) - 1);
 }
 
 /*
@@ -713,7 +728,8 @@ fs_write_query(PG_FUNCTION_ARGS)
 	MemoryContext carrycxt;
 	FsRow	   *carry = NULL;
 	int			ncarry = 0;
-	int			rowno = 0;
+	Datum	   *tvals;
+	bool	   *tnulls;
 	int			j;
 
 	if (PG_ARGISNULL(1))
@@ -759,19 +775,22 @@ fs_write_query(PG_FUNCTION_ARGS)
 											  view->cols[j].typmod,
 											  FORMAT_TYPE_TYPEMOD_GIVEN |
 											  FORMAT_TYPE_FORCE_QUALIFY));
-	appendStringInfoString(&sql, " FROM (\n");
+	/* the row number keeps the query's order among equal keys and times */
+	appendStringInfoString(&sql, ", q.ord FROM (SELECT *, pg_catalog.row_number() OVER () AS ord FROM (\n");
 	appendStringInfoString(&sql, select);
-	appendStringInfoString(&sql, "\n) AS q(");
+	appendStringInfoString(&sql, "\n) AS q0(");
 	for (j = 0; j < view->ncols; j++)
 		appendStringInfo(&sql, "%sc%d", j ? ", " : "", j + 1);
-	appendStringInfoString(&sql, ") ORDER BY ");
+	appendStringInfoString(&sql, ")) AS q ORDER BY ");
 	for (j = 0; j < view->nkeys; j++)
 		appendStringInfo(&sql, "%d, ", j + 1);
-	appendStringInfo(&sql, "%d", view->ncols);
+	appendStringInfo(&sql, "%d, %d", view->ncols, view->ncols + 1);
 
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL,
 									   false, 0);
 
+	tvals = MemoryContextAlloc(callcxt, sizeof(Datum) * (view->ncols + 1));
+	tnulls = MemoryContextAlloc(callcxt, sizeof(bool) * (view->ncols + 1));
 	chunkcxt = AllocSetContextCreate(callcxt, "fs_write_query chunk",
 									 ALLOCSET_DEFAULT_SIZES);
 	carrycxt = AllocSetContextCreate(callcxt, "fs_write_query carry",
@@ -806,8 +825,8 @@ fs_write_query(PG_FUNCTION_ARGS)
 
 			row->values = palloc(sizeof(Datum) * view->ncols);
 			row->nulls = palloc(sizeof(bool) * view->ncols);
-			row->ord = rowno++;
-			row_from_spi(view, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, row);
+			row_from_spi(view, SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+						 tvals, tnulls, row);
 			fs_apply_check_row(view, row, row->ord + 1);
 		}
 

@@ -2,11 +2,11 @@
  * stats.c
  *		Per-view counters kept in a shared hash table (fstore.stats).
  *
- * Entries are keyed by view_id and hold atomic counters; the hash itself
+ * Entries are keyed by database and view_id and hold atomic counters; the hash itself
  * is protected by one LWLock, taken shared to find an entry and add to its
  * counters, exclusive to create, reset or remove entries.  The table holds
- * at most fstore.max_feature_views entries; past that, new views are not
- * counted (a WARNING says so once per backend).  Without
+ * at most fstore.max_feature_views entries (all databases together); past
+ * that, new views are not counted (a WARNING says so once per backend).  Without
  * shared_preload_libraries nothing is counted and fstore.stats shows NULLs.
  */
 #include "postgres.h"
@@ -25,9 +25,17 @@
 PG_FUNCTION_INFO_V1(fs_stats);
 PG_FUNCTION_INFO_V1(fs_reset_stats);
 
+/* hashed as bytes, so laid out without padding */
+typedef struct FsStatsKey
+{
+	int64		view_id;
+	Oid			dbid;
+	uint32		zero;			/* always 0 */
+} FsStatsKey;
+
 typedef struct FsStatsEntry
 {
-	int64		view_id;		/* hash key */
+	FsStatsKey	key;			/* hash key */
 	pg_atomic_uint64 c[FS_STAT_NCOUNTERS];
 } FsStatsEntry;
 
@@ -63,16 +71,28 @@ fs_stats_shmem_startup(void)
 		stats_shared->lock = &(GetNamedLWLockTranche("fstore_stats"))->lock;
 
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(int64);
+	info.keysize = sizeof(FsStatsKey);
 	info.entrysize = sizeof(FsStatsEntry);
 	stats_hash = ShmemInitHash("fstore stats hash",
 							   fs_max_feature_views, fs_max_feature_views,
-							   &info, HASH_ELEM | HASH_BLOBS);
+							   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+}
+
+static inline FsStatsKey
+stats_key(int64 view_id)
+{
+	FsStatsKey	key;
+
+	key.view_id = view_id;
+	key.dbid = MyDatabaseId;
+	key.zero = 0;
+	return key;
 }
 
 void
 fs_stats_add(int64 view_id, const int64 *deltas)
 {
+	FsStatsKey	key = stats_key(view_id);
 	FsStatsEntry *e;
 	bool		found;
 	int			i;
@@ -81,21 +101,22 @@ fs_stats_add(int64 view_id, const int64 *deltas)
 		return;
 
 	LWLockAcquire(stats_shared->lock, LW_SHARED);
-	e = hash_search(stats_hash, &view_id, HASH_FIND, NULL);
+	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 	if (e == NULL)
 	{
 		LWLockRelease(stats_shared->lock);
 		LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
-		e = hash_search(stats_hash, &view_id, HASH_ENTER_NULL, &found);
+		e = hash_search(stats_hash, &key, HASH_ENTER_NULL, &found);
 		if (e == NULL)
 		{
 			LWLockRelease(stats_shared->lock);
 			if (!warned_full)
 				ereport(WARNING,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-						 errmsg("fstore statistics are full; feature view %lld is not counted",
-								(long long) view_id),
-						 errhint("Raise fstore.max_feature_views.")));
+						 errmsg("fstore statistics table is full; some feature views are not counted"),
+						 errdetail("It holds fstore.max_feature_views = %d views across all databases.",
+								   fs_max_feature_views),
+						 errhint("Raise fstore.max_feature_views (needs a restart).")));
 			warned_full = true;
 			return;
 		}
@@ -135,14 +156,16 @@ fs_stats_count_writes(int64 view_id, int64 written, int64 unchanged, int64 late)
 void
 fs_stats_forget(int64 view_id)
 {
+	FsStatsKey	key = stats_key(view_id);
+
 	if (!fs_preloaded())
 		return;
 	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
-	hash_search(stats_hash, &view_id, HASH_REMOVE, NULL);
+	hash_search(stats_hash, &key, HASH_REMOVE, NULL);
 	LWLockRelease(stats_shared->lock);
 }
 
-/* fstore._stats(): one row per view that has counters. */
+/* fstore._stats(): one row per view of this database that has counters. */
 Datum
 fs_stats(PG_FUNCTION_ARGS)
 {
@@ -161,7 +184,9 @@ fs_stats(PG_FUNCTION_ARGS)
 		Datum		values[10];
 		bool		nulls[10] = {false};
 
-		values[0] = Int64GetDatum(e->view_id);
+		if (e->key.dbid != MyDatabaseId)
+			continue;
+		values[0] = Int64GetDatum(e->key.view_id);
 		values[1] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_LOOKUPS]));
 		values[2] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_KEYS_REQUESTED]));
 		values[3] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_CACHE_HITS]));
@@ -177,7 +202,7 @@ fs_stats(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* fs_reset_stats(): zeroes every counter. */
+/* fs_reset_stats(): zeroes the counters of this database's views. */
 Datum
 fs_reset_stats(PG_FUNCTION_ARGS)
 {
@@ -195,8 +220,9 @@ fs_reset_stats(PG_FUNCTION_ARGS)
 	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&seq, stats_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		for (i = 0; i < FS_STAT_NCOUNTERS; i++)
-			pg_atomic_write_u64(&e->c[i], 0);
+		if (e->key.dbid == MyDatabaseId)
+			for (i = 0; i < FS_STAT_NCOUNTERS; i++)
+				pg_atomic_write_u64(&e->c[i], 0);
 	LWLockRelease(stats_shared->lock);
 	PG_RETURN_VOID();
 }
