@@ -7,18 +7,24 @@ DATA = $(wildcard fstore--*.sql)
 
 OBJS = \
 	src/fstore.o \
+	src/cache/cache.o \
+	src/cache/coherence.o \
 	src/catalog/metadata.o \
 	src/catalog/parse.o \
 	src/online/decide.o \
 	src/online/keys.o \
+	src/online/packed.o \
 	src/online/read.o \
 	src/online/write.o \
 	src/stats/stats.o
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/include
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
+
+# the client-side decoder of fs_get_many_packed answers
+HEADERS = include/fstore_packed.h
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=fstore

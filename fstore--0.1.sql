@@ -127,11 +127,16 @@ CREATE FUNCTION fstore._forget_view(view_id bigint) RETURNS void
 AS 'MODULE_PATHNAME', 'fs_forget_view'
 LANGUAGE C STRICT VOLATILE;
 
+-- Clears shared state left under a view id by an earlier incarnation.
+CREATE FUNCTION fstore._init_view(view_id bigint) RETURNS void
+AS 'MODULE_PATHNAME', 'fs_init_view'
+LANGUAGE C STRICT VOLATILE;
+
 CREATE FUNCTION fstore._stats(
     OUT view_id bigint, OUT lookups bigint, OUT keys_requested bigint,
     OUT cache_hits bigint, OUT cache_misses bigint, OUT evictions bigint,
     OUT rows_written bigint, OUT rows_unchanged bigint, OUT rows_late bigint,
-    OUT stream_applied bigint)
+    OUT stream_applied bigint, OUT stream_batches bigint, OUT dead_letters bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fs_stats'
 LANGUAGE C STRICT VOLATILE;
@@ -438,6 +443,7 @@ BEGIN
     INSERT INTO fstore.features (view_name, position, name, type)
     SELECT v_name, f.i, f.n, f.t
       FROM unnest(v_fnames, v_ftypes) WITH ORDINALITY AS f(n, t, i);
+    PERFORM fstore._init_view(v_id);
 END
 $fn$;
 
@@ -615,6 +621,11 @@ RETURNS SETOF anyelement
 AS 'MODULE_PATHNAME', 'fs_get_many'
 LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
 
+CREATE FUNCTION @extschema@.fs_get_many_packed(row_type anyelement, keys "any")
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'fs_get_many_packed'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
 CREATE FUNCTION @extschema@.fs_write(view text, rows anyarray,
     OUT written bigint, OUT unchanged bigint, OUT late bigint)
 RETURNS record
@@ -661,3 +672,14 @@ SELECT v.name AS view_name,
   LEFT JOIN fstore._stats() s ON s.view_id = v.view_id;
 
 GRANT SELECT ON fstore.stats TO PUBLIC;
+
+CREATE FUNCTION fstore._cache_stats(
+    OUT size_bytes bigint, OUT used_bytes bigint, OUT entries bigint,
+    OUT evictions bigint, OUT partitions int)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_cache_stats'
+LANGUAGE C STRICT VOLATILE;
+
+-- The hot cache as a whole (one row; NULLs when it is off).
+CREATE VIEW fstore.cache_stats AS SELECT * FROM fstore._cache_stats();
+GRANT SELECT ON fstore.cache_stats TO PUBLIC;

@@ -23,6 +23,7 @@
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(fs_forget_view);
+PG_FUNCTION_INFO_V1(fs_init_view);
 
 void		_PG_init(void);
 
@@ -40,8 +41,9 @@ fs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 
-	RequestAddinShmemSpace(fs_stats_shmem_size());
+	RequestAddinShmemSpace(add_size(fs_stats_shmem_size(), fs_cache_shmem_size()));
 	RequestNamedLWLockTranche("fstore_stats", 1);
+	RequestNamedLWLockTranche("fstore_cache", fs_cache_lwlocks());
 }
 
 /* Creates (postmaster) or attaches to (EXEC_BACKEND) every part's state. */
@@ -53,6 +55,7 @@ fs_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	fs_stats_shmem_startup();
+	fs_cache_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 
 	fs_shmem_ready = true;
@@ -78,6 +81,18 @@ fs_forget_view(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * fstore._init_view(view_id): clears any shared state left under a view id
+ * (after DROP EXTENSION and CREATE EXTENSION, ids start again); the view
+ * then starts with a generation no cache entry has.
+ */
+Datum
+fs_init_view(PG_FUNCTION_ARGS)
+{
+	fs_stats_forget(PG_GETARG_INT64(0));
+	PG_RETURN_VOID();
+}
+
 void
 _PG_init(void)
 {
@@ -99,6 +114,7 @@ _PG_init(void)
 
 	fs_catalog_init();
 	fs_stats_init();
+	fs_cache_init();
 
 	MarkGUCPrefixReserved("fstore");
 

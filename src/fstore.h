@@ -23,10 +23,14 @@ extern int	fs_max_feature_views;
 /* per-part initialization, called from _PG_init */
 extern void fs_catalog_init(void);
 extern void fs_stats_init(void);
+extern void fs_cache_init(void);
 
 /* per-part shared memory: size, tranche needs, and attach/create */
 extern Size fs_stats_shmem_size(void);
 extern void fs_stats_shmem_startup(void);
+extern Size fs_cache_shmem_size(void);
+extern int	fs_cache_lwlocks(void);
+extern void fs_cache_shmem_startup(void);
 
 /* true when fstore was loaded through shared_preload_libraries */
 extern bool fs_preloaded(void);

@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -280,6 +281,21 @@ load_online(FsView *view, Oid nsp)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"event_ts\" of feature view \"%s\" is not of type timestamp with time zone",
 						view->name)));
+
+	/*
+	 * The shape changes with the table's storage (TRUNCATE, rewrites) and
+	 * its columns; cache entries filled under another shape are not used.
+	 */
+	view->shape = hash_combine(hash_uint32(view->online_relid),
+							   hash_uint32(rel->rd_node.relNode));
+	for (i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		view->shape = hash_combine(view->shape, hash_uint32(att->atttypid));
+		view->shape = hash_combine(view->shape, hash_uint32((uint32) att->atttypmod));
+		view->shape = hash_combine(view->shape, hash_uint32(att->attisdropped));
+	}
 
 	pkoid = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(pkoid))

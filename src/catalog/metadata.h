@@ -73,6 +73,8 @@ typedef struct FsView
 	bool		has_ttl;
 	Interval	ttl;
 	bool		has_source;
+	/* identity of the online table's storage and row layout, for the cache */
+	uint32		shape;
 } FsView;
 
 /* one output feature of a service: which view, which logical column */

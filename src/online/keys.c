@@ -57,8 +57,10 @@ input_cmp(const void *pa, const void *pb, void *arg)
  * and deduplicates the keys.  A NULL element is a NULL key; a composite key
  * with a NULL field cannot exist in the table and is simply never found.
  */
+static void dedupe_by_hash(FsKeyBatch *b, const int *inputs, int n);
+
 void
-fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys)
+fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys, bool sort)
 {
 	int16		typlen;
 	bool		typbyval;
@@ -132,11 +134,19 @@ fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys)
 		if (usable)
 			order[norder++] = i;
 	}
+	b->distinct_input = palloc(sizeof(int) * Max(norder, 1));
+	b->sorted = sort;
+
+	if (!sort)
+	{
+		dedupe_by_hash(b, order, norder);
+		pfree(order);
+		return;
+	}
 
 	if (norder > 1)
 		qsort_arg(order, norder, sizeof(int), input_cmp, b);
 
-	b->distinct_input = palloc(sizeof(int) * Max(norder, 1));
 	for (i = 0; i < norder; i++)
 	{
 		int			in = order[i];
@@ -148,6 +158,73 @@ fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys)
 		b->in_distinct[in] = b->ndistinct - 1;
 	}
 	pfree(order);
+}
+
+/*
+ * Deduplicates the usable inputs with an open-addressing table on the key
+ * hash; distinct keys come out in order of first appearance, hashed.
+ */
+static void
+dedupe_by_hash(FsKeyBatch *b, const int *inputs, int n)
+{
+	int			nk = b->nkeycols;
+	int			size = 16;
+	int		   *slots;
+	int			i;
+
+	while (size < 2 * n)
+		size <<= 1;
+	slots = palloc(sizeof(int) * size);
+	memset(slots, -1, sizeof(int) * size);
+	b->hashes = palloc(sizeof(uint64) * Max(n, 1));
+
+	for (i = 0; i < n; i++)
+	{
+		int			in = inputs[i];
+		Datum	   *kv = &b->in_vals[in * nk];
+		uint64		h = fs_key_hash(b->view, kv);
+		int			pos = (int) (h & (size - 1));
+
+		for (;;)
+		{
+			int			d = slots[pos];
+
+			if (d < 0)
+			{
+				d = b->ndistinct++;
+				slots[pos] = d;
+				b->distinct_input[d] = in;
+				b->hashes[d] = h;
+				b->in_distinct[in] = d;
+				break;
+			}
+			if (b->hashes[d] == h &&
+				fs_keys_compare(b->view, kv, FS_KEY_VALUES(b, d)) == 0)
+			{
+				b->in_distinct[in] = d;
+				break;
+			}
+			pos = (pos + 1) & (size - 1);
+		}
+	}
+	pfree(slots);
+}
+
+static int
+distinct_cmp(const void *pa, const void *pb, void *arg)
+{
+	FsKeyBatch *b = (FsKeyBatch *) arg;
+
+	return fs_keys_compare(b->view, FS_KEY_VALUES(b, *(const int *) pa),
+						   FS_KEY_VALUES(b, *(const int *) pb));
+}
+
+/* Sorts a list of distinct-key indexes into key order (unless already). */
+void
+fs_keys_sort_subset(FsKeyBatch *b, int *which, int n)
+{
+	if (!b->sorted && n > 1)
+		qsort_arg(which, n, sizeof(int), distinct_cmp, b);
 }
 
 /* 64-bit hash of one key (all key columns). */

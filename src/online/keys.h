@@ -26,12 +26,15 @@ typedef struct FsKeyBatch
 	int		   *in_distinct;	/* ninput: distinct index, or -1 */
 	int		   *distinct_input; /* ndistinct: an input holding that key */
 	uint64	   *hashes;			/* ndistinct, once fs_keys_hash ran */
+	bool		sorted;			/* distinct keys are in key order */
 } FsKeyBatch;
 
 /* the key columns of distinct key d */
 #define FS_KEY_VALUES(b, d) (&(b)->in_vals[(b)->distinct_input[d] * (b)->nkeycols])
 
-extern void fs_keys_from_array(FsKeyBatch *batch, FsView *view, ArrayType *keys);
+extern void fs_keys_from_array(FsKeyBatch *batch, FsView *view, ArrayType *keys,
+							   bool sort);
+extern void fs_keys_sort_subset(FsKeyBatch *batch, int *which, int n);
 extern void fs_keys_hash(FsKeyBatch *batch);
 extern int	fs_keys_compare(FsView *view, const Datum *a, const Datum *b);
 extern uint64 fs_key_hash(FsView *view, const Datum *vals);

@@ -9,6 +9,7 @@
 
 #include "access/htup.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 #include "catalog/metadata.h"
 #include "online/keys.h"
@@ -21,7 +22,8 @@
  * set to a copy of the row (formed with the table's descriptor) or NULL.
  */
 extern void fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *batch,
-							const int *which, int n, HeapTuple *rows);
+							const int *which, int n, HeapTuple *rows,
+							Snapshot snapshot);
 
 /* Raises 42501 unless the current user may read every column of relid. */
 extern void fs_check_select(Oid relid);

@@ -1,14 +1,21 @@
 /*
  * read.c
- *		fs_get_many: features of many keys in one call, for a feature view
- *		or a feature service.
+ *		fs_get_many and fs_get_many_packed: features of many keys in one
+ *		call, for a feature view or a feature service.
  *
- * One call: resolve the row type to a view or service, check privileges,
- * deconstruct and sort the keys once (keys.c), fetch each distinct key's
- * online row once per view with one index descent in key order, then emit
- * exactly one row per input key in input order.  Missing keys, expired
- * values (ttl) and keys with a NULL field come back with their key columns
- * filled and every feature NULL; a NULL key comes back as a row of NULLs.
+ * One call: resolve the row type to a view or service, lock its online
+ * tables (which also brings the metadata up to date), check privileges,
+ * deconstruct and sort the keys once (keys.c), then per view look the
+ * distinct keys up in the hot cache, read the misses from the online table
+ * with one index descent each in key order, offer them to the cache, and
+ * finally emit exactly one answer per input key in input order.  Missing
+ * keys, expired values (ttl) and keys with a NULL field come back with
+ * their key columns filled and every feature NULL; a NULL key comes back
+ * as a row of NULLs.
+ *
+ * The cache is bypassed (reads go to the table with the statement's
+ * snapshot) on a hot standby, under REPEATABLE READ or SERIALIZABLE, for
+ * views this transaction has written, and when fstore is not preloaded.
  */
 #include "postgres.h"
 
@@ -19,10 +26,14 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -30,12 +41,16 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "fstore.h"
+#include "cache/cache.h"
 #include "online/online.h"
+#include "online/packed.h"
 #include "stats/stats.h"
 
 PG_FUNCTION_INFO_V1(fs_get_many);
+PG_FUNCTION_INFO_V1(fs_get_many_packed);
 
 /* Raises 42501 naming the table with its schema. */
 void
@@ -66,7 +81,7 @@ fs_check_select(Oid relid)
 
 void
 fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *b,
-				const int *which, int n, HeapTuple *rows)
+				const int *which, int n, HeapTuple *rows, Snapshot snapshot)
 {
 	Relation	idx;
 	IndexScanDesc scan;
@@ -84,7 +99,7 @@ fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *b,
 		ScanKeyEntryInitialize(&sk[k], 0, k + 1, BTEqualStrategyNumber,
 							   view->key_opcintype[k], view->cols[k].collation,
 							   view->key_eq_proc[k], (Datum) 0);
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), nk, 0);
+	scan = index_beginscan(rel, idx, snapshot, nk, 0);
 	slot = table_slot_create(rel, NULL);
 
 	for (i = 0; i < n; i++)
@@ -122,75 +137,115 @@ fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *b,
 	index_close(idx, AccessShareLock);
 }
 
-/* Cutoff below which a view's values count as expired (ttl). */
-static TimestampTz
-ttl_cutoff(FsView *view)
+/* event_ts of an online row (which is never NULL in the table) */
+static inline TimestampTz
+row_event_ts(FsView *view, HeapTuple row, TupleDesc desc)
 {
-	if (!view->has_ttl)
-		return DT_NOBEGIN;
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-												   IntervalPGetDatum(&view->ttl)));
+	bool		isnull;
+	Datum		ts = heap_getattr(row, view->cols[view->ts_col].online_attnum,
+								  desc, &isnull);
+
+	return isnull ? DT_NOBEGIN : DatumGetTimestampTz(ts);
 }
 
-/* Drops rows whose event_ts is older than the view's ttl. */
+/* Drops rows whose event_ts is older than the view's ttl (relative to now()). */
 static void
-expire_rows(FsView *view, Relation rel, FsKeyBatch *b, HeapTuple *rows)
+expire_rows(FsView *view, TupleDesc desc, FsKeyBatch *b, HeapTuple *rows)
 {
 	TimestampTz cutoff;
 	int			d;
 
 	if (!view->has_ttl)
 		return;
-	cutoff = ttl_cutoff(view);
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													 IntervalPGetDatum(&view->ttl)));
 	for (d = 0; d < b->ndistinct; d++)
-	{
-		bool		isnull;
-		Datum		ts;
-
-		if (rows[d] == NULL)
-			continue;
-		ts = heap_getattr(rows[d], view->cols[view->ts_col].online_attnum,
-						  RelationGetDescr(rel), &isnull);
-		if (isnull || DatumGetTimestampTz(ts) < cutoff)
+		if (rows[d] != NULL && row_event_ts(view, rows[d], desc) < cutoff)
 			rows[d] = NULL;
-	}
 }
 
-/* Reads one view's rows for every distinct key of the batch. */
+/*
+ * One view's rows for every distinct key of the batch: from the cache where
+ * it can answer, from the table otherwise.
+ */
 static HeapTuple *
-read_view_rows(FsView *view, FsKeyBatch *b, Relation *relp)
+read_view_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 {
-	Relation	rel;
-	HeapTuple  *rows = palloc0(sizeof(HeapTuple) * Max(b->ndistinct, 1));
-	int		   *which = palloc(sizeof(int) * Max(b->ndistinct, 1));
+	Relation	rel = table_open(view->online_relid, AccessShareLock);
+	int			n = b->ndistinct;
+	HeapTuple  *rows = palloc0(sizeof(HeapTuple) * Max(n, 1));
+	int		   *which = palloc(sizeof(int) * Max(n, 1));
+	int			nmiss = 0;
+	int64		hits = 0;
 	int			d;
 
-	rel = table_open(view->online_relid, AccessShareLock);
-	for (d = 0; d < b->ndistinct; d++)
-		which[d] = d;
-	fs_online_fetch(view, rel, b, which, b->ndistinct, rows);
-	expire_rows(view, rel, b, rows);
-	fs_stats_count_lookup(view->view_id, b->ninput, 0, 0);
-	*relp = rel;
+	if (n > 0 && fs_cache_usable(view))
+	{
+		FsCacheFill fill;
+		bool	   *found = palloc(sizeof(bool) * n);
+
+		fs_cache_lookup(view, b, &fill, rows, found);
+		for (d = 0; d < n; d++)
+			if (!found[d])
+				which[nmiss++] = d;
+		hits = fill.hits;
+		if (nmiss > 0)
+		{
+			Snapshot	snap;
+
+			fs_keys_sort_subset(b, which, nmiss);	/* index order */
+			snap = fs_cache_fill_snapshot();
+			fs_online_fetch(view, rel, b, which, nmiss, rows, snap);
+			fs_cache_fill(&fill, b, which, nmiss, rows, RelationGetDescr(rel));
+			UnregisterSnapshot(snap);
+		}
+	}
+	else
+	{
+		for (d = 0; d < n; d++)
+			which[d] = d;
+		nmiss = n;
+		fs_keys_sort_subset(b, which, n);
+		fs_online_fetch(view, rel, b, which, n, rows, GetActiveSnapshot());
+	}
+	expire_rows(view, RelationGetDescr(rel), b, rows);
+	fs_stats_count_lookup(view->view_id, b->ninput, hits, nmiss);
+	*descp = RelationGetDescr(rel);
+	table_close(rel, NoLock);
 	return rows;
+}
+
+/* Fills a row's key columns (at the given attribute positions) from input i. */
+static void
+set_keys(FsKeyBatch *b, int i, int nkeys, const AttrNumber *attnums,
+		 Datum *values, bool *nulls)
+{
+	int			k;
+
+	for (k = 0; k < nkeys; k++)
+	{
+		values[attnums[k] - 1] = b->in_vals[i * b->nkeycols + k];
+		nulls[attnums[k] - 1] = b->in_nulls[i * b->nkeycols + k];
+	}
 }
 
 /* Emits the rows of a feature view target. */
 static void
-emit_view(ReturnSetInfo *rsinfo, FsView *view, FsKeyBatch *b)
+emit_view(ReturnSetInfo *rsinfo, FsView *view, FsKeyBatch *b, HeapTuple *rows)
 {
-	Relation	rel;
-	HeapTuple  *rows = read_view_rows(view, b, &rel);
 	TupleDesc	outdesc = rsinfo->setDesc;
 	Datum	   *values = palloc(sizeof(Datum) * outdesc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * outdesc->natts);
+	AttrNumber	keyatt[FS_MAX_KEYS];
 	int			i;
 	int			k;
 
 	if (outdesc->natts != view->online_natts)
 		elog(ERROR, "row type of feature view \"%s\" does not match its table",
 			 view->name);
+	for (k = 0; k < view->nkeys; k++)
+		keyatt[k] = view->cols[k].online_attnum;
 
 	for (i = 0; i < b->ninput; i++)
 	{
@@ -203,60 +258,72 @@ emit_view(ReturnSetInfo *rsinfo, FsView *view, FsKeyBatch *b)
 		}
 		memset(nulls, true, sizeof(bool) * outdesc->natts);
 		if (!b->in_isnull[i])
-		{
-			for (k = 0; k < view->nkeys; k++)
-			{
-				AttrNumber	att = view->cols[k].online_attnum;
-
-				values[att - 1] = b->in_vals[i * b->nkeycols + k];
-				nulls[att - 1] = b->in_nulls[i * b->nkeycols + k];
-			}
-		}
+			set_keys(b, i, view->nkeys, keyatt, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
 	}
-	table_close(rel, NoLock);
+}
+
+/* A service's rows of every view, deformed once per distinct key. */
+typedef struct ServiceRows
+{
+	int			natts;			/* of the view's online table */
+	Datum	   *vals;			/* ndistinct x natts */
+	bool	   *nulls;
+	bool	   *present;		/* ndistinct */
+	TimestampTz *ts;			/* ndistinct */
+} ServiceRows;
+
+static ServiceRows *
+read_service_rows(FsService *svc, FsKeyBatch *b)
+{
+	ServiceRows *sr = palloc(sizeof(ServiceRows) * svc->nviews);
+	int			n = Max(b->ndistinct, 1);
+	int			v;
+
+	for (v = 0; v < svc->nviews; v++)
+	{
+		FsView	   *view = svc->views[v];
+		TupleDesc	desc;
+		HeapTuple  *rows = read_view_rows(view, b, &desc);
+		int			natts = view->online_natts;
+		int			d;
+
+		sr[v].natts = natts;
+		sr[v].vals = palloc(sizeof(Datum) * natts * n);
+		sr[v].nulls = palloc(sizeof(bool) * natts * n);
+		sr[v].present = palloc(sizeof(bool) * n);
+		sr[v].ts = palloc(sizeof(TimestampTz) * n);
+		for (d = 0; d < b->ndistinct; d++)
+		{
+			sr[v].present[d] = rows[d] != NULL;
+			if (rows[d])
+			{
+				heap_deform_tuple(rows[d], desc, &sr[v].vals[d * natts],
+								  &sr[v].nulls[d * natts]);
+				sr[v].ts[d] = DatumGetTimestampTz(sr[v].vals[d * natts +
+															 view->cols[view->ts_col].online_attnum - 1]);
+			}
+		}
+	}
+	return sr;
 }
 
 /* Emits the rows of a feature service target: every view, one row a key. */
 static void
-emit_service(ReturnSetInfo *rsinfo, FsService *svc, FsKeyBatch *b)
+emit_service(ReturnSetInfo *rsinfo, FsService *svc, FsKeyBatch *b, ServiceRows *sr)
 {
 	TupleDesc	outdesc = rsinfo->setDesc;
-	int			nv = svc->nviews;
-	Datum	  **vvals = palloc(sizeof(Datum *) * nv);
-	bool	  **vnulls = palloc(sizeof(bool *) * nv);
-	bool	  **vpresent = palloc(sizeof(bool *) * nv);
 	Datum	   *values = palloc(sizeof(Datum) * outdesc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * outdesc->natts);
-	int			v;
+	AttrNumber	keyatt[FS_MAX_KEYS];
 	int			i;
 	int			k;
 
 	if (outdesc->natts != svc->nkeys + svc->nout)
 		elog(ERROR, "row type of feature service \"%s\" does not match its definition",
 			 svc->name);
-
-	/* deform every view's rows once per distinct key */
-	for (v = 0; v < nv; v++)
-	{
-		FsView	   *view = svc->views[v];
-		Relation	rel;
-		HeapTuple  *rows = read_view_rows(view, b, &rel);
-		int			natts = view->online_natts;
-		int			d;
-
-		vvals[v] = palloc(sizeof(Datum) * natts * Max(b->ndistinct, 1));
-		vnulls[v] = palloc(sizeof(bool) * natts * Max(b->ndistinct, 1));
-		vpresent[v] = palloc(sizeof(bool) * Max(b->ndistinct, 1));
-		for (d = 0; d < b->ndistinct; d++)
-		{
-			vpresent[v][d] = rows[d] != NULL;
-			if (rows[d])
-				heap_deform_tuple(rows[d], RelationGetDescr(rel),
-								  &vvals[v][d * natts], &vnulls[v][d * natts]);
-		}
-		table_close(rel, NoLock);
-	}
+	for (k = 0; k < svc->nkeys; k++)
+		keyatt[k] = k + 1;
 
 	for (i = 0; i < b->ninput; i++)
 	{
@@ -265,72 +332,99 @@ emit_service(ReturnSetInfo *rsinfo, FsService *svc, FsKeyBatch *b)
 		memset(nulls, true, sizeof(bool) * outdesc->natts);
 		if (!b->in_isnull[i])
 		{
-			for (k = 0; k < svc->nkeys; k++)
-			{
-				values[k] = b->in_vals[i * b->nkeycols + k];
-				nulls[k] = b->in_nulls[i * b->nkeycols + k];
-			}
+			set_keys(b, i, svc->nkeys, keyatt, values, nulls);
 			for (k = 0; d >= 0 && k < svc->nout; k++)
 			{
 				int			vi = svc->out[k].view;
 				FsView	   *view = svc->views[vi];
-				int			natts = view->online_natts;
-				AttrNumber	att = view->cols[svc->out[k].col].online_attnum;
+				int			off = d * sr[vi].natts +
+					view->cols[svc->out[k].col].online_attnum - 1;
 
-				if (!vpresent[vi][d])
+				if (!sr[vi].present[d])
 					continue;
-				values[svc->nkeys + k] = vvals[vi][d * natts + att - 1];
-				nulls[svc->nkeys + k] = vnulls[vi][d * natts + att - 1];
+				values[svc->nkeys + k] = sr[vi].vals[off];
+				nulls[svc->nkeys + k] = sr[vi].nulls[off];
 			}
 		}
 		tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
 	}
 }
 
-/*
- * fs_get_many(row_type anyelement, keys "any") RETURNS SETOF anyelement
- */
-Datum
-fs_get_many(PG_FUNCTION_ARGS)
+/* What both entry points share: the target, its locks and the key batch. */
+typedef struct LookupCall
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	Oid			keystype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	FsView	   *view;
-	FsService  *svc;
-	FsView	   *first;
-	ArrayType  *keys;
-	int			nkeys;
+	FsView	   *view;			/* a view target, or */
+	FsService  *svc;			/* a service target */
+	FsView	   *first;			/* the view whose key layout is used */
+	bool		have_keys;		/* false: the key array was NULL */
 	FsKeyBatch	batch;
-	MemoryContext callcxt;
-	MemoryContext old;
+	MemoryContext cxt;
+} LookupCall;
+
+static const char *
+target_kind(LookupCall *c)
+{
+	return c->view ? "feature view" : "feature service";
+}
+
+static const char *
+target_name(LookupCall *c)
+{
+	return c->view ? c->view->name : c->svc->name;
+}
+
+/* Locks the online tables of the target; metadata is refreshed after. */
+static void
+lock_target(FsView *view, FsService *svc)
+{
 	int			v;
 
-	fs_catalog_target(rowtype, &view, &svc);
-	first = view ? view : svc->views[0];
+	if (view)
+		LockRelationOid(view->online_relid, AccessShareLock);
+	else
+		for (v = 0; v < svc->nviews; v++)
+			LockRelationOid(svc->views[v]->online_relid, AccessShareLock);
+}
 
-	if (keystype != first->key_array_type)
+static void
+lookup_begin(FunctionCallInfo fcinfo, LookupCall *c)
+{
+	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid			keystype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	ArrayType  *keys;
+	int			nkeys;
+	int			v;
+
+	/*
+	 * Taking the table locks processes pending invalidations, so resolving
+	 * the target again afterwards sees the tables as they are now.
+	 */
+	fs_catalog_target(rowtype, &c->view, &c->svc);
+	lock_target(c->view, c->svc);
+	fs_catalog_target(rowtype, &c->view, &c->svc);
+	lock_target(c->view, c->svc);
+	c->first = c->view ? c->view : c->svc->views[0];
+
+	if (keystype != c->first->key_array_type)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("keys have type %s, but %s \"%s\" expects %s",
 						OidIsValid(keystype) ? format_type_be(keystype) : "unknown",
-						view ? "feature view" : "feature service",
-						view ? view->name : svc->name,
-						format_type_be(first->key_array_type)),
+						target_kind(c), target_name(c),
+						format_type_be(c->first->key_array_type)),
 				 errhint("Cast the key array, for example ARRAY[...]::%s.",
-						 format_type_be(first->key_array_type))));
+						 format_type_be(c->first->key_array_type))));
 
-	/* privileges are checked before anything is read */
-	if (view)
-		fs_check_select(view->online_relid);
+	/* privileges are checked before anything is read, cache included */
+	if (c->view)
+		fs_check_select(c->view->online_relid);
 	else
-		for (v = 0; v < svc->nviews; v++)
-			fs_check_select(svc->views[v]->online_relid);
+		for (v = 0; v < c->svc->nviews; v++)
+			fs_check_select(c->svc->views[v]->online_relid);
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		return (Datum) 0;
-
+	c->have_keys = !PG_ARGISNULL(1);
+	if (!c->have_keys)
+		return;
 	keys = PG_GETARG_ARRAYTYPE_P(1);
 	nkeys = ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys));
 	if (nkeys > fs_max_keys_per_call)
@@ -340,17 +434,152 @@ fs_get_many(PG_FUNCTION_ARGS)
 						nkeys, fs_max_keys_per_call),
 				 errhint("Split the keys over several calls, or raise fstore.max_keys_per_call.")));
 
-	callcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_get_many",
-									ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(callcxt);
+	c->cxt = AllocSetContextCreate(CurrentMemoryContext, "fstore lookup",
+								   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(c->cxt);
+	/* with the cache, most keys never reach the index: no need to sort */
+	fs_keys_from_array(&c->batch, c->first, keys,
+					   !(fs_cache_active() && fs_cache_enabled));
+}
 
-	fs_keys_from_array(&batch, first, keys);
-	if (view)
-		emit_view(rsinfo, view, &batch);
+/*
+ * fs_get_many(row_type anyelement, keys "any") RETURNS SETOF anyelement
+ */
+Datum
+fs_get_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old = CurrentMemoryContext;
+	LookupCall	c;
+
+	memset(&c, 0, sizeof(c));
+	lookup_begin(fcinfo, &c);
+	InitMaterializedSRF(fcinfo, 0);
+	if (!c.have_keys)
+		return (Datum) 0;
+
+	if (c.view)
+	{
+		TupleDesc	desc;
+		HeapTuple  *rows = read_view_rows(c.view, &c.batch, &desc);
+
+		emit_view(rsinfo, c.view, &c.batch, rows);
+	}
 	else
-		emit_service(rsinfo, svc, &batch);
+		emit_service(rsinfo, c.svc, &c.batch, read_service_rows(c.svc, &c.batch));
 
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(callcxt);
+	MemoryContextDelete(c.cxt);
 	return (Datum) 0;
+}
+
+/*
+ * fs_get_many_packed(row_type anyelement, keys "any") RETURNS bytea: the
+ * same answer in the compact layout of packed.h.
+ */
+Datum
+fs_get_many_packed(PG_FUNCTION_ARGS)
+{
+	MemoryContext old = CurrentMemoryContext;
+	LookupCall	c;
+	FsPacker	pk;
+	bytea	   *result;
+	int			i;
+
+	memset(&c, 0, sizeof(c));
+	lookup_begin(fcinfo, &c);
+	if (!c.have_keys)
+		PG_RETURN_NULL();
+
+	if (c.view)
+	{
+		FsView	   *view = c.view;
+		TupleDesc	desc;
+		HeapTuple  *rows = read_view_rows(view, &c.batch, &desc);
+		int			natts = view->online_natts;
+		Datum	   *vals = palloc(sizeof(Datum) * natts);
+		bool	   *nulls = palloc(sizeof(bool) * natts);
+		int			nf = view->nfeatures;
+		const char **names = palloc(sizeof(char *) * nf);
+		Oid		   *types = palloc(sizeof(Oid) * nf);
+		int		   *attoff = palloc(sizeof(int) * nf);
+
+		for (i = 0; i < nf; i++)
+		{
+			FsColumn   *col = &view->cols[view->nkeys + i];
+
+			names[i] = col->name;
+			types[i] = col->typid;
+			attoff[i] = col->online_attnum - 1;
+		}
+		fs_packer_begin(&pk, old, c.batch.ninput, nf, names, types);
+		for (i = 0; i < c.batch.ninput; i++)
+		{
+			int			d = c.batch.in_distinct[i];
+
+			if (d < 0 || rows[d] == NULL)
+			{
+				fs_packer_absent(&pk);
+				continue;
+			}
+			heap_deform_tuple(rows[d], desc, vals, nulls);
+			fs_packer_row(&pk, DatumGetTimestampTz(vals[view->cols[view->ts_col].online_attnum - 1]),
+						  vals, nulls, attoff);
+		}
+	}
+	else
+	{
+		FsService  *svc = c.svc;
+		ServiceRows *sr = read_service_rows(svc, &c.batch);
+		int			nf = svc->nout;
+		const char **names = palloc(sizeof(char *) * nf);
+		Oid		   *types = palloc(sizeof(Oid) * nf);
+		Datum	   *vals = palloc(sizeof(Datum) * nf);
+		bool	   *nulls = palloc(sizeof(bool) * nf);
+		int		   *attoff = palloc(sizeof(int) * nf);
+		TupleDesc	outdesc = lookup_rowtype_tupdesc(svc->rowtype, -1);
+
+		for (i = 0; i < nf; i++)
+		{
+			FsView	   *view = svc->views[svc->out[i].view];
+
+			names[i] = NameStr(TupleDescAttr(outdesc, svc->nkeys + i)->attname);
+			types[i] = view->cols[svc->out[i].col].typid;
+			attoff[i] = i;
+		}
+		fs_packer_begin(&pk, old, c.batch.ninput, nf, names, types);
+		ReleaseTupleDesc(outdesc);
+		for (i = 0; i < c.batch.ninput; i++)
+		{
+			int			d = c.batch.in_distinct[i];
+			TimestampTz ts = DT_NOBEGIN;
+			bool		any = false;
+			int			k;
+
+			for (k = 0; d >= 0 && k < nf; k++)
+			{
+				int			vi = svc->out[k].view;
+				FsView	   *view = svc->views[vi];
+				int			off = d * sr[vi].natts +
+					view->cols[svc->out[k].col].online_attnum - 1;
+
+				nulls[k] = true;
+				if (!sr[vi].present[d])
+					continue;
+				any = true;
+				ts = Max(ts, sr[vi].ts[d]);
+				vals[k] = sr[vi].vals[off];
+				nulls[k] = sr[vi].nulls[off];
+			}
+			if (any)
+				fs_packer_row(&pk, ts, vals, nulls, attoff);
+			else
+				fs_packer_absent(&pk);
+		}
+	}
+
+	MemoryContextSwitchTo(old);
+	result = fs_packer_finish(&pk);
+	MemoryContextDelete(c.cxt);
+	PG_RETURN_BYTEA_P(result);
 }

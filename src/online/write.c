@@ -49,6 +49,7 @@
 #include "utils/typcache.h"
 
 #include "fstore.h"
+#include "cache/cache.h"
 #include "online/decide.h"
 #include "online/online.h"
 #include "stats/stats.h"
@@ -448,6 +449,7 @@ write_online(FsApply *ap, bool had_row, const Datum *vals, const bool *nulls,
 								 ap->oslot, slot);
 	else
 		ExecSimpleRelationInsert(ap->online_rri, ap->estate, slot);
+	fs_cache_note_key(view, vals);
 }
 
 /* Callbacks that let decide.c compare the rows of one key. */
@@ -883,7 +885,8 @@ fs_write_query(PG_FUNCTION_ARGS)
 /*
  * Statement trigger (BEFORE INSERT/UPDATE/DELETE/TRUNCATE) on every online
  * table: plain DML takes the view's writer lock, so it never interleaves
- * with fs_write's read-compare-write of the same view.
+ * with fs_write's read-compare-write of the same view, and tells the cache
+ * that the whole view changes when this transaction commits.
  */
 Datum
 fs_online_dml(PG_FUNCTION_ARGS)
@@ -897,6 +900,9 @@ fs_online_dml(PG_FUNCTION_ARGS)
 				 errmsg("fstore._online_dml() must be called as a trigger")));
 	view = fs_catalog_view_by_relid(RelationGetRelid(trigdata->tg_relation));
 	if (view)
+	{
 		fs_catalog_lock_view_writers(view);
+		fs_cache_note_view(view);
+	}
 	return PointerGetDatum(NULL);
 }

@@ -1,13 +1,26 @@
 /*
  * stats.c
- *		Per-view counters kept in a shared hash table (fstore.stats).
+ *		Per-view state in shared memory: the counters of fstore.stats and
+ *		the hot cache's view generation.
  *
- * Entries are keyed by database and view_id and hold atomic counters; the hash itself
- * is protected by one LWLock, taken shared to find an entry and add to its
- * counters, exclusive to create, reset or remove entries.  The table holds
- * at most fstore.max_feature_views entries (all databases together); past
- * that, new views are not counted (a WARNING says so once per backend).  Without
- * shared_preload_libraries nothing is counted and fstore.stats shows NULLs.
+ * One shared hash, keyed by (database, view_id), holds an entry per view
+ * that has been used since startup.  The hash is protected by one LWLock:
+ * shared to find an entry and update its atomics, exclusive to create,
+ * reset or remove entries.  It is fixed-size (fstore.max_feature_views
+ * entries for all databases together); past that, new views are neither
+ * counted nor cached (a WARNING says so once per backend).
+ *
+ * Generation: every cache entry records its view's generation when it was
+ * filled and is served only while that is still the view's generation.
+ * Invalidating a whole view sets a new generation.  Generations are drawn
+ * from one server-wide counter, so a value is never issued twice: an entry
+ * can never become valid again, even if its view's state is removed and
+ * created anew (a dropped view whose drop rolled back).  "busy" counts
+ * writers between pre-commit and commit of a whole-view invalidation;
+ * while it is non-zero nobody installs entries of the view.
+ *
+ * Without shared_preload_libraries nothing is kept and fstore.stats shows
+ * NULLs.
  */
 #include "postgres.h"
 
@@ -36,12 +49,15 @@ typedef struct FsStatsKey
 typedef struct FsStatsEntry
 {
 	FsStatsKey	key;			/* hash key */
+	pg_atomic_uint64 generation;
+	pg_atomic_uint32 busy;
 	pg_atomic_uint64 c[FS_STAT_NCOUNTERS];
 } FsStatsEntry;
 
 typedef struct FsStatsShared
 {
 	LWLock	   *lock;
+	pg_atomic_uint64 next_generation;
 } FsStatsShared;
 
 static FsStatsShared *stats_shared = NULL;
@@ -68,7 +84,10 @@ fs_stats_shmem_startup(void)
 
 	stats_shared = ShmemInitStruct("fstore stats", sizeof(FsStatsShared), &found);
 	if (!found)
+	{
 		stats_shared->lock = &(GetNamedLWLockTranche("fstore_stats"))->lock;
+		pg_atomic_init_u64(&stats_shared->next_generation, 1);
+	}
 
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(FsStatsKey);
@@ -89,41 +108,72 @@ stats_key(int64 view_id)
 	return key;
 }
 
-void
-fs_stats_add(int64 view_id, const int64 *deltas)
+static inline uint64
+new_generation(void)
+{
+	return pg_atomic_fetch_add_u64(&stats_shared->next_generation, 1);
+}
+
+/*
+ * Finds (or creates) the entry of a view and returns it with the lock held
+ * in shared mode; NULL, with no lock held, when the table is full.
+ */
+static FsStatsEntry *
+entry_locked(int64 view_id)
 {
 	FsStatsKey	key = stats_key(view_id);
 	FsStatsEntry *e;
 	bool		found;
 	int			i;
 
-	if (!fs_preloaded())
-		return;
-
 	LWLockAcquire(stats_shared->lock, LW_SHARED);
 	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+	if (e != NULL)
+		return e;
+	LWLockRelease(stats_shared->lock);
+
+	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
+	e = hash_search(stats_hash, &key, HASH_ENTER_NULL, &found);
 	if (e == NULL)
 	{
 		LWLockRelease(stats_shared->lock);
-		LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
-		e = hash_search(stats_hash, &key, HASH_ENTER_NULL, &found);
-		if (e == NULL)
-		{
-			LWLockRelease(stats_shared->lock);
-			if (!warned_full)
-				ereport(WARNING,
-						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-						 errmsg("fstore statistics table is full; some feature views are not counted"),
-						 errdetail("It holds fstore.max_feature_views = %d views across all databases.",
-								   fs_max_feature_views),
-						 errhint("Raise fstore.max_feature_views (needs a restart).")));
-			warned_full = true;
-			return;
-		}
-		if (!found)
-			for (i = 0; i < FS_STAT_NCOUNTERS; i++)
-				pg_atomic_init_u64(&e->c[i], 0);
+		if (!warned_full)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("fstore view table is full; some feature views are neither counted nor cached"),
+					 errdetail("It holds fstore.max_feature_views = %d views across all databases.",
+							   fs_max_feature_views),
+					 errhint("Raise fstore.max_feature_views (needs a restart).")));
+		warned_full = true;
+		return NULL;
 	}
+	if (!found)
+	{
+		pg_atomic_init_u64(&e->generation, new_generation());
+		pg_atomic_init_u32(&e->busy, 0);
+		for (i = 0; i < FS_STAT_NCOUNTERS; i++)
+			pg_atomic_init_u64(&e->c[i], 0);
+	}
+	/* keep the promise of a shared lock: it is enough for atomics */
+	LWLockRelease(stats_shared->lock);
+	LWLockAcquire(stats_shared->lock, LW_SHARED);
+	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+	if (e == NULL)
+		LWLockRelease(stats_shared->lock);	/* removed meanwhile */
+	return e;
+}
+
+void
+fs_stats_add(int64 view_id, const int64 *deltas)
+{
+	FsStatsEntry *e;
+	int			i;
+
+	if (!fs_preloaded())
+		return;
+	e = entry_locked(view_id);
+	if (e == NULL)
+		return;
 	for (i = 0; i < FS_STAT_NCOUNTERS; i++)
 		if (deltas[i] != 0)
 			pg_atomic_fetch_add_u64(&e->c[i], deltas[i]);
@@ -165,6 +215,54 @@ fs_stats_forget(int64 view_id)
 	LWLockRelease(stats_shared->lock);
 }
 
+bool
+fs_view_state(int64 view_id, uint64 *generation, bool *busy)
+{
+	FsStatsEntry *e;
+
+	if (!fs_preloaded())
+		return false;
+	e = entry_locked(view_id);
+	if (e == NULL)
+		return false;
+	*busy = pg_atomic_read_u32(&e->busy) != 0;
+	*generation = pg_atomic_read_u64(&e->generation);
+	LWLockRelease(stats_shared->lock);
+	return true;
+}
+
+bool
+fs_view_state_begin_invalidate(int64 view_id)
+{
+	FsStatsEntry *e;
+
+	if (!fs_preloaded())
+		return false;
+	e = entry_locked(view_id);
+	if (e == NULL)
+		return false;
+	pg_atomic_fetch_add_u32(&e->busy, 1);
+	pg_atomic_write_u64(&e->generation, new_generation());
+	LWLockRelease(stats_shared->lock);
+	return true;
+}
+
+void
+fs_view_state_end_invalidate(int64 view_id)
+{
+	FsStatsKey	key = stats_key(view_id);
+	FsStatsEntry *e;
+
+	LWLockAcquire(stats_shared->lock, LW_SHARED);
+	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		pg_atomic_write_u64(&e->generation, new_generation());
+		pg_atomic_fetch_sub_u32(&e->busy, 1);
+	}
+	LWLockRelease(stats_shared->lock);
+}
+
 /* fstore._stats(): one row per view of this database that has counters. */
 Datum
 fs_stats(PG_FUNCTION_ARGS)
@@ -181,21 +279,15 @@ fs_stats(PG_FUNCTION_ARGS)
 	hash_seq_init(&seq, stats_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		values[10];
-		bool		nulls[10] = {false};
+		Datum		values[FS_STAT_NCOUNTERS + 1];
+		bool		nulls[FS_STAT_NCOUNTERS + 1] = {false};
+		int			i;
 
 		if (e->key.dbid != MyDatabaseId)
 			continue;
 		values[0] = Int64GetDatum(e->key.view_id);
-		values[1] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_LOOKUPS]));
-		values[2] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_KEYS_REQUESTED]));
-		values[3] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_CACHE_HITS]));
-		values[4] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_CACHE_MISSES]));
-		values[5] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_EVICTIONS]));
-		values[6] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_ROWS_WRITTEN]));
-		values[7] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_ROWS_UNCHANGED]));
-		values[8] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_ROWS_LATE]));
-		values[9] = Int64GetDatum(pg_atomic_read_u64(&e->c[FS_STAT_STREAM_APPLIED]));
+		for (i = 0; i < FS_STAT_NCOUNTERS; i++)
+			values[i + 1] = Int64GetDatum(pg_atomic_read_u64(&e->c[i]));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(stats_shared->lock);
@@ -217,7 +309,7 @@ fs_reset_stats(PG_FUNCTION_ARGS)
 				 errdetail("fstore is not in shared_preload_libraries.")));
 		PG_RETURN_VOID();
 	}
-	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
+	LWLockAcquire(stats_shared->lock, LW_SHARED);
 	hash_seq_init(&seq, stats_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (e->key.dbid == MyDatabaseId)

@@ -1,6 +1,7 @@
 /*
  * stats.h
- *		Per-view counters in shared memory (fstore.stats).
+ *		Per-view state in shared memory: counters (fstore.stats) and the
+ *		hot cache's view generation.
  */
 #ifndef FS_STATS_H
 #define FS_STATS_H
@@ -26,5 +27,10 @@ extern void fs_stats_add(int64 view_id, const int64 *deltas);
 extern void fs_stats_count_lookup(int64 view_id, int64 keys, int64 hits, int64 misses);
 extern void fs_stats_count_writes(int64 view_id, int64 written, int64 unchanged, int64 late);
 extern void fs_stats_forget(int64 view_id);
+
+/* view generation and busy flag for the hot cache (false: no state) */
+extern bool fs_view_state(int64 view_id, uint64 *generation, bool *busy);
+extern bool fs_view_state_begin_invalidate(int64 view_id);
+extern void fs_view_state_end_invalidate(int64 view_id);
 
 #endif							/* FS_STATS_H */

@@ -1,0 +1,77 @@
+/*
+ * cache.h
+ *		The hot cache: online rows of feature views in shared memory.
+ *
+ * Readers look up a batch of keys (cache_lookup), read the misses from the
+ * online table with a fresh snapshot, and offer them back (cache_fill); a
+ * fill is installed only if no writer of those keys committed, or was
+ * committing, since the lookup.  Writers note the keys (or whole views)
+ * they change (cache_note_*); at pre-commit the cache drops those entries
+ * and blocks fills of them until the commit (or abort) is over.
+ */
+#ifndef FS_CACHE_H
+#define FS_CACHE_H
+
+#include "access/htup.h"
+#include "utils/snapshot.h"
+
+#include "catalog/metadata.h"
+#include "online/keys.h"
+
+extern int	fs_cache_size_kb;
+extern bool fs_cache_enabled;
+
+extern void fs_cache_init(void);
+extern Size fs_cache_shmem_size(void);
+extern int	fs_cache_lwlocks(void);
+extern void fs_cache_shmem_startup(void);
+
+/* What a lookup hands to the matching fill. */
+typedef struct FsCacheFill
+{
+	FsView	   *view;
+	uint64		generation;		/* the view's generation at lookup */
+	bool		fill_allowed;	/* false: a writer was committing */
+	uint64	   *full_hash;		/* per distinct key */
+	char	   *keybuf;			/* serialized keys */
+	uint32	   *key_off;		/* per distinct key: offset in keybuf */
+	uint16	   *key_len;		/* per distinct key; 0: not cacheable */
+	uint64	   *stripe_version; /* per distinct key, at lookup */
+	bool	   *stripe_busy;	/* per distinct key: writer committing */
+	int64		hits;
+	int64		misses;
+} FsCacheFill;
+
+/* true when this call may use the cache for the view */
+extern bool fs_cache_usable(FsView *view);
+
+/*
+ * Looks up every distinct key of the batch.  rows[d] gets the cached row
+ * (a copy, or NULL when the key is known to be absent) and found[d] says
+ * whether the cache answered; the misses are to be read from the table.
+ */
+extern void fs_cache_lookup(FsView *view, FsKeyBatch *batch, FsCacheFill *fill,
+							HeapTuple *rows, bool *found);
+
+/* Offers rows read from the table for the misses which[0..n-1]. */
+extern void fs_cache_fill(FsCacheFill *fill, FsKeyBatch *batch, const int *which,
+						  int n, HeapTuple *rows, TupleDesc desc);
+
+/* Snapshot for reading misses: the latest committed state, without this
+ * transaction's own changes. */
+extern Snapshot fs_cache_fill_snapshot(void);
+
+/* ---- writers (coherence.c) ---- */
+extern void fs_cache_note_key(FsView *view, const Datum *keyvals);
+extern void fs_cache_note_view(FsView *view);
+extern bool fs_cache_view_dirty(FsView *view);
+
+/* ---- internal, shared by cache.c and coherence.c ---- */
+extern bool fs_cache_active(void);
+extern uint64 fs_cache_full_hash(FsView *view, uint64 keyhash);
+extern void fs_cache_begin_invalidate(Oid dbid, int64 view_id, uint64 *hashes, int n);
+extern void fs_cache_end_invalidate(void);
+extern void fs_cache_totals(int64 *entries, int64 *live_bytes, int64 *evictions,
+							int64 *capacity);
+
+#endif							/* FS_CACHE_H */
