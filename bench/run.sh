@@ -5,7 +5,7 @@
 # test suite; takes several minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+FS_EXTRA_PACKAGES="redis-server libhiredis-dev" scripts/setup.sh
 source scripts/lib.sh
 make -s -C bench
 

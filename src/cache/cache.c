@@ -118,6 +118,12 @@ typedef struct FsCacheShared
 static FsCacheShared *cache = NULL;
 static char *cache_area = NULL;
 
+#if defined(__GNUC__) || defined(__clang__)
+#define fs_prefetch(addr) __builtin_prefetch(addr)
+#else
+#define fs_prefetch(addr) ((void) 0)
+#endif
+
 /* stripes this transaction holds in flight, released at commit/abort */
 typedef struct HeldStripe
 {
@@ -624,14 +630,35 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 	for (d = 0; d < n; d++)
 		order[counts[hash_part(fill->full_hash[d])]++] = d;
 
+	/*
+	 * The bucket heads and entries are scattered over the whole cache; ask
+	 * for them ahead (buckets for all keys now, entries of a partition
+	 * before walking its chains), so the memory latencies overlap.
+	 */
+	for (i = 0; i < n; i++)
+	{
+		uint64		h = fill->full_hash[order[i]];
+		FsCachePart *p = &cache->parts[hash_part(h)];
+
+		fs_prefetch(&part_buckets(p)[hash_bucket(p, h)]);
+	}
+
 	for (i = 0; i < n;)
 	{
 		int			part = hash_part(fill->full_hash[order[i]]);
 		FsCachePart *p = &cache->parts[part];
 		int			j;
+		int			end;
 
 		LWLockAcquire(p->lock, LW_SHARED);
-		for (j = i; j < n && hash_part(fill->full_hash[order[j]]) == part; j++)
+		for (end = i; end < n && hash_part(fill->full_hash[order[end]]) == part; end++)
+		{
+			uint32		head = part_buckets(p)[hash_bucket(p, fill->full_hash[order[end]])];
+
+			if (head != 0)
+				fs_prefetch(entry_at(p, head - 1));
+		}
+		for (j = i; j < end; j++)
 		{
 			int			dd = order[j];
 			uint64		h = fill->full_hash[dd];
