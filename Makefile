@@ -10,6 +10,8 @@ OBJS = \
 	src/cache/cache.o \
 	src/cache/coherence.o \
 	src/catalog/metadata.o \
+	src/ingest/queue.o \
+	src/ingest/worker.o \
 	src/catalog/parse.o \
 	src/online/decide.o \
 	src/online/keys.o \

@@ -83,6 +83,28 @@ CREATE TABLE fstore.service_features (
     UNIQUE (service, output_name)
 );
 
+-- Events a stream worker could not apply (they left the queue).
+CREATE TABLE fstore.dead_letters (
+    id        bigserial PRIMARY KEY,
+    view_name text NOT NULL,
+    event     jsonb NOT NULL,
+    error     text NOT NULL,
+    sqlstate  text NOT NULL,
+    failed_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- What the writers of each view last did (kept by fs_write, the stream
+-- workers and fs_materialize; read by fstore.freshness).
+CREATE TABLE fstore.view_state (
+    view_id       bigint PRIMARY KEY
+                  REFERENCES fstore.feature_views (view_id) ON DELETE CASCADE,
+    last_event_ts timestamptz,        -- newest event_ts applied
+    last_write_at timestamptz         -- wall-clock time of the last apply
+);
+
+SELECT pg_catalog.pg_extension_config_dump('fstore.dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.dead_letters_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.view_state', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.entities', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.feature_views', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.feature_views_view_id_seq', '');
@@ -91,7 +113,8 @@ SELECT pg_catalog.pg_extension_config_dump('fstore.feature_services', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.service_features', '');
 
 GRANT SELECT ON fstore.entities, fstore.feature_views, fstore.features,
-    fstore.feature_services, fstore.service_features TO PUBLIC;
+    fstore.feature_services, fstore.service_features, fstore.view_state
+    TO PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Internal helpers (schema fstore)
@@ -120,6 +143,12 @@ LANGUAGE C;
 -- fs_write and keeps the hot cache coherent.
 CREATE FUNCTION fstore._online_dml() RETURNS trigger
 AS 'MODULE_PATHNAME', 'fs_online_dml'
+LANGUAGE C;
+
+-- Statement trigger on fstore_stream tables: wakes the view's stream
+-- worker when the inserting transaction commits.
+CREATE FUNCTION fstore._stream_enqueued() RETURNS trigger
+AS 'MODULE_PATHNAME', 'fs_stream_enqueued'
 LANGUAGE C;
 
 -- Drops what shared memory holds for a view (statistics, cache entries).
@@ -434,8 +463,13 @@ BEGIN
     EXECUTE format('CREATE INDEX ON fstore_offline.%I (%s, event_ts, created_at)',
                    v_name, v_keylist);
 
-    EXECUTE format('CREATE TABLE fstore_stream.%I (%s%s, event_ts timestamptz)',
+    -- the queue: any client inserts or copies events; the stream worker
+    -- deletes them as it applies them, so vacuum it often
+    EXECUTE format('CREATE TABLE fstore_stream.%I (%s%s, event_ts timestamptz) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000, autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 100000)',
                    v_name, v_keydefs, v_fdefs);
+    EXECUTE format('CREATE TRIGGER fstore_enqueued AFTER INSERT ON fstore_stream.%I FOR EACH STATEMENT EXECUTE FUNCTION fstore._stream_enqueued()',
+                   v_name);
+    EXECUTE format('ALTER TABLE fstore_stream.%I ENABLE ALWAYS TRIGGER fstore_enqueued', v_name);
 
     INSERT INTO fstore.feature_views (name, entity, source, timestamp_column, ttl)
     VALUES (v_name, v_entity, v_source, timestamp_column, ttl)
@@ -443,6 +477,7 @@ BEGIN
     INSERT INTO fstore.features (view_name, position, name, type)
     SELECT v_name, f.i, f.n, f.t
       FROM unnest(v_fnames, v_ftypes) WITH ORDINALITY AS f(n, t, i);
+    INSERT INTO fstore.view_state (view_id) VALUES (v_id);
     PERFORM fstore._init_view(v_id);
 END
 $fn$;
@@ -616,15 +651,18 @@ $fn$;
 -- Online reads and writes (C)
 -- ---------------------------------------------------------------------------
 
+-- VOLATILE: with the hot cache, two calls in one statement may see
+-- different committed states (as a READ COMMITTED statement would if it
+-- took a new snapshot), so the planner must not fold or reuse calls.
 CREATE FUNCTION @extschema@.fs_get_many(row_type anyelement, keys "any")
 RETURNS SETOF anyelement
 AS 'MODULE_PATHNAME', 'fs_get_many'
-LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 1000;
 
 CREATE FUNCTION @extschema@.fs_get_many_packed(row_type anyelement, keys "any")
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'fs_get_many_packed'
-LANGUAGE C STABLE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 CREATE FUNCTION @extschema@.fs_write(view text, rows anyarray,
     OUT written bigint, OUT unchanged bigint, OUT late bigint)
@@ -636,6 +674,22 @@ CREATE FUNCTION @extschema@.fs_write_query(view text, query text,
     OUT written bigint, OUT unchanged bigint, OUT late bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'fs_write_query'
+LANGUAGE C VOLATILE;
+
+-- ---------------------------------------------------------------------------
+-- Streaming ingestion
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_stream_apply(view text, max_rows int DEFAULT NULL,
+    OUT events bigint, OUT applied bigint, OUT dead_letters bigint,
+    OUT written bigint, OUT unchanged bigint, OUT late bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_stream_apply'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.fs_stream_wait(view text, timeout interval DEFAULT '30 seconds')
+RETURNS bool
+AS 'MODULE_PATHNAME', 'fs_stream_wait'
 LANGUAGE C VOLATILE;
 
 -- ---------------------------------------------------------------------------
@@ -667,7 +721,8 @@ CREATE VIEW fstore.stats AS
 SELECT v.name AS view_name,
        s.lookups, s.keys_requested, s.cache_hits, s.cache_misses, s.evictions,
        s.rows_written, s.rows_unchanged, s.rows_late, s.stream_applied,
-       fstore._queue_depth(v.name) AS queue_depth
+       fstore._queue_depth(v.name) AS queue_depth,
+       s.stream_batches, s.dead_letters
   FROM fstore.feature_views v
   LEFT JOIN fstore._stats() s ON s.view_id = v.view_id;
 

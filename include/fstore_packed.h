@@ -2,7 +2,7 @@
  * fstore_packed.h
  *		Decoder for the answers of fs_get_many_packed(), for client programs.
  *
- * Header-only, plain C99, no dependency on PostgreSQL.  An answer is one
+ * Header-only C99, no dependency on PostgreSQL.  An answer is one
  * bytea: a header, then one record per requested key, in request order.
  *
  *   header
@@ -28,10 +28,13 @@
  *       then each non-NULL feature, in order:
  *         FSP_BOOL 1 byte; FSP_INT2 2; FSP_INT4, FSP_FLOAT4, FSP_DATE 4;
  *         FSP_INT8, FSP_FLOAT8, FSP_TIMESTAMP, FSP_TIMESTAMPTZ 8 bytes;
- *         FSP_BYTES: uint32 length, then the bytes (text is UTF-8);
+ *         FSP_BYTES: uint32 length, then the bytes (text in the database's
+ *         encoding, as stored);
  *         FSP_*_ARRAY: uint32 element count, then the elements.
  *
  * Records are not aligned: read fields with memcpy (as this decoder does).
+ * The decoder checks every length against the buffer, so a truncated or
+ * corrupt answer gives -1, never a read past its end.
  * For a feature service, a record is present when any of its views has a
  * value for the key; event_ts is the newest of those views' event_ts, and
  * the features of views without a value are NULL.
@@ -65,7 +68,7 @@ enum
 	FSP_INT8_ARRAY = 35
 };
 
-#define FSP_MAX_FEATURES 4096
+#define FSP_MAX_FEATURES 1024
 
 /* Size in bytes of a fixed-size value of a type code; 0 if variable. */
 static inline size_t
@@ -141,7 +144,7 @@ fsp_open(fsp_reader *r, const void *buf, size_t len)
 		return -1;
 	memcpy(&nf, b + 12, 2);
 	hsize = fsp_u32(b + 16);
-	if (nf > FSP_MAX_FEATURES || hsize > len)
+	if (nf > FSP_MAX_FEATURES || hsize > len || hsize < FSP_HEADER_FIXED)
 		return -1;
 	r->buf = b;
 	r->len = len;
@@ -183,6 +186,10 @@ fsp_next(fsp_reader *r, fsp_record *rec)
 	if (pos + 1 > r->len)
 		return -1;
 	rec->present = b[pos++];
+	rec->event_ts = 0;
+	rec->nullbits = NULL;
+	if (!rec->present)
+		memset(rec->value, 0, sizeof(rec->value[0]) * r->nfeatures);
 	if (rec->present)
 	{
 		if (pos + 8 + nb > r->len)
@@ -205,15 +212,18 @@ fsp_next(fsp_reader *r, fsp_record *rec)
 				n = fs;
 			else
 			{
+				size_t		es = fsp_elem_size(r->codes[i]);
+
 				if (pos + 4 > r->len)
 					return -1;
 				rec->count[i] = fsp_u32(b + pos);
 				pos += 4;
-				n = fsp_elem_size(r->codes[i]) ?
-					(size_t) rec->count[i] * fsp_elem_size(r->codes[i]) :
-					rec->count[i];
+				/* checked by division: the product could overflow */
+				if ((size_t) rec->count[i] > (r->len - pos) / (es ? es : 1))
+					return -1;
+				n = es ? (size_t) rec->count[i] * es : rec->count[i];
 			}
-			if (pos + n > r->len)
+			if (n > r->len - pos)
 				return -1;
 			rec->value[i] = b + pos;
 			if (fs > 0)
@@ -247,13 +257,14 @@ fsp_as_double(uint8_t code, const uint8_t *p)
  * row-major float matrix out[records][features]; NULL features and absent
  * records become "missing".  Returns the number of records, or -1 if the
  * answer is malformed, has other types, or does not fit in cap floats.
+ * Uses about 20kB of stack.
  */
 static inline long
 fsp_decode_float_matrix(const void *buf, size_t len, float *out, size_t cap,
 						float missing)
 {
-	static __thread fsp_reader r;
-	static __thread fsp_record rec;
+	fsp_reader	r;
+	fsp_record	rec;
 	size_t		row = 0;
 	int			rc;
 	uint16_t	i;

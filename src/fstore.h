@@ -24,6 +24,7 @@ extern int	fs_max_feature_views;
 extern void fs_catalog_init(void);
 extern void fs_stats_init(void);
 extern void fs_cache_init(void);
+extern void fs_ingest_init(void);
 
 /* per-part shared memory: size, tranche needs, and attach/create */
 extern Size fs_stats_shmem_size(void);
@@ -31,6 +32,8 @@ extern void fs_stats_shmem_startup(void);
 extern Size fs_cache_shmem_size(void);
 extern int	fs_cache_lwlocks(void);
 extern void fs_cache_shmem_startup(void);
+extern Size fs_ingest_shmem_size(void);
+extern void fs_ingest_shmem_startup(void);
 
 /* true when fstore was loaded through shared_preload_libraries */
 extern bool fs_preloaded(void);

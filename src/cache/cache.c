@@ -152,7 +152,7 @@ fs_cache_init(void)
 							"Shared memory for the hot cache of online rows.",
 							"0 turns the cache off.",
 							&fs_cache_size_kb,
-							131072, 0, INT_MAX / 2,
+							131072, 0, 512 * 1024 * 1024,	/* 128 rings of 4GB */
 							PGC_POSTMASTER, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("fstore.cache_enabled",
@@ -215,7 +215,7 @@ fs_cache_shmem_startup(void)
 		FsCachePart *p = &cache->parts[i];
 		uint32		nb = 64;
 
-		/* about one bucket per 128 bytes of ring: short chains */
+		/* a bucket per 128 to 256 bytes of partition: short chains */
 		while ((Size) nb * 128 * 2 <= pb && nb < (1U << 28))
 			nb <<= 1;
 		memset(p, 0, sizeof(FsCachePart));
@@ -468,7 +468,54 @@ evict_count(EvictAcc *acc, FsCacheEntry *e)
 	}
 }
 
-/* Frees the record at the tail: skips padding, moves or evicts an entry. */
+/*
+ * Makes the live entry at the tail (offset off) the newest one.  The free
+ * space always ends where the tail entry begins, so the entry can slide
+ * back over it (an overlapping move); when the free space wraps around the
+ * end of the ring, the entry is copied to the end if it fits there, or the
+ * end is padded and the entry slides to the start.  No memory is needed.
+ */
+static void
+ring_reinsert_tail(FsCachePart *p, FsCacheEntry *e, uint32 off)
+{
+	uint32		size = e->size;
+	uint32	   *link = chain_link_to(p, e, off);
+	uint32		newoff;
+
+	if (p->head > off)
+	{
+		uint32		gap = p->ringsize - p->head;
+
+		if (gap >= size)
+		{
+			newoff = p->head;
+			memcpy(entry_at(p, newoff), e, size);
+			goto moved;
+		}
+		if (gap >= ENTRY_HDR)
+		{
+			FsCacheEntry *f = entry_at(p, p->head);
+
+			f->size = gap;
+			f->flags = ENTRY_FILLER;
+			f->next = 0;
+		}
+		p->used += gap;
+		p->head = 0;
+	}
+	newoff = p->head;
+	memmove(entry_at(p, newoff), e, size);
+moved:
+	*link = newoff + 1;
+	p->head = newoff + size;
+	if (p->head >= p->ringsize)
+		p->head = 0;
+	p->tail = off + size;
+	if (p->tail >= p->ringsize)
+		p->tail = 0;
+}
+
+/* Frees the record at the tail: skips padding, keeps or evicts an entry. */
 static void
 ring_release_tail(FsCachePart *p, int *moves, EvictAcc *acc)
 {
@@ -487,24 +534,11 @@ ring_release_tail(FsCachePart *p, int *moves, EvictAcc *acc)
 	size = e->size;
 	if ((e->flags & ENTRY_LIVE) && e->referenced && *moves < FS_CACHE_MAX_MOVES)
 	{
-		int64		newoff;
-
+		/* second chance: read since it was written, so keep it */
 		(*moves)++;
 		e->referenced = 0;
-		newoff = ring_place(p, size);
-		if (newoff >= 0)
-		{
-			uint32	   *link = chain_link_to(p, e, off);
-
-			memcpy(entry_at(p, (uint32) newoff), e, size);
-			*link = (uint32) newoff + 1;
-			e->flags &= ~ENTRY_LIVE;
-			p->used -= size;
-			p->tail += size;
-			if (p->tail >= p->ringsize)
-				p->tail = 0;
-			goto done;
-		}
+		ring_reinsert_tail(p, e, off);
+		return;
 	}
 	if (e->flags & ENTRY_LIVE)
 	{

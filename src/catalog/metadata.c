@@ -609,6 +609,12 @@ lookup_view(const char *name)
 }
 
 FsView *
+fs_catalog_find_view(const char *name)
+{
+	return lookup_view(name);
+}
+
+FsView *
 fs_catalog_view(const char *name)
 {
 	FsView	   *view = lookup_view(name);

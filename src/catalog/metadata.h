@@ -97,6 +97,7 @@ typedef struct FsService
 } FsService;
 
 extern FsView *fs_catalog_view(const char *name);
+extern FsView *fs_catalog_find_view(const char *name);	/* NULL if none */
 extern FsView *fs_catalog_view_by_relid(Oid online_relid);
 extern void fs_catalog_target(Oid rowtype, FsView **view, FsService **service);
 extern Oid	fs_catalog_views_relid(void);

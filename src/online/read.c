@@ -495,7 +495,7 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 	{
 		FsView	   *view = c.view;
 		TupleDesc	desc;
-		HeapTuple  *rows = read_view_rows(view, &c.batch, &desc);
+		HeapTuple  *rows;
 		int			natts = view->online_natts;
 		Datum	   *vals = palloc(sizeof(Datum) * natts);
 		bool	   *nulls = palloc(sizeof(bool) * natts);
@@ -512,7 +512,9 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 			types[i] = col->typid;
 			attoff[i] = col->online_attnum - 1;
 		}
+		/* refuses unpackable types before anything is read */
 		fs_packer_begin(&pk, old, c.batch.ninput, nf, names, types);
+		rows = read_view_rows(view, &c.batch, &desc);
 		for (i = 0; i < c.batch.ninput; i++)
 		{
 			int			d = c.batch.in_distinct[i];
@@ -530,7 +532,7 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 	else
 	{
 		FsService  *svc = c.svc;
-		ServiceRows *sr = read_service_rows(svc, &c.batch);
+		ServiceRows *sr;
 		int			nf = svc->nout;
 		const char **names = palloc(sizeof(char *) * nf);
 		Oid		   *types = palloc(sizeof(Oid) * nf);
@@ -549,6 +551,7 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 		}
 		fs_packer_begin(&pk, old, c.batch.ninput, nf, names, types);
 		ReleaseTupleDesc(outdesc);
+		sr = read_service_rows(svc, &c.batch);
 		for (i = 0; i < c.batch.ninput; i++)
 		{
 			int			d = c.batch.in_distinct[i];

@@ -40,6 +40,10 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
@@ -90,6 +94,8 @@ struct FsApply
 	Datum	   *hist_vals;		/* history row, logical layout */
 	bool	   *hist_nulls;
 	FsApplyCounts counts;
+	int64		nrows;			/* rows applied */
+	TimestampTz max_ts;			/* newest event_ts applied */
 };
 
 /* Raises 42501 unless the user may read and write both tables of the view. */
@@ -145,6 +151,60 @@ make_rte(Relation rel)
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
 	return rte;
+}
+
+/*
+ * Records in fstore.view_state the newest event_ts applied and the time of
+ * this write, for fstore.freshness.  Runs as the owner of that table: the
+ * writer needs no privilege on it.
+ */
+static void
+note_view_state(FsView *view, TimestampTz max_ts)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	Oid			save_user;
+	int			save_sec;
+	Oid			owner;
+	Oid			nsp = get_namespace_oid("fstore", false);
+	Oid			relid = get_relname_relid("view_state", nsp);
+	HeapTuple	tup;
+
+	if (!OidIsValid(relid))
+		return;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	values[0] = Int64GetDatum(view->view_id);
+	values[1] = TimestampTzGetDatum(max_ts);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO fstore.view_state AS s (view_id, last_event_ts, last_write_at)"
+									" VALUES ($1, $2, $3) ON CONFLICT (view_id) DO UPDATE"
+									" SET last_event_ts = GREATEST(s.last_event_ts, excluded.last_event_ts),"
+									"     last_write_at = excluded.last_write_at",
+									3, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare the view state update: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not update the state of feature view \"%s\"", view->name);
+	SPI_finish();
+	SetUserIdAndSecContext(save_user, save_sec);
 }
 
 FsApply *
@@ -204,6 +264,7 @@ fs_apply_begin(FsView *view)
 	ap->hread = table_slot_create(ap->offline, &estate->es_tupleTable);
 
 	ap->created_at = GetCurrentTimestamp();
+	ap->max_ts = DT_NOBEGIN;
 	ap->keycxt = AllocSetContextCreate(CurrentMemoryContext, "fstore apply key",
 									   ALLOCSET_DEFAULT_SIZES);
 	ap->cur_vals = palloc(sizeof(Datum) * view->ncols);
@@ -238,6 +299,8 @@ fs_apply_end(FsApply *ap, FsApplyCounts *counts)
 
 	fs_stats_count_writes(ap->view->view_id, ap->counts.written,
 						  ap->counts.unchanged, ap->counts.late);
+	if (ap->nrows > 0)
+		note_view_state(ap->view, ap->max_ts);
 
 	/* later commands of this transaction (and later calls) see our rows */
 	CommandCounterIncrement();
@@ -522,6 +585,8 @@ apply_key(FsApply *ap, FsRow *rows, int n)
 	ap->counts.written += res.written;
 	ap->counts.unchanged += res.unchanged;
 	ap->counts.late += res.late;
+	ap->nrows += n;
+	ap->max_ts = Max(ap->max_ts, ts[n - 1]);	/* rows are in event_ts order */
 
 	if (res.online_dirty)
 	{

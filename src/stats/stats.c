@@ -7,8 +7,12 @@
  * that has been used since startup.  The hash is protected by one LWLock:
  * shared to find an entry and update its atomics, exclusive to create,
  * reset or remove entries.  It is fixed-size (fstore.max_feature_views
- * entries for all databases together); past that, new views are neither
- * counted nor cached (a WARNING says so once per backend).
+ * entries for all databases together).  When it is full, the entry used
+ * least recently is given to the new view (entries of dropped databases and
+ * views go that way); only if every entry is in the middle of an
+ * invalidation is the new view neither counted nor cached (a WARNING says
+ * so once per backend).  Losing an entry is safe: a view whose entry comes
+ * back gets a new generation, so none of its old cache entries is served.
  *
  * Generation: every cache entry records its view's generation when it was
  * filled and is served only while that is still the view's generation.
@@ -31,6 +35,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/timestamp.h"
 
 #include "fstore.h"
 #include "stats/stats.h"
@@ -51,6 +56,7 @@ typedef struct FsStatsEntry
 	FsStatsKey	key;			/* hash key */
 	pg_atomic_uint64 generation;
 	pg_atomic_uint32 busy;
+	pg_atomic_uint64 last_used;	/* TimestampTz, for reuse when full */
 	pg_atomic_uint64 c[FS_STAT_NCOUNTERS];
 } FsStatsEntry;
 
@@ -115,6 +121,35 @@ new_generation(void)
 }
 
 /*
+ * Removes the least recently used entry that no writer is invalidating;
+ * the caller holds the lock exclusively.  False if there is none.
+ */
+static bool
+evict_least_used(void)
+{
+	HASH_SEQ_STATUS seq;
+	FsStatsEntry *e;
+	FsStatsKey	victim;
+	uint64		oldest = PG_UINT64_MAX;
+
+	hash_seq_init(&seq, stats_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		uint64		used = pg_atomic_read_u64(&e->last_used);
+
+		if (pg_atomic_read_u32(&e->busy) == 0 && used < oldest)
+		{
+			oldest = used;
+			victim = e->key;
+		}
+	}
+	if (oldest == PG_UINT64_MAX)
+		return false;
+	hash_search(stats_hash, &victim, HASH_REMOVE, NULL);
+	return true;
+}
+
+/*
  * Finds (or creates) the entry of a view and returns it with the lock held
  * in shared mode; NULL, with no lock held, when the table is full.
  */
@@ -129,11 +164,16 @@ entry_locked(int64 view_id)
 	LWLockAcquire(stats_shared->lock, LW_SHARED);
 	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 	if (e != NULL)
+	{
+		pg_atomic_write_u64(&e->last_used, (uint64) GetCurrentTimestamp());
 		return e;
+	}
 	LWLockRelease(stats_shared->lock);
 
 	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
 	e = hash_search(stats_hash, &key, HASH_ENTER_NULL, &found);
+	if (e == NULL && evict_least_used())
+		e = hash_search(stats_hash, &key, HASH_ENTER_NULL, &found);
 	if (e == NULL)
 	{
 		LWLockRelease(stats_shared->lock);
@@ -151,6 +191,7 @@ entry_locked(int64 view_id)
 	{
 		pg_atomic_init_u64(&e->generation, new_generation());
 		pg_atomic_init_u32(&e->busy, 0);
+		pg_atomic_init_u64(&e->last_used, (uint64) GetCurrentTimestamp());
 		for (i = 0; i < FS_STAT_NCOUNTERS; i++)
 			pg_atomic_init_u64(&e->c[i], 0);
 	}

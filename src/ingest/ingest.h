@@ -1,0 +1,48 @@
+/*
+ * ingest.h
+ *		Streaming ingestion: queue tables drained by background workers.
+ *
+ * queue.c   applies a batch of queued events through the apply engine, in
+ *           the transaction that deletes them (exactly once), moving events
+ *           that cannot be applied to fstore.dead_letters; also the SQL
+ *           entry points fs_stream_apply and fs_stream_wait, and the queue
+ *           tables' trigger that wakes a worker when a producer commits.
+ * worker.c  the launcher and the per-database workers, and their shared
+ *           memory (a slot per worker, with its latch).
+ */
+#ifndef FS_INGEST_H
+#define FS_INGEST_H
+
+#include "catalog/metadata.h"
+
+extern int	fs_stream_workers;
+extern int	fs_stream_batch_size;
+extern char *fs_stream_database;
+
+extern void fs_ingest_init(void);
+extern Size fs_ingest_shmem_size(void);
+extern void fs_ingest_shmem_startup(void);
+
+/* Result of one batch. */
+typedef struct FsStreamBatch
+{
+	int64		events;			/* removed from the queue */
+	int64		applied;		/* applied (written, unchanged or late) */
+	int64		dead;			/* moved to fstore.dead_letters */
+	int64		written;
+	int64		unchanged;
+	int64		late;
+} FsStreamBatch;
+
+/*
+ * Removes up to max_rows committed events from the view's queue and applies
+ * them; must run inside a transaction with an active snapshot.
+ */
+extern void fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out);
+
+/* Wakes the worker that serves a view of this database (at commit). */
+extern void fs_stream_wake(int64 view_id);
+/* true when a worker of this database is running */
+extern bool fs_stream_worker_running(void);
+
+#endif							/* FS_INGEST_H */

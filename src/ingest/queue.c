@@ -1,0 +1,430 @@
+/*
+ * queue.c
+ *		Applying queued events: one batch, exactly once, with dead letters.
+ *
+ * A batch is taken with one DELETE ... RETURNING of up to N committed
+ * events of a view's queue table, and applied through the apply engine (the
+ * same change detection as fs_write) in the same transaction: the events
+ * leave the queue exactly when their effect commits.  The apply runs in a
+ * subtransaction; if it fails (an event breaks a constraint of the online
+ * table, say), the batch is applied again one event at a time, each in its
+ * own subtransaction, and the events that still fail are recorded in
+ * fstore.dead_letters with their error.  Events with a NULL key or NULL
+ * event_ts go to the dead letters directly.  Either way they leave the
+ * queue, so one bad event never blocks the ones behind it.
+ *
+ * Producers wake the workers: the queue tables' statement trigger notes the
+ * view, and at commit (only then are the events visible) the transaction
+ * sets the latch of the workers of its database.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "fstore.h"
+#include "ingest/ingest.h"
+#include "online/online.h"
+#include "stats/stats.h"
+
+PG_FUNCTION_INFO_V1(fs_stream_enqueued);
+PG_FUNCTION_INFO_V1(fs_stream_apply);
+PG_FUNCTION_INFO_V1(fs_stream_wait);
+
+/* views this transaction enqueued events for; their workers wake at commit */
+static int64 *woken = NULL;
+static int	nwoken = 0;
+static int	woken_cap = 0;
+static bool callback_registered = false;
+static bool warned_no_workers = false;
+
+/* An error caught in a subtransaction, kept for the dead letters. */
+typedef struct CaughtError
+{
+	char	   *message;
+	char		sqlstate[6];
+} CaughtError;
+
+/*
+ * Applies rows (any keys) in a subtransaction; returns false, with the error
+ * in *err, if anything failed (then nothing of it remains).
+ */
+static bool
+apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
+				 CaughtError *err)
+{
+	MemoryContext old = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(old);
+	PG_TRY();
+	{
+		FsApply    *ap = fs_apply_begin(view);
+
+		fs_apply_rows(ap, rows, n);
+		fs_apply_end(ap, counts);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old);
+		CurrentResourceOwner = owner;
+		err->message = pstrdup(edata->message ? edata->message : "unknown error");
+		strlcpy(err->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(err->sqlstate));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* Records an event that could not be applied. */
+static void
+dead_letter(FsView *view, HeapTuple tuple, TupleDesc desc, const char *message,
+			const char *sqlstate)
+{
+	static const char *sql =
+		"INSERT INTO fstore.dead_letters (view_name, event, error, sqlstate)"
+		" VALUES ($1, pg_catalog.to_jsonb($2), $3, $4)";
+	Oid			types[4] = {TEXTOID, RECORDOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	HeapTupleHeader rec = (HeapTupleHeader) palloc(tuple->t_len);
+
+	/* the event as a record of the (blessed) RETURNING row type */
+	memcpy(rec, tuple->t_data, tuple->t_len);
+	HeapTupleHeaderSetDatumLength(rec, tuple->t_len);
+	HeapTupleHeaderSetTypeId(rec, desc->tdtypeid);
+	HeapTupleHeaderSetTypMod(rec, desc->tdtypmod);
+
+	values[0] = CStringGetTextDatum(view->name);
+	values[1] = PointerGetDatum(rec);
+	values[2] = CStringGetTextDatum(message);
+	values[3] = CStringGetTextDatum(sqlstate);
+	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a dead letter for feature view \"%s\"", view->name);
+}
+
+static bool
+row_is_valid(FsView *view, FsRow *row)
+{
+	int			k;
+
+	for (k = 0; k < view->nkeys; k++)
+		if (row->nulls[k])
+			return false;
+	return !row->nulls[view->ts_col];
+}
+
+void
+fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
+{
+	StringInfoData sql;
+	SPITupleTable *tt;
+	TupleDesc	desc;
+	FsRow	   *rows;
+	FsRow	   *valid;
+	int		   *valid_idx;
+	int			nvalid = 0;
+	int			n;
+	int			i;
+	Datum	   *tvals;
+	bool	   *tnulls;
+	FsApplyCounts counts = {0};
+	CaughtError err;
+	int64		deltas[FS_STAT_NCOUNTERS] = {0};
+
+	memset(out, 0, sizeof(FsStreamBatch));
+	if (!OidIsValid(view->stream_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("queue table of feature view \"%s\" does not exist", view->name)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "DELETE FROM fstore_stream.%s WHERE ctid = ANY (ARRAY("
+					 "SELECT ctid FROM fstore_stream.%s LIMIT %d)) RETURNING *",
+					 quote_identifier(view->name), quote_identifier(view->name),
+					 Max(max_rows, 1));
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not take events from the queue of feature view \"%s\"",
+			 view->name);
+	n = (int) SPI_processed;
+	out->events = n;
+	if (n == 0)
+	{
+		SPI_finish();
+		return;
+	}
+	tt = SPI_tuptable;
+	desc = BlessTupleDesc(tt->tupdesc);	/* dead letters make records of it */
+
+	rows = palloc(sizeof(FsRow) * n);
+	valid = palloc(sizeof(FsRow) * n);
+	valid_idx = palloc(sizeof(int) * n);
+	tvals = palloc(sizeof(Datum) * desc->natts);
+	tnulls = palloc(sizeof(bool) * desc->natts);
+	for (i = 0; i < n; i++)
+	{
+		int			j;
+
+		rows[i].values = palloc(sizeof(Datum) * view->ncols);
+		rows[i].nulls = palloc(sizeof(bool) * view->ncols);
+		rows[i].ord = i;
+		heap_deform_tuple(tt->vals[i], desc, tvals, tnulls);
+		for (j = 0; j < view->ncols; j++)
+		{
+			AttrNumber	att = view->cols[j].stream_attnum;
+
+			rows[i].values[j] = tvals[att - 1];
+			rows[i].nulls[j] = tnulls[att - 1];
+		}
+		if (row_is_valid(view, &rows[i]))
+		{
+			valid_idx[nvalid] = i;
+			valid[nvalid++] = rows[i];
+		}
+		else
+		{
+			dead_letter(view, tt->vals[i], desc,
+						"the event has a NULL key column or a NULL event_ts", "23502");
+			out->dead++;
+		}
+	}
+
+	if (nvalid > 0 && apply_in_subxact(view, valid, nvalid, &counts, &err))
+	{
+		out->applied = nvalid;
+		out->written = counts.written;
+		out->unchanged = counts.unchanged;
+		out->late = counts.late;
+	}
+	else if (nvalid > 0)
+	{
+		/* one at a time: the events that fail on their own are dead letters */
+		for (i = 0; i < nvalid; i++)
+		{
+			FsRow		one = rows[valid_idx[i]];
+			FsApplyCounts c = {0};
+
+			CHECK_FOR_INTERRUPTS();
+			if (apply_in_subxact(view, &one, 1, &c, &err))
+			{
+				out->applied++;
+				out->written += c.written;
+				out->unchanged += c.unchanged;
+				out->late += c.late;
+			}
+			else
+			{
+				dead_letter(view, tt->vals[valid_idx[i]], desc, err.message, err.sqlstate);
+				out->dead++;
+			}
+		}
+	}
+
+	deltas[FS_STAT_STREAM_APPLIED] = out->applied;
+	deltas[FS_STAT_STREAM_BATCHES] = 1;
+	deltas[FS_STAT_DEAD_LETTERS] = out->dead;
+	fs_stats_add(view->view_id, deltas);
+	SPI_finish();
+}
+
+/* ---- producers: wake the workers at commit ---- */
+
+static void
+queue_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			for (i = 0; i < nwoken; i++)
+				fs_stream_wake(woken[i]);
+			nwoken = 0;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			nwoken = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Statement trigger (AFTER INSERT) on every queue table: remembers the view
+ * so that its worker is woken when this transaction commits.
+ */
+Datum
+fs_stream_enqueued(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *relname;
+	FsView	   *view;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fstore._stream_enqueued() must be called as a trigger")));
+	if (!fs_preloaded())
+	{
+		if (!warned_no_workers)
+			ereport(NOTICE,
+					(errmsg("fstore stream workers are not running"),
+					 errdetail("fstore is not in shared_preload_libraries; queued events stay in the queue."),
+					 errhint("Apply them with fs_stream_apply('%s').",
+							 RelationGetRelationName(trigdata->tg_relation))));
+		warned_no_workers = true;
+		return PointerGetDatum(NULL);
+	}
+
+	relname = RelationGetRelationName(trigdata->tg_relation);
+	view = fs_catalog_view(relname);
+	for (i = 0; i < nwoken; i++)
+		if (woken[i] == view->view_id)
+			return PointerGetDatum(NULL);
+	if (!callback_registered)
+	{
+		RegisterXactCallback(queue_xact_callback, NULL);
+		callback_registered = true;
+	}
+	if (nwoken == woken_cap)
+	{
+		woken_cap = Max(8, woken_cap * 2);
+		woken = woken ? repalloc(woken, sizeof(int64) * woken_cap) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * woken_cap);
+	}
+	woken[nwoken++] = view->view_id;
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * fs_stream_apply(view text, max_rows int DEFAULT NULL)
+ *		Applies queued events of a view in this session, as a worker would:
+ *		for sessions without workers, tests and maintenance.  max_rows NULL
+ *		drains the queue in batches of fstore.stream_batch_size.
+ */
+Datum
+fs_stream_apply(PG_FUNCTION_ARGS)
+{
+	FsView	   *view;
+	FsStreamBatch total = {0};
+	int64		limit = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+	TupleDesc	td;
+	Datum		values[6];
+	bool		nulls[6] = {false};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature view name must not be NULL")));
+	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	for (;;)
+	{
+		FsStreamBatch b;
+		int			want = fs_stream_batch_size;
+
+		if (limit >= 0)
+			want = (int) Min((int64) want, limit - total.events);
+		if (want <= 0)
+			break;
+		fs_stream_apply_batch(view, want, &b);
+		total.events += b.events;
+		total.applied += b.applied;
+		total.dead += b.dead;
+		total.written += b.written;
+		total.unchanged += b.unchanged;
+		total.late += b.late;
+		if (b.events < want)
+			break;
+		CommandCounterIncrement();
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(total.events);
+	values[1] = Int64GetDatum(total.applied);
+	values[2] = Int64GetDatum(total.dead);
+	values[3] = Int64GetDatum(total.written);
+	values[4] = Int64GetDatum(total.unchanged);
+	values[5] = Int64GetDatum(total.late);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+/*
+ * fs_stream_wait(view text, timeout interval DEFAULT '30 seconds') -> bool
+ *		Waits until the view's queue is empty (true) or the timeout passes
+ *		(false).  Each check uses a new snapshot, so call it outside a
+ *		REPEATABLE READ transaction.
+ */
+Datum
+fs_stream_wait(PG_FUNCTION_ARGS)
+{
+	FsView	   *view;
+	Interval   *timeout;
+	TimestampTz deadline;
+	StringInfoData sql;
+	bool		empty = false;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature view name must not be NULL")));
+	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
+	deadline = timeout ?
+		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												TimestampTzGetDatum(GetCurrentTimestamp()),
+												IntervalPGetDatum(timeout))) :
+		DT_NOEND;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT NOT EXISTS (SELECT 1 FROM fstore_stream.%s)",
+					 quote_identifier(view->name));
+	for (;;)
+	{
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the queue of feature view \"%s\"", view->name);
+		empty = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		if (empty || GetCurrentTimestamp() >= deadline)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_BOOL(empty);
+}

@@ -1,0 +1,753 @@
+/*
+ * worker.c
+ *		Stream workers: a launcher, and per database fstore.stream_workers
+ *		workers that drain the queue tables.
+ *
+ * The launcher (a static background worker, started once recovery is over)
+ * connects to no database.  Every few seconds, or when its latch is set, it
+ * lists the databases (or takes fstore.database) and starts, for each, the
+ * workers that are not running.  A worker connects to its database, exits
+ * at once if fstore is not installed there (the launcher then leaves that
+ * database alone for a minute, unless a producer asks for a worker), and
+ * otherwise loops: for each feature view it serves (view_id modulo
+ * fstore.stream_workers equals its index, so one view's events are applied
+ * by one worker, in batches) it applies one batch per transaction; when
+ * there was nothing to do it sleeps on its latch, which producers set when
+ * they commit.  A timeout of one second is only a fallback.
+ *
+ * Shared memory holds one slot per running worker (database, index, pid,
+ * latch) and a note per database (no extension, wanted, paused), under one
+ * LWLock.  DROP DATABASE, ALTER DATABASE ... RENAME / SET TABLESPACE and
+ * CREATE DATABASE ... TEMPLATE need the database to themselves: a
+ * ProcessUtility hook pauses the database's workers (they exit and are not
+ * restarted) before such a statement runs, and resumes them after.
+ *
+ * Workers exit when fstore.stream_workers drops below their index (after a
+ * reload), when the extension goes away, and on SIGTERM; a worker that dies
+ * is started again by the launcher (at most once a second per slot).
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "fstore.h"
+#include "ingest/ingest.h"
+
+PGDLLEXPORT void fs_stream_launcher_main(Datum main_arg);
+PGDLLEXPORT void fs_stream_worker_main(Datum main_arg);
+
+int			fs_stream_workers = 1;
+int			fs_stream_batch_size = 10000;
+char	   *fs_stream_database = NULL;
+
+#define FS_MAX_DB_NOTES		256
+#define NAPTIME_MS			1000	/* fallback poll of an idle worker */
+#define LAUNCHER_NAP_MS		5000
+#define NO_EXTENSION_RECHECK_SECS 60
+#define PAUSE_WAIT_SECS		10
+
+typedef struct FsWorkerSlot
+{
+	Oid			dbid;
+	int			idx;
+	int			pid;			/* 0: free */
+	Latch	   *latch;
+} FsWorkerSlot;
+
+typedef struct FsDbNote
+{
+	Oid			dbid;			/* InvalidOid: free */
+	TimestampTz no_extension_at;	/* a worker found no fstore */
+	bool		wanted;			/* a producer found no worker */
+	TimestampTz paused_until;	/* DROP DATABASE and the like */
+} FsDbNote;
+
+typedef struct FsIngestShared
+{
+	LWLock	   *lock;
+	Latch	   *launcher_latch;
+	FsDbNote	notes[FS_MAX_DB_NOTES];
+	int			nslots;
+	FsWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} FsIngestShared;
+
+static FsIngestShared *ingest = NULL;
+static FsWorkerSlot *my_slot = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static void fs_process_utility(PlannedStmt *pstmt, const char *queryString,
+							   bool readOnlyTree, ProcessUtilityContext context,
+							   ParamListInfo params, QueryEnvironment *queryEnv,
+							   DestReceiver *dest, QueryCompletion *qc);
+
+void
+fs_ingest_init(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("fstore.stream_workers",
+							"Stream workers per database.",
+							"Each feature view is served by one of them (view_id modulo this number).",
+							&fs_stream_workers,
+							1, 0, 64,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("fstore.stream_batch_size",
+							"Most queued events a worker applies in one transaction.",
+							NULL,
+							&fs_stream_batch_size,
+							10000, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("fstore.database",
+							   "The only database stream workers serve; empty: every database with fstore.",
+							   NULL,
+							   &fs_stream_database,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "fstore");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "fs_stream_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "fstore stream launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "fstore stream launcher");
+	RegisterBackgroundWorker(&worker);
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = fs_process_utility;
+}
+
+Size
+fs_ingest_shmem_size(void)
+{
+	return add_size(offsetof(FsIngestShared, slots),
+					mul_size(max_worker_processes, sizeof(FsWorkerSlot)));
+}
+
+void
+fs_ingest_shmem_startup(void)
+{
+	bool		found;
+
+	ingest = ShmemInitStruct("fstore ingest", fs_ingest_shmem_size(), &found);
+	if (!found)
+	{
+		memset(ingest, 0, fs_ingest_shmem_size());
+		ingest->lock = &(GetNamedLWLockTranche("fstore_ingest"))->lock;
+		ingest->nslots = max_worker_processes;
+	}
+}
+
+/* The note of a database, created if asked; caller holds the lock (excl). */
+static FsDbNote *
+db_note(Oid dbid, bool create)
+{
+	FsDbNote   *free_note = NULL;
+	int			i;
+
+	for (i = 0; i < FS_MAX_DB_NOTES; i++)
+	{
+		if (ingest->notes[i].dbid == dbid)
+			return &ingest->notes[i];
+		if (free_note == NULL && ingest->notes[i].dbid == InvalidOid)
+			free_note = &ingest->notes[i];
+	}
+	if (!create)
+		return NULL;
+	if (free_note == NULL)
+		free_note = &ingest->notes[dbid % FS_MAX_DB_NOTES];	/* forget one */
+	memset(free_note, 0, sizeof(FsDbNote));
+	free_note->dbid = dbid;
+	return free_note;
+}
+
+static bool
+db_paused(Oid dbid)
+{
+	FsDbNote   *note;
+	bool		paused;
+
+	LWLockAcquire(ingest->lock, LW_SHARED);
+	note = db_note(dbid, false);
+	paused = note && note->paused_until > GetCurrentTimestamp();
+	LWLockRelease(ingest->lock);
+	return paused;
+}
+
+void
+fs_stream_wake(int64 view_id)
+{
+	bool		found = false;
+	int			i;
+
+	if (ingest == NULL)
+		return;
+	LWLockAcquire(ingest->lock, LW_SHARED);
+	for (i = 0; i < ingest->nslots; i++)
+	{
+		FsWorkerSlot *s = &ingest->slots[i];
+
+		if (s->pid != 0 && s->dbid == MyDatabaseId)
+		{
+			SetLatch(s->latch);
+			found = true;
+		}
+	}
+	LWLockRelease(ingest->lock);
+	if (found || fs_stream_workers == 0)
+		return;
+
+	/* no worker serves this database yet: ask the launcher for one */
+	LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+	{
+		FsDbNote   *note = db_note(MyDatabaseId, true);
+
+		note->wanted = true;
+		note->no_extension_at = 0;
+	}
+	if (ingest->launcher_latch)
+		SetLatch(ingest->launcher_latch);
+	LWLockRelease(ingest->lock);
+}
+
+bool
+fs_stream_worker_running(void)
+{
+	bool		found = false;
+	int			i;
+
+	if (ingest == NULL)
+		return false;
+	LWLockAcquire(ingest->lock, LW_SHARED);
+	for (i = 0; i < ingest->nslots && !found; i++)
+		found = ingest->slots[i].pid != 0 && ingest->slots[i].dbid == MyDatabaseId;
+	LWLockRelease(ingest->lock);
+	return found;
+}
+
+/* ---- the per-database worker ---- */
+
+static void
+slot_release(int code, Datum arg)
+{
+	if (my_slot == NULL)
+		return;
+	LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+	my_slot->pid = 0;
+	my_slot->latch = NULL;
+	LWLockRelease(ingest->lock);
+	my_slot = NULL;
+}
+
+/* Takes a slot for (database, index); false if another worker has it. */
+static bool
+slot_claim(Oid dbid, int idx)
+{
+	FsWorkerSlot *free_slot = NULL;
+	int			i;
+
+	LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+	for (i = 0; i < ingest->nslots; i++)
+	{
+		FsWorkerSlot *s = &ingest->slots[i];
+
+		if (s->pid != 0 && s->dbid == dbid && s->idx == idx)
+		{
+			LWLockRelease(ingest->lock);
+			return false;
+		}
+		if (s->pid == 0 && free_slot == NULL)
+			free_slot = s;
+	}
+	if (free_slot == NULL)
+	{
+		LWLockRelease(ingest->lock);
+		return false;
+	}
+	free_slot->dbid = dbid;
+	free_slot->idx = idx;
+	free_slot->pid = MyProcPid;
+	free_slot->latch = MyLatch;
+	my_slot = free_slot;
+	LWLockRelease(ingest->lock);
+	before_shmem_exit(slot_release, (Datum) 0);
+	return true;
+}
+
+/*
+ * Names of the feature views this worker serves (in TopMemoryContext);
+ * false when fstore is not installed in this database.
+ */
+static bool
+my_views(int idx, int nworkers, List **names)
+{
+	uint64		i;
+
+	*names = NIL;
+	if (!OidIsValid(get_extension_oid("fstore", true)))
+		return false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT view_id, name FROM fstore.feature_views ORDER BY view_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list feature views");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		view_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (view_id % nworkers == idx)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			*names = lappend(*names, pstrdup(name));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	return true;
+}
+
+/*
+ * One pass over the views this worker serves, a transaction per view.
+ * Returns true if some batch was full (more events are likely waiting).
+ */
+static bool
+drain_once(int idx)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		more = false;
+	int			nworkers = Max(fs_stream_workers, 1);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!my_views(idx, nworkers, &names))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+		{
+			FsDbNote   *note = db_note(MyDatabaseId, true);
+
+			note->no_extension_at = GetCurrentTimestamp();
+			note->wanted = false;
+		}
+		LWLockRelease(ingest->lock);
+		ereport(DEBUG1, (errmsg("fstore is not installed in this database; stream worker exits")));
+		proc_exit(0);
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	foreach(lc, names)
+	{
+		char	   *name = lfirst(lc);
+		FsStreamBatch b = {0};
+
+		CHECK_FOR_INTERRUPTS();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		{
+			FsView	   *view = fs_catalog_find_view(name);
+
+			if (view != NULL && OidIsValid(view->stream_relid))
+			{
+				pgstat_report_activity(STATE_RUNNING, name);
+				fs_stream_apply_batch(view, fs_stream_batch_size, &b);
+			}
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		if (b.events >= fs_stream_batch_size)
+			more = true;
+		pfree(name);
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		list_free(names);
+		MemoryContextSwitchTo(old);
+	}
+	return more;
+}
+
+void
+fs_stream_worker_main(Datum main_arg)
+{
+	int			idx = DatumGetInt32(main_arg);
+	Oid			dbid;
+
+	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	pgstat_report_appname("fstore stream worker");
+
+	if (!slot_claim(dbid, idx))
+		proc_exit(0);
+
+	for (;;)
+	{
+		bool		more;
+
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (idx >= fs_stream_workers || db_paused(dbid))
+			proc_exit(0);
+
+		more = drain_once(idx);
+		if (more)
+			continue;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 NAPTIME_MS, PG_WAIT_EXTENSION);
+	}
+}
+
+/* ---- the launcher ---- */
+
+typedef struct LaunchedWorker
+{
+	Oid			dbid;
+	int			idx;
+	BackgroundWorkerHandle *handle;
+	TimestampTz started;
+} LaunchedWorker;
+
+static List *launched = NIL;	/* of LaunchedWorker, in TopMemoryContext */
+
+static LaunchedWorker *
+launched_find(Oid dbid, int idx)
+{
+	ListCell   *lc;
+
+	foreach(lc, launched)
+	{
+		LaunchedWorker *w = lfirst(lc);
+
+		if (w->dbid == dbid && w->idx == idx)
+			return w;
+	}
+	return NULL;
+}
+
+static bool
+launched_alive(LaunchedWorker *w)
+{
+	pid_t		pid;
+	BgwHandleStatus st;
+
+	if (w == NULL || w->handle == NULL)
+		return false;
+	st = GetBackgroundWorkerPid(w->handle, &pid);
+	return st == BGWH_STARTED || st == BGWH_NOT_YET_STARTED;
+}
+
+/* Databases that accept connections and are not templates. */
+static List *
+database_list(void)
+{
+	List	   *dbs = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext caller = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext old;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		if (fs_stream_database && fs_stream_database[0] != '\0' &&
+			strcmp(NameStr(db->datname), fs_stream_database) != 0)
+			continue;
+		old = MemoryContextSwitchTo(caller);
+		dbs = lappend_oid(dbs, db->oid);
+		MemoryContextSwitchTo(old);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dbs;
+}
+
+static void
+launch_worker(Oid dbid, int idx)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	LaunchedWorker *w = launched_find(dbid, idx);
+	TimestampTz now = GetCurrentTimestamp();
+	static bool warned = false;
+
+	if (w && TimestampDifferenceExceeds(w->started, now, 1000) == false)
+		return;					/* at most once a second per slot */
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "fstore");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "fs_stream_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "fstore stream worker %d for database %u", idx, dbid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "fstore stream worker");
+	worker.bgw_main_arg = Int32GetDatum(idx);
+	memcpy(worker.bgw_extra, &dbid, sizeof(Oid));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		if (!warned)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start an fstore stream worker"),
+					 errhint("Raise max_worker_processes.")));
+		warned = true;
+		return;
+	}
+	warned = false;
+	if (w == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		w = palloc0(sizeof(LaunchedWorker));
+		w->dbid = dbid;
+		w->idx = idx;
+		launched = lappend(launched, w);
+		MemoryContextSwitchTo(old);
+	}
+	else if (w->handle)
+		pfree(w->handle);
+	w->handle = handle;
+	w->started = now;
+}
+
+static void
+launcher_pass(void)
+{
+	List	   *dbs = database_list();
+	ListCell   *lc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	/* forget workers of databases that are gone, once they have stopped */
+	foreach(lc, launched)
+	{
+		LaunchedWorker *w = lfirst(lc);
+
+		if (!list_member_oid(dbs, w->dbid) && !launched_alive(w))
+		{
+			if (w->handle)
+				pfree(w->handle);
+			launched = foreach_delete_current(launched, lc);
+			pfree(w);
+		}
+	}
+
+	foreach(lc, dbs)
+	{
+		Oid			dbid = lfirst_oid(lc);
+		FsDbNote	note;
+		FsDbNote   *n;
+		int			idx;
+
+		LWLockAcquire(ingest->lock, LW_SHARED);
+		n = db_note(dbid, false);
+		if (n)
+			note = *n;
+		else
+			memset(&note, 0, sizeof(note));
+		LWLockRelease(ingest->lock);
+
+		if (note.paused_until > now)
+			continue;
+		if (note.no_extension_at != 0 && !note.wanted &&
+			!TimestampDifferenceExceeds(note.no_extension_at, now,
+										NO_EXTENSION_RECHECK_SECS * 1000))
+			continue;
+		for (idx = 0; idx < fs_stream_workers; idx++)
+			if (!launched_alive(launched_find(dbid, idx)))
+				launch_worker(dbid, idx);
+	}
+	list_free(dbs);
+}
+
+void
+fs_stream_launcher_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("fstore stream launcher");
+
+	LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+	ingest->launcher_latch = MyLatch;
+	LWLockRelease(ingest->lock);
+
+	for (;;)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (fs_stream_workers > 0)
+			launcher_pass();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
+	}
+}
+
+/* ---- statements that need a database without other sessions ---- */
+
+/* The database a utility statement needs to itself, if any. */
+static Oid
+exclusive_database(Node *parsetree)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			return get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+				return get_database_oid(((RenameStmt *) parsetree)->subname, true);
+			return InvalidOid;
+		case T_AlterDatabaseStmt:
+			foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+				if (strcmp(((DefElem *) lfirst(lc))->defname, "tablespace") == 0)
+					return get_database_oid(((AlterDatabaseStmt *) parsetree)->dbname, true);
+			return InvalidOid;
+		case T_CreatedbStmt:
+			foreach(lc, ((CreatedbStmt *) parsetree)->options)
+			{
+				DefElem    *d = lfirst(lc);
+
+				if (strcmp(d->defname, "template") == 0 && d->arg != NULL)
+					return get_database_oid(defGetString(d), true);
+			}
+			return InvalidOid;
+		default:
+			return InvalidOid;
+	}
+}
+
+/* Stops the workers of a database and keeps them stopped for a while. */
+static void
+pause_database(Oid dbid, TimestampTz until)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   PAUSE_WAIT_SECS * 1000);
+
+	for (;;)
+	{
+		bool		any = false;
+		int			i;
+
+		LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+		db_note(dbid, true)->paused_until = until;
+		for (i = 0; i < ingest->nslots; i++)
+		{
+			FsWorkerSlot *s = &ingest->slots[i];
+
+			if (s->pid != 0 && s->dbid == dbid)
+			{
+				SetLatch(s->latch);
+				any = true;
+			}
+		}
+		LWLockRelease(ingest->lock);
+		if (!any || until <= GetCurrentTimestamp() || GetCurrentTimestamp() > deadline)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+fs_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	volatile Oid dbid = InvalidOid;
+
+	if (ingest != NULL)
+		dbid = exclusive_database(pstmt->utilityStmt);
+	if (OidIsValid(dbid))
+		pause_database(dbid, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 60 * 1000));
+
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (OidIsValid(dbid))
+		{
+			/* resume: the launcher starts the workers again if needed */
+			LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+			db_note(dbid, true)->paused_until = 0;
+			if (ingest->launcher_latch)
+				SetLatch(ingest->launcher_latch);
+			LWLockRelease(ingest->lock);
+		}
+	}
+	PG_END_TRY();
+}
