@@ -517,7 +517,8 @@ database_list(void)
 	return dbs;
 }
 
-static void
+/* Starts a worker; false if it must wait (started less than a second ago). */
+static bool
 launch_worker(Oid dbid, int idx)
 {
 	BackgroundWorker worker;
@@ -527,7 +528,7 @@ launch_worker(Oid dbid, int idx)
 	static bool warned = false;
 
 	if (w && TimestampDifferenceExceeds(w->started, now, 1000) == false)
-		return;					/* at most once a second per slot */
+		return false;			/* at most once a second per slot */
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -549,7 +550,7 @@ launch_worker(Oid dbid, int idx)
 					 errmsg("could not start an fstore stream worker"),
 					 errhint("Raise max_worker_processes.")));
 		warned = true;
-		return;
+		return true;
 	}
 	warned = false;
 	if (w == NULL)
@@ -566,12 +567,15 @@ launch_worker(Oid dbid, int idx)
 		pfree(w->handle);
 	w->handle = handle;
 	w->started = now;
+	return true;
 }
 
-static void
+/* One round of starting workers; true if some start had to wait. */
+static bool
 launcher_pass(void)
 {
 	List	   *dbs = database_list();
+	bool		deferred = false;
 	ListCell   *lc;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -611,15 +615,19 @@ launcher_pass(void)
 										NO_EXTENSION_RECHECK_SECS * 1000))
 			continue;
 		for (idx = 0; idx < fs_stream_workers; idx++)
-			if (!launched_alive(launched_find(dbid, idx)))
-				launch_worker(dbid, idx);
+			if (!launched_alive(launched_find(dbid, idx)) &&
+				!launch_worker(dbid, idx))
+				deferred = true;
 	}
 	list_free(dbs);
+	return deferred;
 }
 
 void
 fs_stream_launcher_main(Datum main_arg)
 {
+	bool		deferred = false;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -640,9 +648,9 @@ fs_stream_launcher_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		if (fs_stream_workers > 0)
-			launcher_pass();
+			deferred = launcher_pass();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
+						 deferred ? 100L : LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
 	}
 }
 
