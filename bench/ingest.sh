@@ -1,0 +1,68 @@
+#!/bin/bash
+# Streaming ingestion benchmark: a view of 100,000 keys x 8 float4, two
+# producer connections sending COPY batches of 1,000 events.
+#   1. baseline: producers call fs_write_query directly (synchronous), 30 s
+#   2. stream, unthrottled, 20 s: how fast the worker applies under full load
+#   3. the highest sustained rate: a rate is sustained when, after 60 s of
+#      it, less than one second of events is still queued; tried from the
+#      step-2 figure down by 10% until one holds
+#   4. freshness at half that rate, 30 s: commit-to-visible in fs_get_many
+#      from another session, per batch
+# usage: ingest.sh CLUSTER_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+dir=$1
+db=bench_ingest
+export PGOPTIONS="-c client_min_messages=warning"
+fs_psql "$dir" -d postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+fs_psql "$dir" -d $db -q >/dev/null <<'SQL'
+CREATE EXTENSION fstore;
+SELECT fs_create_entity('doc', 'doc_id bigint');
+SELECT fs_create_feature_view('ing', 'doc', 'f1 real, f2 real, f3 real, f4 real, f5 real, f6 real, f7 real, f8 real');
+-- 100,000 keys, and the producers' probe keys
+SELECT fs_write_query('ing', 'SELECT g, random(), random(), random(), random(), random(), random(), random(), random(), now() - interval ''1 day'' FROM generate_series(1, 100016) g');
+VACUUM ANALYZE;
+SQL
+conn="$FS_BENCH_CONNINFO dbname=$db"
+run() { bench/bin/ingest_bench -d "$conn" -v ing -p 2 -b 1000 "$@"; }
+drain() { fs_psql "$dir" -d $db -qAt -c "SELECT fs_stream_wait('ing', '300 seconds')" >/dev/null; }
+val() { echo "$1" | sed -n "s/.* $2=\([0-9.]*\).*/\1/p"; }
+
+echo "1/4 direct fs_write_query baseline (30 s)" >&2
+direct=$(run -m direct -s 30)
+echo "2/4 stream, unthrottled (20 s)" >&2
+full=$(run -m stream -s 20)
+drain
+cap=$(val "$full" applied_per_s)
+rate=$(awk -v c="$cap" 'BEGIN { r = int(c * 0.95 / 1000) * 1000; print (r < 1000 ? 1000 : r) }')
+sustained=""
+for try in 1 2 3 4 5; do
+	echo "3/4 stream at $rate events/s (60 s)" >&2
+	out=$(run -m stream -s 60 -r "$rate")
+	left=$(val "$out" queue_end)
+	drain
+	if [ "$left" -le "$rate" ]; then sustained=$out; break; fi
+	rate=$(awk -v r="$rate" 'BEGIN { print int(r * 0.9 / 1000) * 1000 }')
+done
+half=$(awk -v r="$rate" 'BEGIN { print int(r / 2) }')
+echo "4/4 freshness at $half events/s (30 s)" >&2
+fresh=$(run -m stream -s 30 -r "$half" -F)
+drain
+
+echo
+echo "Streaming ingestion: 2 producers, COPY batches of 1,000 events, view of 100,000 keys x 8 float4"
+echo "$direct"
+echo "$full"
+echo "$sustained"
+echo "$fresh"
+awk -v d="$(val "$direct" produced_per_s)" -v s="$(val "$sustained" produced_per_s)" \
+	-v cap="$cap" -v r="$rate" -v p50="$(val "$fresh" fresh_p50)" -v p95="$(val "$fresh" fresh_p95)" \
+	-v p99="$(val "$fresh" fresh_p99)" 'BEGIN {
+	printf "%-44s %12s\n", "figure", "value"
+	printf "%-44s %12.0f\n", "direct fs_write baseline, events/s", d
+	printf "%-44s %12.0f\n", "worker apply rate under full load, events/s", cap
+	printf "%-44s %12.0f\n", "highest sustained rate (60 s), events/s", s
+	printf "%-44s %12.2f\n", "sustained / direct", s / d
+	printf "%-44s %12s\n", "freshness at half rate p50/p95/p99, ms", p50 "/" p95 "/" p99
+}'
