@@ -12,6 +12,7 @@ OBJS = \
 	src/catalog/metadata.o \
 	src/ingest/queue.o \
 	src/ingest/worker.o \
+	src/materialize/materialize.o \
 	src/catalog/parse.o \
 	src/online/decide.o \
 	src/online/keys.o \

@@ -47,11 +47,12 @@ CREATE TABLE fstore.feature_views (
     name             text NOT NULL UNIQUE,
     entity           text NOT NULL REFERENCES fstore.entities (name),
     source           text,                -- qualified relation name, or NULL
+    source_query     text,                -- or a SELECT over other tables
     timestamp_column name NOT NULL DEFAULT 'event_ts',
     ttl              interval,
     freshness_target interval,
-    watermark        timestamptz NOT NULL DEFAULT '-infinity',
-    created_at       timestamptz NOT NULL DEFAULT now()
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    CHECK (source IS NULL OR source_query IS NULL)
 );
 ALTER SEQUENCE fstore.feature_views_view_id_seq
     OWNED BY fstore.feature_views.view_id;
@@ -99,12 +100,30 @@ CREATE TABLE fstore.view_state (
     view_id       bigint PRIMARY KEY
                   REFERENCES fstore.feature_views (view_id) ON DELETE CASCADE,
     last_event_ts timestamptz,        -- newest event_ts applied
-    last_write_at timestamptz         -- wall-clock time of the last apply
+    last_write_at timestamptz,        -- wall-clock time of the last apply
+    watermark     timestamptz NOT NULL DEFAULT '-infinity'  -- fs_materialize
 );
+
+-- Every successful fs_materialize run.
+CREATE TABLE fstore.materialization_runs (
+    run_id      bigserial PRIMARY KEY,
+    view_name   text NOT NULL,
+    since       timestamptz NOT NULL,
+    until       timestamptz NOT NULL,
+    read        bigint NOT NULL,
+    written     bigint NOT NULL,
+    unchanged   bigint NOT NULL,
+    late        bigint NOT NULL,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL
+);
+CREATE INDEX ON fstore.materialization_runs (view_name, finished_at);
 
 SELECT pg_catalog.pg_extension_config_dump('fstore.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.dead_letters_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.view_state', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.materialization_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.materialization_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.entities', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.feature_views', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.feature_views_view_id_seq', '');
@@ -113,8 +132,8 @@ SELECT pg_catalog.pg_extension_config_dump('fstore.feature_services', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.service_features', '');
 
 GRANT SELECT ON fstore.entities, fstore.feature_views, fstore.features,
-    fstore.feature_services, fstore.service_features, fstore.view_state
-    TO PUBLIC;
+    fstore.feature_services, fstore.service_features, fstore.view_state,
+    fstore.materialization_runs TO PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Internal helpers (schema fstore)
@@ -133,6 +152,17 @@ CREATE FUNCTION fstore._parse_columns(defs text,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fs_parse_columns'
 LANGUAGE C STRICT STABLE;
+
+-- The single SELECT in a query (no trailing semicolon); refuses others.
+CREATE FUNCTION fstore._check_select(query text) RETURNS text
+AS 'MODULE_PATHNAME', 'fs_sql_check_select'
+LANGUAGE C STRICT STABLE;
+
+-- The result columns of a query.
+CREATE FUNCTION fstore._query_columns(query text, OUT colname name, OUT typesql text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_query_columns'
+LANGUAGE C STRICT VOLATILE;
 
 -- Statement trigger on the catalogs: tells every backend to reload metadata.
 CREATE FUNCTION fstore._catalog_changed() RETURNS trigger
@@ -342,10 +372,13 @@ CREATE FUNCTION @extschema@.fs_create_feature_view(
     features text DEFAULT NULL,
     source regclass DEFAULT NULL,
     timestamp_column name DEFAULT 'event_ts',
-    ttl interval DEFAULT NULL)
+    ttl interval DEFAULT NULL,
+    source_query text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
     v_name    text := fstore._check_name($1, 'feature view');
+    v_query   text;
+    v_qcols   name[];
     v_entity  text := $2;
     v_source  text;
     v_keys    name[];
@@ -387,22 +420,41 @@ BEGIN
 
     SELECT e.key_columns INTO v_keys FROM fstore.entities e WHERE e.name = v_entity;
 
+    IF source IS NOT NULL AND source_query IS NOT NULL THEN
+        RAISE EXCEPTION 'feature view "%" can have a source or a source query, not both', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF source_query IS NOT NULL THEN
+        v_query := fstore._check_select(source_query);
+        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(v_query) c;
+    END IF;
+
     IF features IS NULL THEN
-        IF source IS NULL THEN
+        IF source IS NULL AND v_query IS NULL THEN
             RAISE EXCEPTION 'feature view "%" needs a feature list or a source', v_name
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Pass features => ''name type, ...'' or source => a table or view.';
+                      HINT = 'Pass features => ''name type, ...'', source => a table or view, or source_query => a query.';
         END IF;
-        FOR r IN
-            SELECT a.attname, fstore._type_sql(a.atttypid, a.atttypmod) AS t
-              FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
-               AND a.attname <> ALL (v_keys) AND a.attname <> timestamp_column
-             ORDER BY a.attnum
-        LOOP
-            v_fnames := v_fnames || r.attname;
-            v_ftypes := v_ftypes || r.t;
-        END LOOP;
+        IF source IS NOT NULL THEN
+            FOR r IN
+                SELECT a.attname, fstore._type_sql(a.atttypid, a.atttypmod) AS t
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attname <> ALL (v_keys) AND a.attname <> timestamp_column
+                 ORDER BY a.attnum
+            LOOP
+                v_fnames := v_fnames || r.attname;
+                v_ftypes := v_ftypes || r.t;
+            END LOOP;
+        ELSE
+            FOR r IN
+                SELECT c.colname, c.typesql FROM fstore._query_columns(v_query) c
+                 WHERE c.colname <> ALL (v_keys) AND c.colname <> timestamp_column
+            LOOP
+                v_fnames := v_fnames || r.colname;
+                v_ftypes := v_ftypes || r.typesql;
+            END LOOP;
+        END IF;
     ELSE
         FOR r IN SELECT * FROM fstore._parse_columns(features) LOOP
             v_fnames := v_fnames || r.colname;
@@ -445,6 +497,26 @@ BEGIN
                 USING ERRCODE = 'undefined_column',
                       DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
         END LOOP;
+        -- fs_materialize reads the source by time: say so if it cannot seek
+        IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = source) IN ('r', 'p', 'm')
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                            JOIN pg_catalog.pg_attribute a
+                              ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                           WHERE i.indrelid = source AND a.attname = timestamp_column) THEN
+            RAISE NOTICE 'source % has no index on %', v_source, quote_ident(timestamp_column)
+                USING DETAIL = 'fs_materialize reads the source by time; without an index every run scans it whole.',
+                      HINT = format('CREATE INDEX ON %s (%I);', v_source, timestamp_column);
+        END IF;
+    END IF;
+    IF v_query IS NOT NULL THEN
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
+             WHERE x.col <> ALL (v_qcols)
+        LOOP
+            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
+        END LOOP;
     END IF;
 
     v_keydefs := fstore._key_defs(v_entity);
@@ -471,8 +543,8 @@ BEGIN
                    v_name);
     EXECUTE format('ALTER TABLE fstore_stream.%I ENABLE ALWAYS TRIGGER fstore_enqueued', v_name);
 
-    INSERT INTO fstore.feature_views (name, entity, source, timestamp_column, ttl)
-    VALUES (v_name, v_entity, v_source, timestamp_column, ttl)
+    INSERT INTO fstore.feature_views (name, entity, source, source_query, timestamp_column, ttl)
+    VALUES (v_name, v_entity, v_source, v_query, timestamp_column, ttl)
     RETURNING view_id INTO v_id;
     INSERT INTO fstore.features (view_name, position, name, type)
     SELECT v_name, f.i, f.n, f.t
@@ -506,6 +578,10 @@ BEGIN
     EXECUTE format('DROP TABLE IF EXISTS fstore_online.%I', v_name);
     EXECUTE format('DROP TABLE IF EXISTS fstore_offline.%I', v_name);
     EXECUTE format('DROP TABLE IF EXISTS fstore_stream.%I', v_name);
+    PERFORM fstore._unschedule(v_name);
+    -- what is recorded under the name goes with the view
+    DELETE FROM fstore.materialization_runs m WHERE m.view_name = v_name;
+    DELETE FROM fstore.dead_letters d WHERE d.view_name = v_name;
     DELETE FROM fstore.feature_views v WHERE v.view_id = v_id;
     PERFORM fstore._forget_view(v_id);
 END
@@ -693,6 +769,97 @@ AS 'MODULE_PATHNAME', 'fs_stream_wait'
 LANGUAGE C VOLATILE;
 
 -- ---------------------------------------------------------------------------
+-- Batch materialization
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_materialize(view text,
+    since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+    OUT read bigint, OUT written bigint, OUT unchanged bigint, OUT late bigint,
+    OUT seconds float8)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_materialize'
+LANGUAGE C VOLATILE;
+
+-- Name of the pg_cron job of a view.
+CREATE FUNCTION fstore._job_name(p_view text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$ SELECT 'fstore_materialize_' || p_view $fn$;
+
+CREATE FUNCTION fstore._require_pg_cron() RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'fs_schedule_materialize creates pg_cron jobs.',
+                  HINT = 'Install the postgresql-15-cron package, add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.';
+    END IF;
+END
+$fn$;
+
+-- Removes a view's pg_cron job, if pg_cron and the job exist.
+CREATE FUNCTION fstore._unschedule(p_view text) RETURNS bool
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_found bool;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)'
+       INTO v_found USING fstore._job_name(p_view);
+    IF v_found THEN
+        EXECUTE 'SELECT cron.unschedule($1)' USING fstore._job_name(p_view);
+    END IF;
+    RETURN v_found;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_schedule_materialize(view text, schedule text)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name text := $1;
+    v_job  bigint;
+BEGIN
+    IF v_name IS NULL OR NOT EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM fstore.feature_views v
+                    WHERE v.name = v_name AND (v.source IS NOT NULL OR v.source_query IS NOT NULL)) THEN
+        RAISE EXCEPTION 'feature view "%" has no source', v_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only views with a source can be materialized.';
+    END IF;
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM fstore._require_pg_cron();
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+       INTO v_job
+      USING fstore._job_name(v_name), schedule,
+            format('SELECT * FROM %I.fs_materialize(%L)',
+                   (SELECT n.nspname FROM pg_catalog.pg_extension e
+                      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'fstore'),
+                   v_name);
+    RETURN v_job;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_unschedule_materialize(view text)
+RETURNS bool LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM fstore._require_pg_cron();
+    IF $1 IS NULL OR NOT fstore._unschedule($1) THEN
+        RAISE EXCEPTION 'feature view "%" has no materialization schedule', $1
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN true;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------
 -- Observability
 -- ---------------------------------------------------------------------------
 
@@ -727,6 +894,64 @@ SELECT v.name AS view_name,
   LEFT JOIN fstore._stats() s ON s.view_id = v.view_id;
 
 GRANT SELECT ON fstore.stats TO PUBLIC;
+
+-- Depth and oldest event_ts of a view's queue (SECURITY DEFINER, as above).
+CREATE FUNCTION fstore._queue_state(p_view text, OUT depth bigint, OUT oldest timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    IF to_regclass(format('fstore_stream.%I', p_view)) IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT count(*), min(event_ts) FROM fstore_stream.%I', p_view)
+       INTO depth, oldest;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_set_freshness_target(view text, target interval)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF target IS NOT NULL AND target <= interval '0' THEN
+        RAISE EXCEPTION 'freshness target must be positive'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE fstore.feature_views v SET freshness_target = target WHERE v.name = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', $1
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$fn$;
+
+CREATE VIEW fstore.freshness AS
+SELECT v.name AS view_name,
+       s.last_event_ts,
+       s.last_write_at AS last_write,
+       r.finished_at AS last_materialization,
+       nullif(s.watermark, '-infinity') AS watermark,
+       now() - s.last_event_ts AS lag,
+       v.ttl,
+       v.freshness_target,
+       v.freshness_target IS NOT NULL
+         AND (s.last_event_ts IS NULL OR now() - s.last_event_ts > v.freshness_target) AS stale,
+       q.depth AS queue_depth,
+       now() - q.oldest AS queue_lag
+  FROM fstore.feature_views v
+  LEFT JOIN fstore.view_state s ON s.view_id = v.view_id
+  LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
+                       FROM fstore.materialization_runs m
+                      WHERE m.view_name = v.name) r ON true
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
+GRANT SELECT ON fstore.freshness TO PUBLIC;
+
+-- The views that are stale now: for alerting from cron or a monitor.
+CREATE FUNCTION @extschema@.fs_check_freshness()
+RETURNS TABLE (view_name text, last_event_ts timestamptz, lag interval,
+               freshness_target interval)
+LANGUAGE sql STABLE AS $fn$
+    SELECT f.view_name, f.last_event_ts, f.lag, f.freshness_target
+      FROM fstore.freshness f WHERE f.stale ORDER BY f.view_name;
+$fn$;
 
 CREATE FUNCTION fstore._cache_stats(
     OUT size_bytes bigint, OUT used_bytes bigint, OUT entries bigint,

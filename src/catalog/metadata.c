@@ -29,6 +29,7 @@
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -38,6 +39,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "fstore.h"
@@ -776,6 +778,63 @@ fs_catalog_target(Oid rowtype, FsView **view, FsService **service)
 	e->view = v;
 	e->service = s;
 	watch_relid(typrelid, v);
+}
+
+/*
+ * Saved plans of the internal statements, keyed by the statement's address
+ * (callers pass string constants).  The plan cache revalidates them after
+ * DDL on the tables they use.
+ */
+static SPIPlanPtr
+internal_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	static const char *keys[16];
+	static SPIPlanPtr plans[16];
+	static int	nplans = 0;
+	SPIPlanPtr	plan;
+	int			i;
+
+	for (i = 0; i < nplans; i++)
+		if (keys[i] == sql)
+			return plans[i];
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare internal statement: %s",
+			 SPI_result_code_string(SPI_result));
+	if (nplans == lengthof(plans))
+		return plan;			/* not kept: used once, freed with SPI */
+	SPI_keepplan(plan);
+	keys[nplans] = sql;
+	plans[nplans++] = plan;
+	return plan;
+}
+
+void
+fs_catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
+						 Datum *values, int expected)
+{
+	Oid			save_user;
+	int			save_sec;
+	Oid			owner;
+	HeapTuple	tup;
+
+	catalog_ensure_valid();
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(feature_views_relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", feature_views_relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(internal_plan(sql, nargs, argtypes), values, NULL,
+						 false, 0) != expected)
+		elog(ERROR, "internal statement failed: %s", sql);
+	SPI_finish();
+	SetUserIdAndSecContext(save_user, save_sec);
 }
 
 void

@@ -102,6 +102,16 @@ extern FsView *fs_catalog_view_by_relid(Oid online_relid);
 extern void fs_catalog_target(Oid rowtype, FsView **view, FsService **service);
 extern Oid	fs_catalog_views_relid(void);
 
+/* A type as text for generated DDL: qualified unless built in (parse.c). */
+extern char *fs_format_type_sql(Oid typid, int32 typmod);
+
+/*
+ * Runs an internal statement on fstore's own tables as their owner, so
+ * that callers need no privilege on them (metadata.c).
+ */
+extern void fs_catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
+									 Datum *values, int expected);
+
 /* Locks a view against concurrent writers (fs_write, plain DML, workers). */
 extern void fs_catalog_lock_view_writers(FsView *view);
 

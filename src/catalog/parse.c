@@ -28,6 +28,7 @@
 #include "utils/syscache.h"
 
 #include "fstore.h"
+#include "catalog/metadata.h"
 
 PG_FUNCTION_INFO_V1(fs_parse_columns);
 PG_FUNCTION_INFO_V1(fs_type_sql);
@@ -59,8 +60,8 @@ type_namespace(Oid typid)
 }
 
 /* Formats a type for generated DDL: qualified unless it is built in. */
-static char *
-type_sql(Oid typid, int32 typmod)
+char *
+fs_format_type_sql(Oid typid, int32 typmod)
 {
 	Oid			elem = get_element_type(typid);
 	Oid			nsp = type_namespace(OidIsValid(elem) ? elem : typid);
@@ -75,7 +76,7 @@ type_sql(Oid typid, int32 typmod)
 Datum
 fs_type_sql(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(type_sql(PG_GETARG_OID(0), PG_GETARG_INT32(1))));
+	PG_RETURN_TEXT_P(cstring_to_text(fs_format_type_sql(PG_GETARG_OID(0), PG_GETARG_INT32(1))));
 }
 
 /*
@@ -156,7 +157,7 @@ fs_parse_columns(PG_FUNCTION_ARGS)
 		values[0] = NameGetDatum(&colname);
 		values[1] = ObjectIdGetDatum(typid);
 		values[2] = Int32GetDatum(typmod);
-		values[3] = CStringGetTextDatum(type_sql(typid, typmod));
+		values[3] = CStringGetTextDatum(fs_format_type_sql(typid, typmod));
 		values[4] = BoolGetDatum(OidIsValid(GetDefaultOpClass(typid, BTREE_AM_OID)));
 		values[5] = BoolGetDatum(OidIsValid(GetDefaultOpClass(typid, HASH_AM_OID)));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -52,6 +52,10 @@ extern FsApply *fs_apply_begin(FsView *view);
 extern void fs_apply_rows(FsApply *ap, FsRow *rows, int nrows);
 extern void fs_apply_end(FsApply *ap, FsApplyCounts *counts);
 extern void fs_apply_check_row(FsView *view, FsRow *row, int rowno);
+extern void fs_write_select(FsView *view, const char *select, int nargs,
+							Oid *argtypes, Datum *args, FsApplyCounts *counts,
+							int64 *read);
+extern char *fs_single_select(const char *query);
 extern void fs_check_write_privileges(FsView *view);
 
 #endif							/* FS_ONLINE_H */

@@ -155,56 +155,23 @@ make_rte(Relation rel)
 
 /*
  * Records in fstore.view_state the newest event_ts applied and the time of
- * this write, for fstore.freshness.  Runs as the owner of that table: the
- * writer needs no privilege on it.
+ * this write, for fstore.freshness (as the owner of fstore's tables: the
+ * writer needs no privilege on them).
  */
 static void
 note_view_state(FsView *view, TimestampTz max_ts)
 {
-	static SPIPlanPtr plan = NULL;
 	Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[3];
-	Oid			save_user;
-	int			save_sec;
-	Oid			owner;
-	Oid			nsp = get_namespace_oid("fstore", false);
-	Oid			relid = get_relname_relid("view_state", nsp);
-	HeapTuple	tup;
-
-	if (!OidIsValid(relid))
-		return;
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		return;
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
 
 	values[0] = Int64GetDatum(view->view_id);
 	values[1] = TimestampTzGetDatum(max_ts);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO fstore.view_state AS s (view_id, last_event_ts, last_write_at)"
-									" VALUES ($1, $2, $3) ON CONFLICT (view_id) DO UPDATE"
-									" SET last_event_ts = GREATEST(s.last_event_ts, excluded.last_event_ts),"
-									"     last_write_at = excluded.last_write_at",
-									3, types);
-
-		if (p == NULL)
-			elog(ERROR, "could not prepare the view state update: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		plan = p;
-	}
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not update the state of feature view \"%s\"", view->name);
-	SPI_finish();
-	SetUserIdAndSecContext(save_user, save_sec);
+	fs_catalog_exec_as_owner("INSERT INTO fstore.view_state AS s (view_id, last_event_ts, last_write_at)"
+							 " VALUES ($1, $2, $3) ON CONFLICT (view_id) DO UPDATE"
+							 " SET last_event_ts = GREATEST(s.last_event_ts, excluded.last_event_ts),"
+							 "     last_write_at = excluded.last_write_at",
+							 3, types, values, SPI_OK_INSERT);
 }
 
 FsApply *
@@ -736,8 +703,8 @@ fs_write(PG_FUNCTION_ARGS)
 }
 
 /* The text of the single SELECT in query, without a trailing semicolon. */
-static char *
-single_select(const char *query)
+char *
+fs_single_select(const char *query)
 {
 	List	   *stmts = raw_parser(query, RAW_PARSE_DEFAULT);
 	RawStmt    *raw;
@@ -771,25 +738,23 @@ row_from_spi(FsView *view, HeapTuple tup, TupleDesc td, Datum *tvals,
 }
 
 /*
- * fs_write_query(view text, query text) -> (written, unchanged, late)
- *
- * The query's columns are taken by position (keys, features, event_ts),
- * cast to the view's types, and read in key order through a cursor; the
- * engine gets them in chunks that never split a key.
+ * Applies the rows of a single SELECT (with parameters) to a view.  The
+ * query's columns are taken by position (keys, features, event_ts), cast
+ * to the view's types, numbered in the query's order and read in key order
+ * through a cursor; the engine gets them in chunks that never split a key,
+ * so memory stays bounded whatever the number of rows (the sort spills to
+ * disk past work_mem).  *read gets the number of rows read.
  */
-Datum
-fs_write_query(PG_FUNCTION_ARGS)
+void
+fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
+				Datum *args, FsApplyCounts *counts, int64 *read)
 {
-	FsView	   *view = fs_catalog_view(view_name_arg(fcinfo));
-	char	   *query;
-	char	   *select;
 	StringInfoData sql;
 	SPIPlanPtr	plan;
 	List	   *sources;
 	TupleDesc	rdesc;
 	Portal		portal;
 	FsApply    *ap;
-	FsApplyCounts counts = {0};
 	MemoryContext callcxt = CurrentMemoryContext;
 	MemoryContext chunkcxt;
 	MemoryContext carrycxt;
@@ -799,17 +764,11 @@ fs_write_query(PG_FUNCTION_ARGS)
 	bool	   *tnulls;
 	int			j;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("query must not be NULL")));
-	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	select = single_select(query);
-
+	*read = 0;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	plan = SPI_prepare(select, 0, NULL);
+	plan = SPI_prepare(select, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare query: %s", SPI_result_code_string(SPI_result));
 	sources = SPI_plan_get_plan_sources(plan);
@@ -853,14 +812,14 @@ fs_write_query(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "%d, ", j + 1);
 	appendStringInfo(&sql, "%d, %d", view->ncols, view->ncols + 1);
 
-	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL,
-									   false, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql.data, nargs, argtypes, args,
+									   NULL, false, 0);
 
 	tvals = MemoryContextAlloc(callcxt, sizeof(Datum) * (view->ncols + 1));
 	tnulls = MemoryContextAlloc(callcxt, sizeof(bool) * (view->ncols + 1));
-	chunkcxt = AllocSetContextCreate(callcxt, "fs_write_query chunk",
+	chunkcxt = AllocSetContextCreate(callcxt, "fstore query chunk",
 									 ALLOCSET_DEFAULT_SIZES);
-	carrycxt = AllocSetContextCreate(callcxt, "fs_write_query carry",
+	carrycxt = AllocSetContextCreate(callcxt, "fstore query carry",
 									 ALLOCSET_DEFAULT_SIZES);
 	{
 		MemoryContext old = MemoryContextSwitchTo(callcxt);
@@ -880,6 +839,7 @@ fs_write_query(PG_FUNCTION_ARGS)
 
 		SPI_cursor_fetch(portal, true, WRITE_QUERY_CHUNK);
 		n = SPI_processed;
+		*read += n;
 
 		old = MemoryContextSwitchTo(chunkcxt);
 		nrows = ncarry + (int) n;
@@ -940,10 +900,30 @@ fs_write_query(PG_FUNCTION_ARGS)
 	{
 		MemoryContext old = MemoryContextSwitchTo(callcxt);
 
-		fs_apply_end(ap, &counts);
+		fs_apply_end(ap, counts);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+	MemoryContextDelete(chunkcxt);
+	MemoryContextDelete(carrycxt);
+}
+
+/*
+ * fs_write_query(view text, query text) -> (written, unchanged, late)
+ */
+Datum
+fs_write_query(PG_FUNCTION_ARGS)
+{
+	FsView	   *view = fs_catalog_view(view_name_arg(fcinfo));
+	FsApplyCounts counts = {0};
+	int64		read;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query must not be NULL")));
+	fs_write_select(view, fs_single_select(text_to_cstring(PG_GETARG_TEXT_PP(1))),
+					0, NULL, NULL, &counts, &read);
 	PG_RETURN_DATUM(counts_datum(fcinfo, &counts));
 }
 
