@@ -13,6 +13,7 @@ OBJS = \
 	src/ingest/queue.o \
 	src/ingest/worker.o \
 	src/materialize/materialize.o \
+	src/training/training.o \
 	src/catalog/parse.o \
 	src/online/decide.o \
 	src/online/keys.o \

@@ -104,6 +104,17 @@ CREATE TABLE fstore.view_state (
     watermark     timestamptz NOT NULL DEFAULT '-infinity'  -- fs_materialize
 );
 
+-- Training sets built by fs_create_training_set, with how they were built.
+CREATE TABLE fstore.training_sets (
+    name           text PRIMARY KEY,
+    entity_query   text NOT NULL,
+    features       text[] NOT NULL,
+    created_before timestamptz,
+    query          text NOT NULL,     -- the SQL that built the table
+    row_count      bigint NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+
 -- Every successful fs_materialize run.
 CREATE TABLE fstore.materialization_runs (
     run_id      bigserial PRIMARY KEY,
@@ -123,6 +134,7 @@ SELECT pg_catalog.pg_extension_config_dump('fstore.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.dead_letters_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.view_state', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.materialization_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.training_sets', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.materialization_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.entities', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.feature_views', '');
@@ -133,7 +145,7 @@ SELECT pg_catalog.pg_extension_config_dump('fstore.service_features', '');
 
 GRANT SELECT ON fstore.entities, fstore.feature_views, fstore.features,
     fstore.feature_services, fstore.service_features, fstore.view_state,
-    fstore.materialization_runs TO PUBLIC;
+    fstore.materialization_runs, fstore.training_sets TO PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Internal helpers (schema fstore)
@@ -591,22 +603,103 @@ $fn$;
 -- Feature services
 -- ---------------------------------------------------------------------------
 
+-- Resolves feature references to (view, feature, output name), in order:
+--   view.feature, view.feature AS alias, view.* (every feature of the view),
+--   service or service.* (every feature of the service, as it names them).
+CREATE FUNCTION fstore._resolve_features(p_refs text[],
+    OUT pos int, OUT view_name text, OUT entity text, OUT feature name, OUT output_name name)
+RETURNS SETOF record LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    v_ref     text;
+    v_parts   text[];
+    v_m       text[];
+    v_alias   text;
+    v_star    bool;
+    n         int := 0;
+    r         record;
+BEGIN
+    IF p_refs IS NULL OR cardinality(p_refs) = 0 THEN
+        RETURN;
+    END IF;
+    FOREACH v_ref IN ARRAY p_refs LOOP
+        IF v_ref IS NULL THEN
+            RAISE EXCEPTION 'feature reference must not be NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        v_m := regexp_match(v_ref, '^\s*(.+?)(?:\s+[aA][sS]\s+("(?:[^"]|"")+"|\S+))?\s*$');
+        v_star := v_m[1] ~ '\.\s*\*$';
+        BEGIN
+            IF v_star THEN
+                v_parts := parse_ident(regexp_replace(v_m[1], '\.\s*\*$', ''));
+            ELSE
+                v_parts := parse_ident(v_m[1]);
+            END IF;
+            v_alias := CASE WHEN v_m[2] IS NULL THEN NULL ELSE (parse_ident(v_m[2]))[1] END;
+            IF v_m[2] IS NOT NULL AND cardinality(parse_ident(v_m[2])) <> 1 THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_name';
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            v_parts := NULL;
+        END;
+
+        -- a service, bare or with .*
+        IF v_parts IS NOT NULL AND cardinality(v_parts) = 1 AND v_alias IS NULL
+           AND EXISTS (SELECT 1 FROM fstore.feature_services fs WHERE fs.name = v_parts[1]) THEN
+            FOR r IN
+                SELECT sf.view_name AS v, fs.entity AS e, sf.feature AS f, sf.output_name AS o
+                  FROM fstore.service_features sf
+                  JOIN fstore.feature_services fs ON fs.name = sf.service
+                 WHERE sf.service = v_parts[1] ORDER BY sf.position
+            LOOP
+                n := n + 1;
+                pos := n; view_name := r.v; entity := r.e; feature := r.f; output_name := r.o;
+                RETURN NEXT;
+            END LOOP;
+            CONTINUE;
+        END IF;
+
+        IF v_parts IS NULL OR cardinality(v_parts) <> (CASE WHEN v_star THEN 1 ELSE 2 END) THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
+                USING ERRCODE = 'invalid_name',
+                      HINT = 'Write view.feature, view.feature AS alias, view.*, or the name of a feature service.';
+        END IF;
+        SELECT v.entity INTO entity FROM fstore.feature_views v WHERE v.name = v_parts[1];
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature view "%" does not exist', v_parts[1]
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        IF v_star AND v_alias IS NOT NULL THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
+                USING ERRCODE = 'invalid_name',
+                      DETAIL = 'view.* cannot have an alias.';
+        END IF;
+        FOR r IN
+            SELECT f.name FROM fstore.features f
+             WHERE f.view_name = v_parts[1] AND (v_star OR f.name = v_parts[2])
+             ORDER BY f.position
+        LOOP
+            n := n + 1;
+            pos := n; view_name := v_parts[1]; feature := r.name;
+            output_name := coalesce(v_alias, r.name)::name;
+            RETURN NEXT;
+        END LOOP;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature "%" does not exist in feature view "%"', v_parts[2], v_parts[1]
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END LOOP;
+END
+$fn$;
+
 CREATE FUNCTION @extschema@.fs_create_feature_service(name text, features text[])
 RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
     v_name    text := fstore._check_name($1, 'feature service');
     v_entity  text;
-    v_ref     text;
-    v_parts   text[];
-    v_m       text[];
-    v_view    text;
-    v_feature text;
-    v_alias   text;
     v_out     name[] := '{}';
     v_views   text[] := '{}';
     v_feats   name[] := '{}';
     v_defs    text;
-    v_ventity text;
     v_type    text;
     r record;
 BEGIN
@@ -625,63 +718,18 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    FOREACH v_ref IN ARRAY features LOOP
-        IF v_ref IS NULL THEN
-            RAISE EXCEPTION 'feature reference must not be NULL'
-                USING ERRCODE = 'null_value_not_allowed';
-        END IF;
-        v_m := regexp_match(v_ref, '^\s*(.+?)(?:\s+[aA][sS]\s+("(?:[^"]|"")+"|\S+))?\s*$');
-        BEGIN
-            IF v_m[1] ~ '\.\s*\*$' THEN
-                v_parts := parse_ident(regexp_replace(v_m[1], '\.\s*\*$', '')) || '*'::text;
-            ELSE
-                v_parts := parse_ident(v_m[1]);
-            END IF;
-            v_alias := CASE WHEN v_m[2] IS NULL THEN NULL ELSE (parse_ident(v_m[2]))[1] END;
-            IF v_m[2] IS NOT NULL AND cardinality(parse_ident(v_m[2])) <> 1 THEN
-                RAISE EXCEPTION USING ERRCODE = 'invalid_name';
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            v_parts := NULL;
-        END;
-        IF v_parts IS NULL OR cardinality(v_parts) <> 2 THEN
-            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
-                USING ERRCODE = 'invalid_name',
-                      HINT = 'Write view.feature, view.feature AS alias, or view.*.';
-        END IF;
-        v_view := v_parts[1];
-        v_feature := v_parts[2];
-        SELECT v.entity INTO v_ventity FROM fstore.feature_views v WHERE v.name = v_view;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'feature view "%" does not exist', v_view
-                USING ERRCODE = 'undefined_object';
-        END IF;
+    FOR r IN SELECT * FROM fstore._resolve_features(features) ORDER BY pos LOOP
         IF v_entity IS NULL THEN
-            v_entity := v_ventity;
-        ELSIF v_entity <> v_ventity THEN
+            v_entity := r.entity;
+        ELSIF v_entity <> r.entity THEN
             RAISE EXCEPTION 'feature view "%" has entity "%", but feature service "%" uses entity "%"',
-                            v_view, v_ventity, v_name, v_entity
+                            r.view_name, r.entity, v_name, v_entity
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'All feature views of a service must share one entity.';
         END IF;
-        FOR r IN
-            SELECT f.name FROM fstore.features f
-             WHERE f.view_name = v_view AND (v_feature = '*' OR f.name = v_feature)
-             ORDER BY f.position
-        LOOP
-            v_views := v_views || v_view;
-            v_feats := v_feats || r.name;
-            v_out := v_out || coalesce(v_alias, r.name)::name;
-        END LOOP;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'feature "%" does not exist in feature view "%"', v_feature, v_view
-                USING ERRCODE = 'undefined_column';
-        END IF;
-        IF v_feature = '*' AND v_alias IS NOT NULL THEN
-            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
-                USING ERRCODE = 'invalid_name',
-                      DETAIL = 'view.* cannot have an alias.';
-        END IF;
+        v_views := v_views || r.view_name;
+        v_feats := v_feats || r.feature;
+        v_out := v_out || r.output_name;
     END LOOP;
 
     FOR i IN 1 .. cardinality(v_out) LOOP
@@ -856,6 +904,204 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
     RETURN true;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- Training sets
+-- ---------------------------------------------------------------------------
+
+-- Carries the latest non-NULL value forward (a window aggregate): with a
+-- strict transition function and no initial state, NULL inputs keep the
+-- state.  The merge strategy of training sets uses it on whole history rows.
+CREATE FUNCTION fstore._take_latest(anyelement, anyelement) RETURNS anyelement
+AS 'MODULE_PATHNAME', 'fs_take_latest'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE fstore.carry_forward(anyelement) (
+    SFUNC = fstore._take_latest,
+    STYPE = anyelement
+);
+
+-- The planner's estimate of a query's rows.
+CREATE FUNCTION fstore._estimate_rows(p_query text) RETURNS float8
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_plan json;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || p_query INTO v_plan;
+    RETURN (v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_training_set_query(entity_query text, features text[],
+    created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
+RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_query    text;
+    v_cols     name[];
+    v_types    text[];
+    v_views    text[] := '{}';
+    v_outs     name[] := '{}';
+    v_est      float8;
+    v_hist     float8;
+    v_strategy text;
+    v_keys     name[];
+    v_ktypes   text[];
+    v_ttl      interval;
+    v_alias    text;
+    v_ctes     text := '';
+    v_select   text := '';
+    v_from     text := '';
+    v_fcols    text;
+    v_guard    text;
+    v_pos      int;
+    r          record;
+    rf         record;
+    i          int;
+BEGIN
+    IF strategy IS NULL OR strategy NOT IN ('auto', 'lateral', 'merge') THEN
+        RAISE EXCEPTION 'invalid strategy "%"', strategy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use auto, lateral or merge.';
+    END IF;
+    IF entity_query IS NULL THEN
+        RAISE EXCEPTION 'entity query must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v_query := fstore._check_select(entity_query);
+    SELECT array_agg(c.colname ORDER BY c.n), array_agg(c.typesql ORDER BY c.n)
+      INTO v_cols, v_types
+      FROM fstore._query_columns(v_query) WITH ORDINALITY AS c(colname, typesql, n);
+    IF v_cols IS NULL OR NOT ('event_ts' = ANY (v_cols)) THEN
+        RAISE EXCEPTION 'entity query has no column "event_ts"'
+            USING ERRCODE = 'undefined_column',
+                  HINT = 'Select the time of each row as event_ts.';
+    END IF;
+    IF v_types[array_position(v_cols, 'event_ts')]
+       NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
+        RAISE EXCEPTION 'column "event_ts" of the entity query has type %', v_types[array_position(v_cols, 'event_ts')]
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'event_ts must be a timestamp with time zone (or a timestamp or date).';
+    END IF;
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'a training set needs at least one feature'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    FOR rf IN SELECT * FROM fstore._resolve_features(features) ORDER BY pos LOOP
+        IF rf.output_name = ANY (v_cols) OR rf.output_name = ANY (v_outs) THEN
+            RAISE EXCEPTION 'training set has two columns named "%"', rf.output_name
+                USING ERRCODE = 'duplicate_column',
+                      HINT = 'Rename the feature with AS, or the entity query''s column.';
+        END IF;
+        v_outs := v_outs || rf.output_name;
+        IF NOT (rf.view_name = ANY (v_views)) THEN
+            v_views := v_views || rf.view_name;
+        END IF;
+    END LOOP;
+
+    v_est := fstore._estimate_rows(v_query);
+    v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
+                   FROM unnest(v_cols) WITH ORDINALITY AS x(c, n));
+
+    FOR i IN 1 .. cardinality(v_views) LOOP
+        v_alias := 'fs_v' || i;
+        SELECT e.key_columns, e.key_types, v.ttl INTO v_keys, v_ktypes, v_ttl
+          FROM fstore.feature_views v JOIN fstore.entities e ON e.name = v.entity
+         WHERE v.name = v_views[i];
+        FOR r IN SELECT k, t FROM unnest(v_keys, v_ktypes) AS x(k, t) LOOP
+            v_pos := array_position(v_cols, r.k);
+            IF v_pos IS NULL THEN
+                RAISE EXCEPTION 'entity query has no column "%", a key of feature view "%"', r.k, v_views[i]
+                    USING ERRCODE = 'undefined_column';
+            END IF;
+            IF v_types[v_pos] <> r.t THEN
+                RAISE EXCEPTION 'column "%" of the entity query has type %, but the key of feature view "%" has type %',
+                                r.k, v_types[v_pos], v_views[i], r.t
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = format('Cast it in the entity query: %I::%s.', r.k, r.t);
+            END IF;
+        END LOOP;
+
+        -- per view: an index probe per entity row, or one sorted pass over
+        -- entity rows and history together, whichever reads less
+        v_strategy := strategy;
+        IF v_strategy = 'auto' THEN
+            SELECT c.reltuples INTO v_hist FROM pg_catalog.pg_class c
+             WHERE c.oid = format('fstore_offline.%I', v_views[i])::regclass;
+            IF v_hist < 0 THEN
+                v_hist := pg_catalog.pg_relation_size(format('fstore_offline.%I', v_views[i])::regclass) / 64.0;
+            END IF;
+            v_strategy := CASE WHEN v_est <= v_hist * 0.25 THEN 'lateral' ELSE 'merge' END;
+        END IF;
+
+        SELECT string_agg(CASE WHEN v_strategy = 'lateral'
+                               THEN format('fs_o.%I AS c%s', f.feature, f.pos)
+                               ELSE format('%s(fs_u.fs_h).%I%s AS c%s',
+                                           CASE WHEN v_ttl IS NULL THEN '' ELSE format('CASE WHEN (fs_u.fs_h).event_ts >= fs_u.event_ts - %L::interval THEN ', v_ttl) END,
+                                           f.feature,
+                                           CASE WHEN v_ttl IS NULL THEN '' ELSE ' END' END,
+                                           f.pos) END, ', ' ORDER BY f.pos)
+          INTO v_fcols
+          FROM fstore._resolve_features(features) f WHERE f.view_name = v_views[i];
+
+        IF v_strategy = 'lateral' THEN
+            v_from := v_from || format(E'\n  LEFT JOIN LATERAL (\n    SELECT %s\n      FROM fstore_offline.%I fs_o\n     WHERE %s AND fs_o.event_ts <= fs_e.event_ts%s%s\n     ORDER BY fs_o.event_ts DESC, fs_o.created_at DESC LIMIT 1) %s ON true',
+                v_fcols, v_views[i],
+                (SELECT string_agg(format('fs_o.%1$I = fs_e.%1$I', k), ' AND ') FROM unnest(v_keys) k),
+                CASE WHEN v_ttl IS NULL THEN '' ELSE format(' AND fs_o.event_ts >= fs_e.event_ts - %L::interval', v_ttl) END,
+                CASE WHEN created_before IS NULL THEN '' ELSE format(' AND fs_o.created_at <= %L::timestamptz', created_before) END,
+                v_alias);
+        ELSE
+            v_ctes := v_ctes || format(E',\n%s AS (\n  SELECT fs_u.fs_row, %s\n    FROM (SELECT fs_x.fs_row, fs_x.fs_side, fs_x.event_ts,\n                 fstore.carry_forward(fs_x.fs_h) OVER (PARTITION BY %s ORDER BY fs_x.event_ts, fs_x.fs_side, fs_x.created_at ROWS UNBOUNDED PRECEDING) AS fs_h\n            FROM (SELECT %s, fs_o.event_ts, 0 AS fs_side, fs_o.created_at, fs_o AS fs_h, NULL::bigint AS fs_row\n                    FROM fstore_offline.%I fs_o%s\n                  UNION ALL\n                  SELECT %s, fs_e.event_ts::timestamptz, 1, NULL, NULL, fs_e.fs_row FROM fs_e) fs_x) fs_u\n   WHERE fs_u.fs_side = 1)',
+                v_alias, v_fcols,
+                (SELECT string_agg(format('fs_x.%I', k), ', ') FROM unnest(v_keys) k),
+                (SELECT string_agg(format('fs_o.%I', k), ', ') FROM unnest(v_keys) k),
+                v_views[i],
+                CASE WHEN created_before IS NULL THEN '' ELSE format(' WHERE fs_o.created_at <= %L::timestamptz', created_before) END,
+                (SELECT string_agg(format('fs_e.%I', k), ', ') FROM unnest(v_keys) k));
+            v_from := v_from || format(E'\n  LEFT JOIN %1$s ON %1$s.fs_row = fs_e.fs_row', v_alias);
+        END IF;
+    END LOOP;
+
+    v_select := v_select || (SELECT string_agg(format(', fs_v%s.c%s AS %I', array_position(v_views, f.view_name), f.pos, f.output_name), '' ORDER BY f.pos)
+                               FROM fstore._resolve_features(features) f);
+    RETURN format(E'WITH fs_e AS MATERIALIZED (\n  SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n    FROM (\n%s\n) AS fs_q)%s\nSELECT %s\n  FROM fs_e%s\n ORDER BY fs_e.fs_row',
+                  v_query, v_ctes, v_select, v_from);
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_create_training_set(name text, entity_query text, features text[],
+    created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_name text := fstore._check_name($1, 'training set');
+    v_sql  text;
+    v_rows bigint;
+BEGIN
+    IF EXISTS (SELECT 1 FROM fstore.training_sets t WHERE t.name = v_name) THEN
+        RAISE EXCEPTION 'training set "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    v_sql := @extschema@.fs_training_set_query(entity_query, features, created_before, strategy);
+    EXECUTE format('CREATE TABLE fstore_training.%I AS %s', v_name, v_sql);
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    INSERT INTO fstore.training_sets (name, entity_query, features, created_before, query, row_count)
+    VALUES (v_name, entity_query, features, created_before, v_sql, v_rows);
+    RETURN v_rows;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_drop_training_set(name text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    DELETE FROM fstore.training_sets t WHERE t.name = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'training set "%" does not exist', $1
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS fstore_training.%I', $1);
 END
 $fn$;
 

@@ -252,3 +252,4 @@ fs_query_columns(PG_FUNCTION_ARGS)
 	SPI_finish();
 	return (Datum) 0;
 }
+
