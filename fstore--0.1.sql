@@ -911,17 +911,15 @@ $fn$;
 -- Training sets
 -- ---------------------------------------------------------------------------
 
--- Carries the latest non-NULL value forward (a window aggregate): with a
--- strict transition function and no initial state, NULL inputs keep the
--- state.  The merge strategy of training sets uses it on whole history rows.
-CREATE FUNCTION fstore._take_latest(anyelement, anyelement) RETURNS anyelement
-AS 'MODULE_PATHNAME', 'fs_take_latest'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-CREATE AGGREGATE fstore.carry_forward(anyelement) (
-    SFUNC = fstore._take_latest,
-    STYPE = anyelement
-);
+-- The hash strategy of training sets: for each row of the entity query,
+-- the features' latest history values at or before its event_ts (see
+-- src/training/training.c).  Call it with a column definition list: the
+-- entity query's columns, then one per feature.
+CREATE FUNCTION fstore.as_of_join(entity_query text, features text[],
+    created_before timestamptz DEFAULT NULL)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_as_of_join'
+LANGUAGE C VOLATILE;
 
 -- The planner's estimate of a query's rows.
 CREATE FUNCTION fstore._estimate_rows(p_query text) RETURNS float8
@@ -943,27 +941,25 @@ DECLARE
     v_types    text[];
     v_views    text[] := '{}';
     v_outs     name[] := '{}';
+    v_otypes   text[] := '{}';
     v_est      float8;
     v_hist     float8;
-    v_strategy text;
+    v_strategy text := strategy;
     v_keys     name[];
     v_ktypes   text[];
     v_ttl      interval;
-    v_alias    text;
-    v_ctes     text := '';
     v_select   text := '';
     v_from     text := '';
     v_fcols    text;
-    v_guard    text;
     v_pos      int;
     r          record;
     rf         record;
     i          int;
 BEGIN
-    IF strategy IS NULL OR strategy NOT IN ('auto', 'lateral', 'merge') THEN
+    IF strategy IS NULL OR strategy NOT IN ('auto', 'lateral', 'hash') THEN
         RAISE EXCEPTION 'invalid strategy "%"', strategy
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use auto, lateral or merge.';
+                  HINT = 'Use auto, lateral or hash.';
     END IF;
     IF entity_query IS NULL THEN
         RAISE EXCEPTION 'entity query must not be NULL'
@@ -989,25 +985,23 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    FOR rf IN SELECT * FROM fstore._resolve_features(features) ORDER BY pos LOOP
+    FOR rf IN SELECT f.*, ft.type FROM fstore._resolve_features(features) f
+                JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
+               ORDER BY f.pos LOOP
         IF rf.output_name = ANY (v_cols) OR rf.output_name = ANY (v_outs) THEN
             RAISE EXCEPTION 'training set has two columns named "%"', rf.output_name
                 USING ERRCODE = 'duplicate_column',
                       HINT = 'Rename the feature with AS, or the entity query''s column.';
         END IF;
         v_outs := v_outs || rf.output_name;
+        v_otypes := v_otypes || rf.type;
         IF NOT (rf.view_name = ANY (v_views)) THEN
             v_views := v_views || rf.view_name;
         END IF;
     END LOOP;
 
-    v_est := fstore._estimate_rows(v_query);
-    v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
-                   FROM unnest(v_cols) WITH ORDINALITY AS x(c, n));
-
     FOR i IN 1 .. cardinality(v_views) LOOP
-        v_alias := 'fs_v' || i;
-        SELECT e.key_columns, e.key_types, v.ttl INTO v_keys, v_ktypes, v_ttl
+        SELECT e.key_columns, e.key_types INTO v_keys, v_ktypes
           FROM fstore.feature_views v JOIN fstore.entities e ON e.name = v.entity
          WHERE v.name = v_views[i];
         FOR r IN SELECT k, t FROM unnest(v_keys, v_ktypes) AS x(k, t) LOOP
@@ -1023,58 +1017,61 @@ BEGIN
                           HINT = format('Cast it in the entity query: %I::%s.', r.k, r.t);
             END IF;
         END LOOP;
-
-        -- per view: an index probe per entity row, or one sorted pass over
-        -- entity rows and history together, whichever reads less
-        v_strategy := strategy;
-        IF v_strategy = 'auto' THEN
-            SELECT c.reltuples INTO v_hist FROM pg_catalog.pg_class c
-             WHERE c.oid = format('fstore_offline.%I', v_views[i])::regclass;
-            IF v_hist < 0 THEN
-                v_hist := pg_catalog.pg_relation_size(format('fstore_offline.%I', v_views[i])::regclass) / 64.0;
-            END IF;
-            v_strategy := CASE WHEN v_est <= v_hist * 0.25 THEN 'lateral' ELSE 'merge' END;
-        END IF;
-
-        SELECT string_agg(CASE WHEN v_strategy = 'lateral'
-                               THEN format('fs_o.%I AS c%s', f.feature, f.pos)
-                               ELSE format('%s(fs_u.fs_h).%I%s AS c%s',
-                                           CASE WHEN v_ttl IS NULL THEN '' ELSE format('CASE WHEN (fs_u.fs_h).event_ts >= fs_u.event_ts - %L::interval THEN ', v_ttl) END,
-                                           f.feature,
-                                           CASE WHEN v_ttl IS NULL THEN '' ELSE ' END' END,
-                                           f.pos) END, ', ' ORDER BY f.pos)
-          INTO v_fcols
-          FROM fstore._resolve_features(features) f WHERE f.view_name = v_views[i];
-
-        IF v_strategy = 'lateral' THEN
-            v_from := v_from || format(E'\n  LEFT JOIN LATERAL (\n    SELECT %s\n      FROM fstore_offline.%I fs_o\n     WHERE %s AND fs_o.event_ts <= fs_e.event_ts%s%s\n     ORDER BY fs_o.event_ts DESC, fs_o.created_at DESC LIMIT 1) %s ON true',
-                v_fcols, v_views[i],
-                (SELECT string_agg(format('fs_o.%1$I = fs_e.%1$I', k), ' AND ') FROM unnest(v_keys) k),
-                CASE WHEN v_ttl IS NULL THEN '' ELSE format(' AND fs_o.event_ts >= fs_e.event_ts - %L::interval', v_ttl) END,
-                CASE WHEN created_before IS NULL THEN '' ELSE format(' AND fs_o.created_at <= %L::timestamptz', created_before) END,
-                v_alias);
-        ELSE
-            v_ctes := v_ctes || format(E',\n%s AS (\n  SELECT fs_u.fs_row, %s\n    FROM (SELECT fs_x.fs_row, fs_x.fs_side, fs_x.event_ts,\n                 fstore.carry_forward(fs_x.fs_h) OVER (PARTITION BY %s ORDER BY fs_x.event_ts, fs_x.fs_side, fs_x.created_at ROWS UNBOUNDED PRECEDING) AS fs_h\n            FROM (SELECT %s, fs_o.event_ts, 0 AS fs_side, fs_o.created_at, fs_o AS fs_h, NULL::bigint AS fs_row\n                    FROM fstore_offline.%I fs_o%s\n                  UNION ALL\n                  SELECT %s, fs_e.event_ts::timestamptz, 1, NULL, NULL, fs_e.fs_row FROM fs_e) fs_x) fs_u\n   WHERE fs_u.fs_side = 1)',
-                v_alias, v_fcols,
-                (SELECT string_agg(format('fs_x.%I', k), ', ') FROM unnest(v_keys) k),
-                (SELECT string_agg(format('fs_o.%I', k), ', ') FROM unnest(v_keys) k),
-                v_views[i],
-                CASE WHEN created_before IS NULL THEN '' ELSE format(' WHERE fs_o.created_at <= %L::timestamptz', created_before) END,
-                (SELECT string_agg(format('fs_e.%I', k), ', ') FROM unnest(v_keys) k));
-            v_from := v_from || format(E'\n  LEFT JOIN %1$s ON %1$s.fs_row = fs_e.fs_row', v_alias);
-        END IF;
     END LOOP;
 
+    -- lateral: an index probe per entity row and view; hash: one pass over
+    -- each view's history per chunk of entity rows.  A probe costs about as
+    -- much as reading 50 history rows in a pass, so probes win while the
+    -- entity rows are fewer than about 2% of the history rows.
+    IF v_strategy = 'auto' THEN
+        v_est := fstore._estimate_rows(v_query);
+        SELECT sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
+                        ELSE pg_catalog.pg_relation_size(c.oid) / 64.0 END)
+          INTO v_hist
+          FROM unnest(v_views) AS x(v)
+          JOIN pg_catalog.pg_class c ON c.oid = format('fstore_offline.%I', x.v)::regclass;
+        v_strategy := CASE WHEN v_est * cardinality(v_views) <= 0.02 * v_hist THEN 'lateral' ELSE 'hash' END;
+    END IF;
+
+    IF v_strategy = 'hash' THEN
+        RETURN format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
+                      v_query,
+                      (SELECT string_agg(quote_literal(x), ', ' ORDER BY n) FROM unnest(features) WITH ORDINALITY AS u(x, n)),
+                      CASE WHEN created_before IS NULL THEN ''
+                           ELSE format(E',\n         created_before => %L', created_before) END,
+                      (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n)));
+    END IF;
+
+    v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
+                   FROM unnest(v_cols) WITH ORDINALITY AS x(c, n));
+    FOR i IN 1 .. cardinality(v_views) LOOP
+        SELECT e.key_columns, v.ttl INTO v_keys, v_ttl
+          FROM fstore.feature_views v JOIN fstore.entities e ON e.name = v.entity
+         WHERE v.name = v_views[i];
+        SELECT string_agg(format('fs_o.%I AS c%s', f.feature, f.pos), ', ' ORDER BY f.pos)
+          INTO v_fcols
+          FROM fstore._resolve_features(features) f WHERE f.view_name = v_views[i];
+        v_from := v_from || format(E'\n  LEFT JOIN LATERAL (\n    SELECT %s\n      FROM fstore_offline.%I fs_o\n     WHERE %s AND fs_o.event_ts <= fs_e.event_ts%s%s\n     ORDER BY fs_o.event_ts DESC, fs_o.created_at DESC LIMIT 1) fs_v%s ON true',
+            v_fcols, v_views[i],
+            (SELECT string_agg(format('fs_o.%1$I = fs_e.%1$I', k), ' AND ') FROM unnest(v_keys) k),
+            CASE WHEN v_ttl IS NULL THEN '' ELSE format(' AND fs_o.event_ts >= fs_e.event_ts - %L::interval', v_ttl) END,
+            CASE WHEN created_before IS NULL THEN '' ELSE format(' AND fs_o.created_at <= %L::timestamptz', created_before) END,
+            i);
+    END LOOP;
     v_select := v_select || (SELECT string_agg(format(', fs_v%s.c%s AS %I', array_position(v_views, f.view_name), f.pos, f.output_name), '' ORDER BY f.pos)
                                FROM fstore._resolve_features(features) f);
-    RETURN format(E'WITH fs_e AS MATERIALIZED (\n  SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n    FROM (\n%s\n) AS fs_q)%s\nSELECT %s\n  FROM fs_e%s\n ORDER BY fs_e.fs_row',
-                  v_query, v_ctes, v_select, v_from);
+    RETURN format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
+                  v_select, v_query, v_from);
 END
 $fn$;
 
 CREATE FUNCTION @extschema@.fs_create_training_set(name text, entity_query text, features text[],
     created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
-RETURNS bigint LANGUAGE plpgsql AS $fn$
+RETURNS bigint LANGUAGE plpgsql
+-- the joins are index probes and scans: compiling them costs more than it saves
+SET jit = off
+AS $fn$
 DECLARE
     v_name text := fstore._check_name($1, 'training set');
     v_sql  text;

@@ -120,6 +120,7 @@ _PG_init(void)
 	fs_stats_init();
 	fs_cache_init();
 	fs_ingest_init();			/* registers the launcher when preloading */
+	fs_training_init();
 
 	MarkGUCPrefixReserved("fstore");
 

@@ -25,6 +25,7 @@ extern void fs_catalog_init(void);
 extern void fs_stats_init(void);
 extern void fs_cache_init(void);
 extern void fs_ingest_init(void);
+extern void fs_training_init(void);
 
 /* per-part shared memory: size, tranche needs, and attach/create */
 extern Size fs_stats_shmem_size(void);
@@ -34,6 +35,13 @@ extern int	fs_cache_lwlocks(void);
 extern void fs_cache_shmem_startup(void);
 extern Size fs_ingest_shmem_size(void);
 extern void fs_ingest_shmem_startup(void);
+
+/* a hint to bring addr's cache line in ahead of use */
+#if defined(__GNUC__) || defined(__clang__)
+#define fs_prefetch(addr) __builtin_prefetch(addr)
+#else
+#define fs_prefetch(addr) ((void) 0)
+#endif
 
 /* true when fstore was loaded through shared_preload_libraries */
 extern bool fs_preloaded(void);

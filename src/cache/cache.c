@@ -118,11 +118,6 @@ typedef struct FsCacheShared
 static FsCacheShared *cache = NULL;
 static char *cache_area = NULL;
 
-#if defined(__GNUC__) || defined(__clang__)
-#define fs_prefetch(addr) __builtin_prefetch(addr)
-#else
-#define fs_prefetch(addr) ((void) 0)
-#endif
 
 /* stripes this transaction holds in flight, released at commit/abort */
 typedef struct HeldStripe
