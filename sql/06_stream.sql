@@ -75,6 +75,16 @@ INSERT INTO fstore_stream.qv VALUES (30, 1, 'm', '2026-01-01'), (31, 2, 'm', '20
                                     (30, 3, 'm', '2026-01-02');
 SELECT fs_stream_wait('qv', '100 milliseconds') AS drained;
 SELECT count(*) AS queued FROM fstore_stream.qv;
+-- applying needs the writer's privileges; a refusal applies nothing
+CREATE ROLE fs_consumer;
+GRANT USAGE ON SCHEMA t TO fs_consumer;
+SET ROLE fs_consumer;
+SELECT t.err($$SELECT fs_stream_apply('qv')$$);
+RESET ROLE;
+REVOKE ALL ON SCHEMA t FROM fs_consumer;
+DROP ROLE fs_consumer;
+SELECT t.err($$SELECT fs_stream_apply('qv', -1)$$);
+SELECT count(*) AS queued FROM fstore_stream.qv;
 SELECT * FROM fs_stream_apply('qv', 2);
 SELECT count(*) AS queued FROM fstore_stream.qv;
 SELECT * FROM fs_stream_apply('qv');

@@ -28,6 +28,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -36,6 +37,7 @@
 #include "utils/timestamp.h"
 
 #include "fstore.h"
+#include "catalog/metadata.h"
 #include "ingest/ingest.h"
 #include "online/online.h"
 #include "stats/stats.h"
@@ -59,8 +61,33 @@ typedef struct CaughtError
 } CaughtError;
 
 /*
+ * True for errors an event itself causes (bad data, a constraint or a
+ * trigger of the view's tables rejecting it): those events become dead
+ * letters.  Any other error (a cancel, a timeout, a lock or serialization
+ * failure, missing privileges, out of memory...) says nothing about the
+ * events, so it aborts the whole batch and leaves them queued.
+ */
+static bool
+error_is_the_events(int sqlerrcode)
+{
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
+	{
+		case ERRCODE_DATA_EXCEPTION:
+		case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:
+		case ERRCODE_WITH_CHECK_OPTION_VIOLATION:
+		case ERRCODE_SQL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION:
+		case ERRCODE_PLPGSQL_ERROR:
+			return true;
+	}
+	return false;
+}
+
+/*
  * Applies rows (any keys) in a subtransaction; returns false, with the error
- * in *err, if anything failed (then nothing of it remains).
+ * in *err, if the events caused an error (then nothing of them remains).
+ * Errors that are not the events' fault are raised again.
  */
 static bool
 apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
@@ -92,6 +119,8 @@ apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
+		if (!error_is_the_events(edata->sqlerrcode))
+			ReThrowError(edata);
 		err->message = pstrdup(edata->message ? edata->message : "unknown error");
 		strlcpy(err->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(err->sqlstate));
 		FreeErrorData(edata);
@@ -123,8 +152,8 @@ dead_letter(FsView *view, HeapTuple tuple, TupleDesc desc, const char *message,
 	values[1] = PointerGetDatum(rec);
 	values[2] = CStringGetTextDatum(message);
 	values[3] = CStringGetTextDatum(sqlstate);
-	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a dead letter for feature view \"%s\"", view->name);
+	/* as the catalogs' owner: appliers need no privilege on fstore.* */
+	fs_catalog_exec_as_owner(sql, 4, types, values, SPI_OK_INSERT);
 }
 
 static bool
@@ -136,6 +165,23 @@ row_is_valid(FsView *view, FsRow *row)
 		if (row->nulls[k])
 			return false;
 	return !row->nulls[view->ts_col];
+}
+
+/* the batch being retried one event at a time (for retry_order) */
+static FsView *retry_view;
+static FsRow *retry_rows;
+
+static int
+retry_order(const void *a, const void *b)
+{
+	FsRow	   *ra = &retry_rows[*(const int *) a];
+	FsRow	   *rb = &retry_rows[*(const int *) b];
+	TimestampTz ta = DatumGetTimestampTz(ra->values[retry_view->ts_col]);
+	TimestampTz tb = DatumGetTimestampTz(rb->values[retry_view->ts_col]);
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	return (ra->ord > rb->ord) - (ra->ord < rb->ord);
 }
 
 void
@@ -225,7 +271,13 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	}
 	else if (nvalid > 0)
 	{
-		/* one at a time: the events that fail on their own are dead letters */
+		/*
+		 * One at a time, in the order the batch applies them (event_ts, then
+		 * queue order): the events that fail on their own are dead letters.
+		 */
+		retry_view = view;
+		retry_rows = rows;
+		qsort(valid_idx, nvalid, sizeof(int), retry_order);
 		for (i = 0; i < nvalid; i++)
 		{
 			FsRow		one = rows[valid_idx[i]];
@@ -345,7 +397,18 @@ fs_stream_apply(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("feature view name must not be NULL")));
+	if (limit < 0 && !PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must not be negative")));
 	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	/* the caller applies the events: it needs what fs_write and a consumer need */
+	fs_check_write_privileges(view);
+	if (OidIsValid(view->stream_relid) &&
+		(pg_class_aclcheck(view->stream_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		 pg_class_aclcheck(view->stream_relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK))
+		fs_permission_denied(view->stream_relid);
 
 	for (;;)
 	{

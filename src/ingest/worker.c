@@ -411,6 +411,7 @@ fs_stream_worker_main(Datum main_arg)
 {
 	int			idx = DatumGetInt32(main_arg);
 	Oid			dbid;
+	char	   *dbname;
 
 	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -421,6 +422,17 @@ fs_stream_worker_main(Datum main_arg)
 
 	if (!slot_claim(dbid, idx))
 		proc_exit(0);
+
+	/* our database's name, to follow changes of fstore.database */
+	StartTransactionCommand();
+	{
+		char	   *name = get_database_name(dbid);
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		dbname = pstrdup(name ? name : "");
+		MemoryContextSwitchTo(old);
+	}
+	CommitTransactionCommand();
 
 	for (;;)
 	{
@@ -435,6 +447,9 @@ fs_stream_worker_main(Datum main_arg)
 		}
 		if (idx >= fs_stream_workers || db_paused(dbid))
 			proc_exit(0);
+		if (fs_stream_database && fs_stream_database[0] != '\0' &&
+			strcmp(dbname, fs_stream_database) != 0)
+			proc_exit(0);		/* fstore.database now names another database */
 
 		more = drain_once(idx);
 		if (more)

@@ -1,7 +1,7 @@
 # Stream workers: exactly-once application of 100,000 events from
 # concurrent producers (INSERT and COPY), across an immediate shutdown and a
 # killed worker; dead letters; DROP DATABASE and DROP EXTENSION with workers
-# running; changing fstore.stream_workers.
+# running; changing fstore.stream_workers and fstore.database.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -197,6 +197,19 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activi
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET fstore.stream_workers; SELECT pg_reload_conf()');
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
 	WHERE backend_type = 'fstore stream worker' AND datname = 'postgres'}), 'one worker again');
+
+# 5b. fstore.database naming another database: the running worker leaves,
+#     events wait; naming this one again brings it back
+$node->safe_psql('postgres', "ALTER SYSTEM SET fstore.database = 'nosuchdb'; SELECT pg_reload_conf()");
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
+	WHERE backend_type = 'fstore stream worker' AND datname = 'postgres'}),
+	'the worker leaves a database fstore.database no longer names');
+$node->safe_psql('postgres', q{INSERT INTO fstore_stream.ev2 VALUES (2, 2, now())});
+sleep 1;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM fstore_stream.ev2'), '1', 'events wait meanwhile');
+$node->safe_psql('postgres', "ALTER SYSTEM SET fstore.database = 'postgres'; SELECT pg_reload_conf()");
+ok(wait_drained($node, 'ev2'), 'and are applied once it names this database again');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET fstore.database; SELECT pg_reload_conf()');
 
 # 6. a database created after startup gets a worker; DROP DATABASE with its
 #    worker running does not hang
