@@ -974,6 +974,12 @@ BEGIN
             USING ERRCODE = 'undefined_column',
                   HINT = 'Select the time of each row as event_ts.';
     END IF;
+    IF (SELECT count(*) <> count(DISTINCT c) FROM unnest(v_cols) c) THEN
+        RAISE EXCEPTION 'entity query has two columns named "%"',
+              (SELECT c FROM unnest(v_cols) c GROUP BY c HAVING count(*) > 1 ORDER BY c LIMIT 1)
+            USING ERRCODE = 'duplicate_column',
+                  HINT = 'Rename one of them with AS.';
+    END IF;
     IF v_types[array_position(v_cols, 'event_ts')]
        NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
         RAISE EXCEPTION 'column "event_ts" of the entity query has type %', v_types[array_position(v_cols, 'event_ts')]
@@ -1021,8 +1027,8 @@ BEGIN
 
     -- lateral: an index probe per entity row and view; hash: one pass over
     -- each view's history per chunk of entity rows.  A probe costs about as
-    -- much as reading 50 history rows in a pass, so probes win while the
-    -- entity rows are fewer than about 2% of the history rows.
+    -- much as reading 100 history rows in a pass, so probes win while the
+    -- entity rows (times views) are under about 1% of the history rows.
     IF v_strategy = 'auto' THEN
         v_est := fstore._estimate_rows(v_query);
         SELECT sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
@@ -1030,7 +1036,7 @@ BEGIN
           INTO v_hist
           FROM unnest(v_views) AS x(v)
           JOIN pg_catalog.pg_class c ON c.oid = format('fstore_offline.%I', x.v)::regclass;
-        v_strategy := CASE WHEN v_est * cardinality(v_views) <= 0.02 * v_hist THEN 'lateral' ELSE 'hash' END;
+        v_strategy := CASE WHEN v_est * cardinality(v_views) <= 0.01 * v_hist THEN 'lateral' ELSE 'hash' END;
     END IF;
 
     IF v_strategy = 'hash' THEN

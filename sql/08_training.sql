@@ -188,6 +188,7 @@ SELECT t.err($$SELECT fs_create_training_set('e1', 'SELECT doc_id::text AS doc_i
 SELECT t.err($$SELECT fs_create_training_set('e1', 'SELECT doc_id, event_ts::text AS event_ts FROM t.labels', ARRAY['tv1.a'])$$);
 SELECT t.err($$SELECT fs_create_training_set('e1', 'SELECT doc_id, event_ts, label AS a FROM t.labels', ARRAY['tv1.a'])$$);
 SELECT t.err($$SELECT fs_create_training_set('e1', 'SELECT doc_id, event_ts FROM t.labels', ARRAY['tv1.a', 'tv1.a'])$$);
+SELECT t.err($$SELECT fs_create_training_set('e1', 'SELECT doc_id, event_ts, row_no AS x, label AS x FROM t.labels', ARRAY['tv1.a'])$$);
 SELECT t.err($$SELECT fs_create_training_set('e1', 'SELECT doc_id, event_ts FROM t.labels', ARRAY[]::text[])$$);
 SELECT t.err($$SELECT fs_create_training_set('e1', 'DELETE FROM t.labels', ARRAY['tv1.a'])$$);
 SELECT t.err($$SELECT fs_create_training_set('e1', 'SELECT doc_id, event_ts FROM t.labels', ARRAY['tv1.a'], strategy => 'fast')$$);

@@ -15,15 +15,18 @@
  * fstore.training_work_mem.  For each chunk and each view:
  *
  *	1. the chunk's keys go into an in-memory hash table (chains of rows);
- *	2. one sequential scan of the view's history compares every history row
- *	   with the chunk's rows of its key and keeps, per row, the best
- *	   candidate's TID, event_ts and created_at (no copying);
+ *	2. one sequential scan of the view's history looks each history row's
+ *	   key up and records it (TID, event_ts, created_at; no copying) at the
+ *	   first of the key's rows it may serve, if it beats what is there; a
+ *	   running maximum over each key's rows in time order then gives every
+ *	   row its best candidate;
  *	3. the winners are fetched in TID order (each history row once, however
  *	   many entity rows it serves) and their feature values kept;
  *
  * then the chunk's rows are emitted in order.  Work is one pass over each
- * history per chunk plus the winners, whatever the number of history rows
- * per key: no sort of the history and no candidate explosion.  Memory is
+ * history per chunk (a hash probe and a search among the key's rows per
+ * history row) plus the winners: no sort of the history and no candidate
+ * pairs, however many history and entity rows a key has.  Memory is
  * the chunk's keys, winners and values; the entity rows themselves wait in
  * a tuplestore (which spills past work_mem), as does the result.
  *
@@ -727,26 +730,80 @@ find_slot(AsofKeys *ks, uint32 h, const Datum *keys)
 	}
 }
 
-/* Offers history row (ts, created, tid) to the rows of a key. */
+/* true if candidate (ts, created, tid) beats c */
+static inline bool
+better(const AsofCand *c, int64 ts, int64 created, const ItemPointerData *tid)
+{
+	if (!ItemPointerIsValid(&c->tid) || ts > c->ts)
+		return true;
+	if (ts < c->ts)
+		return false;
+	if (created != c->created)
+		return created > c->created;
+	return ItemPointerCompare((ItemPointer) tid, (ItemPointer) &c->tid) > 0;
+}
+
+/*
+ * Offers history row (ts, created, tid) to the rows of a key.  Only the
+ * first row (in time order) that may take it records it: every later row
+ * may take it too, and gets it from the running maximum that carry_best
+ * takes once the pass is over.  So a history row costs a search among its
+ * key's rows, not a visit to each of them.
+ */
 static inline void
 offer(AsofCand *cand, const int64 *ets, AsofSlot *sl, int64 ts, int64 created,
 	  ItemPointer tid)
 {
-	int			s;
+	int			lo = sl->first;
+	int			hi = sl->first + sl->count;	/* first row with ets >= ts is in [lo, hi] */
 
-	/* rows are in time order: only the last ones can take this row */
-	for (s = sl->first + sl->count - 1; s >= sl->first && ets[s] >= ts; s--)
+	if (sl->count <= 8)
 	{
-		AsofCand   *c = &cand[s];
-
-		if (!ItemPointerIsValid(&c->tid) || ts > c->ts ||
-			(ts == c->ts && (created > c->created ||
-							 (created == c->created &&
-							  ItemPointerCompare(tid, &c->tid) > 0))))
+		while (lo < hi && ets[lo] < ts)
+			lo++;
+	}
+	else
+	{
+		while (lo < hi)
 		{
-			c->ts = ts;
-			c->created = created;
-			c->tid = *tid;
+			int			mid = lo + (hi - lo) / 2;
+
+			if (ets[mid] < ts)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	if (lo < sl->first + sl->count && better(&cand[lo], ts, created, tid))
+	{
+		cand[lo].ts = ts;
+		cand[lo].created = created;
+		cand[lo].tid = *tid;
+	}
+}
+
+/*
+ * After a pass: each row's best is the best recorded at it or at an
+ * earlier row of its key (those rows' candidates are at or before their
+ * event_ts, so at or before this row's too).
+ */
+static void
+carry_best(AsofKeys *ks, AsofCand *cand)
+{
+	uint32		slot;
+
+	for (slot = 0; slot <= ks->mask; slot++)
+	{
+		AsofSlot   *sl = &ks->slots[slot];
+		int			s;
+
+		for (s = sl->first + 1; s < sl->first + sl->count; s++)
+		{
+			AsofCand   *prev = &cand[s - 1];
+
+			if (ItemPointerIsValid(&prev->tid) &&
+				better(&cand[s], prev->ts, prev->created, &prev->tid))
+				cand[s] = *prev;
 		}
 	}
 }
@@ -850,8 +907,8 @@ scan_history(AsofState *st, AsofView *v)
 			if (p->slot && p->ts <= p->slot->maxts &&
 				!(st->has_cutoff && p->created > st->cutoff))
 			{
-				fs_prefetch(&v->cand[p->slot->first + p->slot->count - 1]);
-				fs_prefetch(&ks->sorted_ts[p->slot->first + p->slot->count - 1]);
+				fs_prefetch(&v->cand[p->slot->first]);
+				fs_prefetch(&ks->sorted_ts[p->slot->first]);
 			}
 			else
 				p->slot = NULL;
@@ -867,10 +924,10 @@ scan_history(AsofState *st, AsofView *v)
 	}
 	table_endscan(scan);
 
-	/* drain the pipeline */
+	/* drain the pipeline (rows read in the last ASOF_AHEAD - 1 steps) */
 	if (ks->int8_key)
 	{
-		uint64		lo = nread > ASOF_AHEAD ? nread - ASOF_AHEAD + 1 : 0;
+		uint64		lo = nread >= ASOF_AHEAD ? nread - ASOF_AHEAD + 1 : 0;
 
 		for (i = lo; i < nread; i++)
 		{
@@ -889,6 +946,8 @@ scan_history(AsofState *st, AsofView *v)
 				offer(v->cand, ks->sorted_ts, p->slot, p->ts, p->created, &p->tid);
 		}
 	}
+
+	carry_best(ks, v->cand);
 }
 
 /*
