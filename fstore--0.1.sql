@@ -176,6 +176,12 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fs_query_columns'
 LANGUAGE C STRICT VOLATILE;
 
+-- 1, 2, 3, ... in the order the calling query evaluates it (numbers the
+-- rows of fs_write_query's and fs_materialize's queries).
+CREATE FUNCTION fstore._ordinal() RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_ordinal'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
 -- Statement trigger on the catalogs: tells every backend to reload metadata.
 CREATE FUNCTION fstore._catalog_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'fs_catalog_changed'

@@ -61,6 +61,7 @@
 PG_FUNCTION_INFO_V1(fs_write);
 PG_FUNCTION_INFO_V1(fs_write_query);
 PG_FUNCTION_INFO_V1(fs_online_dml);
+PG_FUNCTION_INFO_V1(fs_ordinal);
 
 /* rows fs_write_query hands to the engine at a time */
 #define WRITE_QUERY_CHUNK 10000
@@ -96,7 +97,26 @@ struct FsApply
 	FsApplyCounts counts;
 	int64		nrows;			/* rows applied */
 	TimestampTz max_ts;			/* newest event_ts applied */
+
+	/*
+	 * Walking the primary key: for a large batch of sorted keys, one index
+	 * scan moves forward from key to key instead of descending the tree for
+	 * each (see probe_online).  wscan is positioned with "first key column
+	 * >= k" and reads index tuples to compare whole keys.
+	 */
+	IndexScanDesc wscan;
+	ScanKeyData wsk;
+	bool		walking;		/* use the walk for the keys of this call */
+	bool		walk_positioned;	/* wscan has a current entry, or ended */
+	bool		walk_valid;		/* ... and it is a current entry */
+	int			walk_keys;		/* keys probed by walking in this call */
+	int			walk_jumps;		/* of which needed a new descent */
 };
+
+/* batches of at least this many keys walk the primary key */
+#define WALK_MIN_KEYS	256
+/* entries stepped over before a walk descends again instead */
+#define WALK_STEPS		8
 
 /* Raises 42501 unless the user may read and write both tables of the view. */
 void
@@ -222,6 +242,19 @@ fs_apply_begin(FsView *view)
 							   view->key_opcintype[k], view->cols[k].collation,
 							   view->key_eq_proc[k], (Datum) 0);
 	ap->oscan = index_beginscan(ap->online, ap->pkidx, ap->snapshot, nk, 0);
+	{
+		Oid			ge = get_opfamily_member(ap->pkidx->rd_opfamily[0],
+											 view->key_opcintype[0],
+											 view->key_opcintype[0],
+											 BTGreaterEqualStrategyNumber);
+
+		if (!OidIsValid(ge))
+			elog(ERROR, "no >= operator for the first key column of feature view \"%s\"",
+				 view->name);
+		ScanKeyEntryInitialize(&ap->wsk, 0, 1, BTGreaterEqualStrategyNumber,
+							   view->key_opcintype[0], view->cols[0].collation,
+							   get_opcode(ge), (Datum) 0);
+	}
 
 	ap->oslot = table_slot_create(ap->online, &estate->es_tupleTable);
 	ap->newslot = ExecInitExtraTupleSlot(estate, RelationGetDescr(ap->online),
@@ -247,6 +280,8 @@ fs_apply_end(FsApply *ap, FsApplyCounts *counts)
 	EState	   *estate = ap->estate;
 
 	index_endscan(ap->oscan);
+	if (ap->wscan)
+		index_endscan(ap->wscan);
 	if (ap->hscan)
 		index_endscan(ap->hscan);
 	index_close(ap->pkidx, NoLock);
@@ -325,6 +360,98 @@ features_equal(FsView *view, const Datum *av, const bool *an,
 	return true;
 }
 
+/* Moves the walk to its next index entry. */
+static inline void
+walk_next(FsApply *ap)
+{
+	ap->walk_valid = index_getnext_tid(ap->wscan, ForwardScanDirection) != NULL;
+}
+
+/* Positions the walk at the first entry whose first key column >= keyvals[0]. */
+static void
+walk_descend(FsApply *ap, const Datum *keyvals)
+{
+	ap->wsk.sk_argument = keyvals[0];
+	index_rescan(ap->wscan, &ap->wsk, 1, NULL, 0);
+	ap->walk_positioned = true;
+	walk_next(ap);
+}
+
+/* The walk's current entry compared with keyvals. */
+static int
+walk_compare(FsApply *ap, const Datum *keyvals)
+{
+	FsView	   *view = ap->view;
+	IndexTuple	itup = ap->wscan->xs_itup;
+	int			k;
+
+	for (k = 0; k < view->nkeys; k++)
+	{
+		bool		isnull;
+		Datum		d = index_getattr(itup, k + 1, ap->wscan->xs_itupdesc, &isnull);
+		int			c = ApplySortComparator(d, isnull, keyvals[k], false,
+											&view->key_ssup[k]);
+
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+/*
+ * The key's visible online row, found by walking forward from the previous
+ * key: a step or two when the batch's keys are dense in the table, a new
+ * descent when the next key is more than WALK_STEPS entries away.  Entries
+ * of the key are fetched until the visible one (dead versions may precede
+ * it).  The descent only places the walk by the first key column; if the
+ * key is still more than WALK_STEPS entries further, *probe is set and the
+ * caller looks the key up exactly instead.
+ */
+static bool
+walk_to(FsApply *ap, const Datum *keyvals, bool *probe)
+{
+	int			steps = 0;
+	int			c = 1;
+	bool		descended = false;
+
+	ap->walk_keys++;
+	if (!ap->walk_positioned)
+	{
+		walk_descend(ap, keyvals);
+		ap->walk_jumps++;
+		descended = true;
+	}
+	while (ap->walk_valid && (c = walk_compare(ap, keyvals)) < 0)
+	{
+		if (++steps > WALK_STEPS)
+		{
+			if (descended)
+			{
+				ap->walk_positioned = false;
+				*probe = true;
+				return false;
+			}
+			walk_descend(ap, keyvals);
+			ap->walk_jumps++;
+			descended = true;
+			steps = 0;
+			continue;
+		}
+		walk_next(ap);
+	}
+	while (ap->walk_valid && c == 0)
+	{
+		bool		found = index_fetch_heap(ap->wscan, ap->oslot);
+
+		walk_next(ap);
+		if (found)
+			return true;
+		if (ap->walk_valid)
+			c = walk_compare(ap, keyvals);
+	}
+	return false;
+}
+
 /* Reads the key's online row into oslot and cur_vals; false if none. */
 static bool
 probe_online(FsApply *ap, const Datum *keyvals)
@@ -339,11 +466,30 @@ probe_online(FsApply *ap, const Datum *keyvals)
 	 * array) in the current context, so scans run in the apply's context,
 	 * never in the per-key one.
 	 */
-	for (j = 0; j < view->nkeys; j++)
-		ap->osk[j].sk_argument = keyvals[j];
 	old = MemoryContextSwitchTo(ap->cxt);
-	index_rescan(ap->oscan, ap->osk, view->nkeys, NULL, 0);
-	found = index_getnext_slot(ap->oscan, ForwardScanDirection, ap->oslot);
+	if (ap->walking)
+	{
+		bool		probe = false;
+
+		found = walk_to(ap, keyvals, &probe);
+		/* scattered keys: descents only, without the wasted steps */
+		if (ap->walk_keys == WALK_MIN_KEYS && ap->walk_jumps > WALK_MIN_KEYS / 2)
+			ap->walking = false;
+		if (probe)
+		{
+			for (j = 0; j < view->nkeys; j++)
+				ap->osk[j].sk_argument = keyvals[j];
+			index_rescan(ap->oscan, ap->osk, view->nkeys, NULL, 0);
+			found = index_getnext_slot(ap->oscan, ForwardScanDirection, ap->oslot);
+		}
+	}
+	else
+	{
+		for (j = 0; j < view->nkeys; j++)
+			ap->osk[j].sk_argument = keyvals[j];
+		index_rescan(ap->oscan, ap->osk, view->nkeys, NULL, 0);
+		found = index_getnext_slot(ap->oscan, ForwardScanDirection, ap->oslot);
+	}
 	MemoryContextSwitchTo(old);
 	if (!found)
 	{
@@ -577,6 +723,20 @@ fs_apply_rows(FsApply *ap, FsRow *rows, int nrows)
 	if (nrows > 1)
 		qsort_arg(rows, nrows, sizeof(FsRow), row_cmp, view);
 
+	/* a large batch walks the primary key (probe_online) */
+	ap->walking = nrows >= WALK_MIN_KEYS;
+	ap->walk_positioned = false;
+	ap->walk_keys = 0;
+	ap->walk_jumps = 0;
+	if (ap->walking && ap->wscan == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(ap->cxt);
+
+		ap->wscan = index_beginscan(ap->online, ap->pkidx, ap->snapshot, 1, 0);
+		ap->wscan->xs_want_itup = true;
+		MemoryContextSwitchTo(oldcxt);
+	}
+
 	for (i = 0; i < nrows; i = j)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -702,6 +862,25 @@ fs_write(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(counts_datum(fcinfo, &counts));
 }
 
+/*
+ * fstore._ordinal() -> bigint: 1, 2, 3, ... in the order the calling query
+ * evaluates it (the counter lives in the call site's fn_extra, so it
+ * starts again in every query).  fs_write_select numbers the rows of a
+ * query with it: unlike row_number() OVER (), it does not spool the rows.
+ */
+Datum
+fs_ordinal(PG_FUNCTION_ARGS)
+{
+	int64	   *n = (int64 *) fcinfo->flinfo->fn_extra;
+
+	if (n == NULL)
+	{
+		n = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(int64));
+		fcinfo->flinfo->fn_extra = n;
+	}
+	PG_RETURN_INT64(++*n);
+}
+
 /* The text of the single SELECT in query, without a trailing semicolon. */
 char *
 fs_single_select(const char *query)
@@ -802,7 +981,7 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 											  FORMAT_TYPE_TYPEMOD_GIVEN |
 											  FORMAT_TYPE_FORCE_QUALIFY));
 	/* the row number keeps the query's order among equal keys and times */
-	appendStringInfoString(&sql, ", q.ord FROM (SELECT *, pg_catalog.row_number() OVER () AS ord FROM (\n");
+	appendStringInfoString(&sql, ", q.ord FROM (SELECT *, fstore._ordinal() AS ord FROM (\n");
 	appendStringInfoString(&sql, select);
 	appendStringInfoString(&sql, "\n) AS q0(");
 	for (j = 0; j < view->ncols; j++)
