@@ -61,27 +61,35 @@ typedef struct CaughtError
 } CaughtError;
 
 /*
- * True for errors an event itself causes (bad data, a constraint or a
- * trigger of the view's tables rejecting it): those events become dead
- * letters.  Any other error (a cancel, a timeout, a lock or serialization
- * failure, missing privileges, out of memory...) says nothing about the
- * events, so it aborts the whole batch and leaves them queued.
+ * False for errors that say nothing about the events: a cancel or shutdown,
+ * a timeout, a lock, deadlock or serialization failure, missing privileges
+ * or objects, exhausted resources, an internal error.  Those abort the whole
+ * batch and leave its events queued for a later try.  Any other error in
+ * the apply step (bad data, a constraint or trigger of the view's tables
+ * rejecting an event, a key too large for an index...) is the events'
+ * doing: they become dead letters.
  */
 static bool
 error_is_the_events(int sqlerrcode)
 {
+	if (sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+		return false;
 	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
 	{
-		case ERRCODE_DATA_EXCEPTION:
-		case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:
-		case ERRCODE_WITH_CHECK_OPTION_VIOLATION:
-		case ERRCODE_SQL_ROUTINE_EXCEPTION:
-		case ERRCODE_EXTERNAL_ROUTINE_EXCEPTION:
-		case ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION:
-		case ERRCODE_PLPGSQL_ERROR:
-			return true;
+		case ERRCODE_CONNECTION_EXCEPTION:	/* 08 */
+		case ERRCODE_FEATURE_NOT_SUPPORTED: /* 0A */
+		case ERRCODE_INVALID_TRANSACTION_STATE: /* 25 */
+		case ERRCODE_TRANSACTION_ROLLBACK:	/* 40 */
+		case ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: /* 42 */
+		case ERRCODE_INSUFFICIENT_RESOURCES:	/* 53 */
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:	/* 55 */
+		case ERRCODE_OPERATOR_INTERVENTION: /* 57 */
+		case ERRCODE_SYSTEM_ERROR:	/* 58 */
+		case ERRCODE_CONFIG_FILE_ERROR: /* F0 */
+		case ERRCODE_INTERNAL_ERROR:	/* XX */
+			return false;
 	}
-	return false;
+	return true;
 }
 
 /*
@@ -97,8 +105,16 @@ apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool ok = true;
 
+	/*
+	 * The apply's state (executor state, scans...) lives in a context of
+	 * its own, gone after the attempt whether it worked or not: a batch
+	 * retried event by event must not keep every failed attempt's memory.
+	 */
+	MemoryContext attempt = AllocSetContextCreate(old, "fstore stream attempt",
+												  ALLOCSET_DEFAULT_SIZES);
+
 	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(old);
+	MemoryContextSwitchTo(attempt);
 	PG_TRY();
 	{
 		FsApply    *ap = fs_apply_begin(view);
@@ -127,6 +143,7 @@ apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
 		ok = false;
 	}
 	PG_END_TRY();
+	MemoryContextDelete(attempt);
 	return ok;
 }
 
@@ -140,16 +157,10 @@ dead_letter(FsView *view, HeapTuple tuple, TupleDesc desc, const char *message,
 		" VALUES ($1, pg_catalog.to_jsonb($2), $3, $4)";
 	Oid			types[4] = {TEXTOID, RECORDOID, TEXTOID, TEXTOID};
 	Datum		values[4];
-	HeapTupleHeader rec = (HeapTupleHeader) palloc(tuple->t_len);
-
-	/* the event as a record of the (blessed) RETURNING row type */
-	memcpy(rec, tuple->t_data, tuple->t_len);
-	HeapTupleHeaderSetDatumLength(rec, tuple->t_len);
-	HeapTupleHeaderSetTypeId(rec, desc->tdtypeid);
-	HeapTupleHeaderSetTypMod(rec, desc->tdtypmod);
 
 	values[0] = CStringGetTextDatum(view->name);
-	values[1] = PointerGetDatum(rec);
+	/* the event as a record of the (blessed) RETURNING row type, flattened */
+	values[1] = heap_copy_tuple_as_datum(tuple, desc);
 	values[2] = CStringGetTextDatum(message);
 	values[3] = CStringGetTextDatum(sqlstate);
 	/* as the catalogs' owner: appliers need no privilege on fstore.* */

@@ -342,8 +342,109 @@ my_views(int idx, int nworkers, List **names)
 }
 
 /*
+ * Views whose last batch failed with an error that is not the events'
+ * doing (see queue.c): they are retried after a delay that doubles up to a
+ * minute, while the worker goes on serving the others.
+ */
+typedef struct FailedView
+{
+	char		name[NAMEDATALEN];
+	TimestampTz retry_at;
+	int			delay_ms;
+} FailedView;
+
+#define MAX_FAILED_VIEWS 64
+static FailedView failed[MAX_FAILED_VIEWS];
+static int	nfailed = 0;
+
+static FailedView *
+failed_view(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < nfailed; i++)
+		if (strcmp(failed[i].name, name) == 0)
+			return &failed[i];
+	return NULL;
+}
+
+static void
+note_failure(const char *name)
+{
+	FailedView *f = failed_view(name);
+
+	if (f == NULL)
+	{
+		if (nfailed == MAX_FAILED_VIEWS)
+			nfailed--;			/* forget the last one: it only loses its delay */
+		f = &failed[nfailed++];
+		strlcpy(f->name, name, NAMEDATALEN);
+		f->delay_ms = 0;
+	}
+	f->delay_ms = f->delay_ms == 0 ? 1000 : Min(f->delay_ms * 2, 60000);
+	f->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), f->delay_ms);
+}
+
+static void
+note_success(const char *name)
+{
+	FailedView *f = failed_view(name);
+
+	if (f != NULL)
+		*f = failed[--nfailed];
+}
+
+/*
+ * One batch of one view, in a transaction of its own; returns the number
+ * of events taken.  An error is logged and rolled back (the events stay
+ * queued) and the view is retried later.
+ */
+static int64
+drain_view(const char *name)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	FsStreamBatch b = {0};
+
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		{
+			FsView	   *view = fs_catalog_find_view(name);
+
+			if (view != NULL && OidIsValid(view->stream_relid))
+			{
+				pgstat_report_activity(STATE_RUNNING, name);
+				fs_stream_apply_batch(view, fs_stream_batch_size, &b);
+			}
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		note_success(name);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+		note_failure(name);
+		ereport(LOG,
+				(errmsg("fstore stream worker: the events of feature view \"%s\" stay queued; retrying in %d ms",
+						name, failed_view(name)->delay_ms)));
+		b.events = 0;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return b.events;
+}
+
+/*
  * One pass over the views this worker serves, a transaction per view.
  * Returns true if some batch was full (more events are likely waiting).
+ * An error in one view's batch is logged and rolled back (its events stay
+ * queued); the other views are served all the same.
  */
 static bool
 drain_once(int idx)
@@ -376,33 +477,15 @@ drain_once(int idx)
 	foreach(lc, names)
 	{
 		char	   *name = lfirst(lc);
-		FsStreamBatch b = {0};
+		FailedView *f = failed_view(name);
 
 		CHECK_FOR_INTERRUPTS();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		{
-			FsView	   *view = fs_catalog_find_view(name);
-
-			if (view != NULL && OidIsValid(view->stream_relid))
-			{
-				pgstat_report_activity(STATE_RUNNING, name);
-				fs_stream_apply_batch(view, fs_stream_batch_size, &b);
-			}
-		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		if (b.events >= fs_stream_batch_size)
+		if (f != NULL && GetCurrentTimestamp() < f->retry_at)
+			continue;			/* failed a moment ago: later */
+		if (drain_view(name) >= fs_stream_batch_size)
 			more = true;
-		pfree(name);
 	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		list_free(names);
-		MemoryContextSwitchTo(old);
-	}
+	list_free_deep(names);		/* names and cells live in TopMemoryContext */
 	return more;
 }
 

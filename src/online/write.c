@@ -472,9 +472,18 @@ probe_online(FsApply *ap, const Datum *keyvals)
 		bool		probe = false;
 
 		found = walk_to(ap, keyvals, &probe);
-		/* scattered keys: descents only, without the wasted steps */
-		if (ap->walk_keys == WALK_MIN_KEYS && ap->walk_jumps > WALK_MIN_KEYS / 2)
-			ap->walking = false;
+
+		/*
+		 * Scattered keys: descents only, without the wasted steps.  Judged
+		 * on every WALK_MIN_KEYS keys, since a batch may thin out.
+		 */
+		if (ap->walk_keys == WALK_MIN_KEYS)
+		{
+			if (ap->walk_jumps > WALK_MIN_KEYS / 2)
+				ap->walking = false;
+			ap->walk_keys = 0;
+			ap->walk_jumps = 0;
+		}
 		if (probe)
 		{
 			for (j = 0; j < view->nkeys; j++)
@@ -723,8 +732,12 @@ fs_apply_rows(FsApply *ap, FsRow *rows, int nrows)
 	if (nrows > 1)
 		qsort_arg(rows, nrows, sizeof(FsRow), row_cmp, view);
 
-	/* a large batch walks the primary key (probe_online) */
-	ap->walking = nrows >= WALK_MIN_KEYS;
+	/*
+	 * A large batch walks the primary key (probe_online).  Only for one key
+	 * column: the walk descends by the first column alone, which is too
+	 * coarse when many keys share it.
+	 */
+	ap->walking = nrows >= WALK_MIN_KEYS && view->nkeys == 1;
 	ap->walk_positioned = false;
 	ap->walk_keys = 0;
 	ap->walk_jumps = 0;

@@ -485,9 +485,11 @@ row_footprint(AsofState *st)
 
 	for (i = 0; i < st->nkeysets; i++)
 		sz += st->keysets[i].nkeys * (sizeof(Datum) + (st->keysets[i].byref ? 16 : 0)) +
-			sizeof(bool) + sizeof(int32) + sizeof(int64) + 3 * sizeof(AsofSlot) / 2;
+			sizeof(bool) + sizeof(int32) + sizeof(int64) +
+			2 * sizeof(AsofSlot) +	/* a half-full table, keys ~ rows */
+			sizeof(uint32) + sizeof(int64) + sizeof(AsofRowKey);	/* sorting */
 	for (i = 0; i < st->nviews; i++)
-		sz += sizeof(AsofCand) + st->views[i].stride;
+		sz += sizeof(AsofCand) + st->views[i].stride + sizeof(AsofTidPos);
 	return sz;
 }
 
@@ -504,7 +506,7 @@ grow_arrays(AsofState *st, int newmax)
 		{
 			AsofKeys   *ks = &st->keysets[i];
 
-			ks->vals = MemoryContextAllocHuge(st->chunkcxt, sizeof(Datum) * ks->nkeys * newmax);
+			ks->vals = MemoryContextAllocHuge(st->chunkcxt, sizeof(Datum) * ks->nkeys * (Size) newmax);
 			ks->isnull = MemoryContextAllocHuge(st->chunkcxt, sizeof(bool) * newmax);
 		}
 	}
@@ -516,7 +518,7 @@ grow_arrays(AsofState *st, int newmax)
 		{
 			AsofKeys   *ks = &st->keysets[i];
 
-			ks->vals = repalloc_huge(ks->vals, sizeof(Datum) * ks->nkeys * newmax);
+			ks->vals = repalloc_huge(ks->vals, sizeof(Datum) * ks->nkeys * (Size) newmax);
 			ks->isnull = repalloc_huge(ks->isnull, sizeof(bool) * newmax);
 		}
 	}
@@ -546,7 +548,7 @@ add_row(AsofState *st, HeapTuple tup)
 	for (i = 0; i < st->nkeysets; i++)
 	{
 		AsofKeys   *ks = &st->keysets[i];
-		Datum	   *vals = &ks->vals[r * ks->nkeys];
+		Datum	   *vals = &ks->vals[(Size) r * ks->nkeys];
 
 		ks->isnull[r] = false;
 		for (k = 0; k < ks->nkeys; k++)
@@ -585,7 +587,7 @@ sorted_cmp(const void *pa, const void *pb, void *arg)
 		c = (ka > kb) - (ka < kb);
 	}
 	else
-		c = fs_keys_compare(ks->fv, &ks->vals[a * ks->nkeys], &ks->vals[b * ks->nkeys]);
+		c = fs_keys_compare(ks->fv, &ks->vals[(Size) a * ks->nkeys], &ks->vals[(Size) b * ks->nkeys]);
 	if (c != 0)
 		return c;
 	if (ks->sorted_ts[a] != ks->sorted_ts[b])
@@ -630,7 +632,7 @@ hash_chunk(AsofState *st)
 		{
 			if (ks->isnull[r] || st->etsnull[r])
 				continue;
-			ks->row_hash[r] = asof_hash(ks, &ks->vals[r * ks->nkeys]);
+			ks->row_hash[r] = asof_hash(ks, &ks->vals[(Size) r * ks->nkeys]);
 			row_ts[r] = st->ets[r];
 			ks->sorted_row[ks->nsorted++] = r;
 		}
@@ -670,7 +672,7 @@ hash_chunk(AsofState *st)
 				int			b = ks->sorted_row[e];
 
 				if (ks->row_hash[a] != ks->row_hash[b] ||
-					!asof_keys_equal(ks, &ks->vals[a * ks->nkeys], &ks->vals[b * ks->nkeys]))
+					!asof_keys_equal(ks, &ks->vals[(Size) a * ks->nkeys], &ks->vals[(Size) b * ks->nkeys]))
 					break;
 			}
 			nkeys++;
@@ -693,13 +695,13 @@ hash_chunk(AsofState *st)
 				int			b = ks->sorted_row[e];
 
 				if (ks->row_hash[a] != ks->row_hash[b] ||
-					!asof_keys_equal(ks, &ks->vals[a * ks->nkeys], &ks->vals[b * ks->nkeys]))
+					!asof_keys_equal(ks, &ks->vals[(Size) a * ks->nkeys], &ks->vals[(Size) b * ks->nkeys]))
 					break;
 			}
 			while (ks->slots[slot].count > 0)
 				slot = (slot + 1) & ks->mask;
 			sl = &ks->slots[slot];
-			sl->key0 = ks->vals[a * ks->nkeys];
+			sl->key0 = ks->vals[(Size) a * ks->nkeys];
 			sl->maxts = ks->sorted_ts[e - 1];
 			sl->hash = h;
 			sl->first = s;
@@ -724,7 +726,7 @@ find_slot(AsofKeys *ks, uint32 h, const Datum *keys)
 			return NULL;
 		if (sl->hash == h &&
 			(ks->int8_key ? sl->key0 == keys[0] :
-			 asof_keys_equal(ks, &ks->vals[ks->sorted_row[sl->first] * ks->nkeys], keys)))
+			 asof_keys_equal(ks, &ks->vals[(Size) ks->sorted_row[sl->first] * ks->nkeys], keys)))
 			return sl;
 		slot = (slot + 1) & ks->mask;
 	}
@@ -846,12 +848,16 @@ scan_history(AsofState *st, AsofView *v)
 	uint64		nread = 0;
 	uint64		i;
 	int			s;
+	MemoryContext tmpcxt = NULL;
 
 	for (s = 0; s < ks->nsorted; s++)
 		ItemPointerSetInvalid(&v->cand[s].tid);
 	if (ks->nsorted == 0)
 		return;
 
+	if (!ks->int8_key)
+		tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fstore as_of_join key",
+									   ALLOCSET_SMALL_SIZES);
 	scan = table_beginscan(v->rel, st->snapshot, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
@@ -865,11 +871,19 @@ scan_history(AsofState *st, AsofView *v)
 		{
 			Datum		hkeys[FS_MAX_KEYS];
 			AsofSlot   *sl;
+			MemoryContext old;
 			int			k;
 
 			for (k = 0; k < ks->nkeys && !isnull; k++)
 				hkeys[k] = heap_getattr(tup, fv->cols[k].offline_attnum, hd, &isnull);
-			if (isnull || (sl = find_slot(ks, asof_hash(ks, hkeys), hkeys)) == NULL)
+			if (isnull)
+				continue;
+			/* a type's hash or equality may allocate (numeric detoasts) */
+			MemoryContextReset(tmpcxt);
+			old = MemoryContextSwitchTo(tmpcxt);
+			sl = find_slot(ks, asof_hash(ks, hkeys), hkeys);
+			MemoryContextSwitchTo(old);
+			if (sl == NULL)
 				continue;
 			ts = DatumGetTimestampTz(heap_getattr(tup, ts_att, hd, &isnull));
 			if (ts > sl->maxts)
@@ -923,6 +937,8 @@ scan_history(AsofState *st, AsofView *v)
 		}
 	}
 	table_endscan(scan);
+	if (tmpcxt)
+		MemoryContextDelete(tmpcxt);
 
 	/* drain the pipeline (rows read in the last ASOF_AHEAD - 1 steps) */
 	if (ks->int8_key)
@@ -999,34 +1015,58 @@ fetch_winners(AsofState *st, AsofView *v)
 		BlockNumber blk = (BlockNumber) (order[i].tid >> 16);
 		Buffer		buf;
 		Page		page;
+		int			end;
+		int			j;
 
 		CHECK_FOR_INTERRUPTS();
 
+		/* the page's winners: order[i .. end - 1] */
+		for (end = i + 1; end < n && (BlockNumber) (order[end].tid >> 16) == blk; end++)
+			;
+
+		/*
+		 * Visibility under the content lock; the values afterwards, with
+		 * the page only pinned (as a sequential scan reads its tuples): no
+		 * one can move a tuple of a pinned page, and detoasting, which reads
+		 * other relations, must not run under a buffer lock.
+		 */
 		buf = ReadBuffer(v->rel, blk);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-
-		while (i < n && (BlockNumber) (order[i].tid >> 16) == blk)
+		for (j = i; j < end; j++)
 		{
-			OffsetNumber off = (OffsetNumber) (order[i].tid & 0xffff);
-			ItemPointerData tself;
-			ItemId		lp = PageGetItemId(page, off);
+			OffsetNumber off = (OffsetNumber) (order[j].tid & 0xffff);
+			ItemId		lp;
 			HeapTupleData htup;
-			char	   *row;
-			int			j;
-			int			f;
 
+			if (j > i && order[j].tid == order[j - 1].tid)
+				continue;
+			lp = PageGetItemId(page, off);
 			if (off > PageGetMaxOffsetNumber(page) || !ItemIdIsNormal(lp))
 				elog(ERROR, "history row (%u,%u) of feature view \"%s\" vanished",
 					 blk, off, fv->name);
 			htup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
 			htup.t_len = ItemIdGetLength(lp);
 			htup.t_tableOid = RelationGetRelid(v->rel);
-			ItemPointerSet(&tself, blk, off);
-			htup.t_self = tself;
+			ItemPointerSet(&htup.t_self, blk, off);
 			if (!HeapTupleSatisfiesVisibility(&htup, st->snapshot, buf))
 				elog(ERROR, "history row (%u,%u) of feature view \"%s\" vanished",
 					 blk, off, fv->name);
+		}
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+		while (i < end)
+		{
+			OffsetNumber off = (OffsetNumber) (order[i].tid & 0xffff);
+			ItemId		lp = PageGetItemId(page, off);
+			HeapTupleData htup;
+			char	   *row;
+			int			f;
+
+			htup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			htup.t_len = ItemIdGetLength(lp);
+			htup.t_tableOid = RelationGetRelid(v->rel);
+			ItemPointerSet(&htup.t_self, blk, off);
 
 			/* the first row of the run gets copies, the others share them */
 			row = v->data + (Size) v->stride * ks->sorted_row[order[i].pos];
@@ -1050,11 +1090,11 @@ fetch_winners(AsofState *st, AsofView *v)
 					d = datumCopy(d, false, col->typlen);
 				memcpy(row + v->off[f], &d, sizeof(Datum));
 			}
-			for (j = i + 1; j < n && order[j].tid == order[i].tid; j++)
+			for (j = i + 1; j < end && order[j].tid == order[i].tid; j++)
 				memcpy(v->data + (Size) v->stride * ks->sorted_row[order[j].pos], row, v->stride);
 			i = j;
 		}
-		UnlockReleaseBuffer(buf);
+		ReleaseBuffer(buf);
 	}
 }
 
@@ -1165,7 +1205,7 @@ fs_as_of_join(PG_FUNCTION_ARGS)
 	layout_views(st);
 
 	budget = (Size) fs_training_work_mem * 1024;
-	chunk_rows = (int) Min(budget / row_footprint(st), (Size) (INT_MAX / 4));
+	chunk_rows = (int) Min(budget / row_footprint(st), (Size) (INT_MAX / (2 * FS_MAX_KEYS)));
 	chunk_rows = Max(chunk_rows, 1000);
 
 	/*

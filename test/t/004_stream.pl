@@ -211,6 +211,26 @@ $node->safe_psql('postgres', "ALTER SYSTEM SET fstore.database = 'postgres'; SEL
 ok(wait_drained($node, 'ev2'), 'and are applied once it names this database again');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET fstore.database; SELECT pg_reload_conf()');
 
+# 5c. an error that is not the events' doing (a trigger raising 55000
+#     here, like a lock timeout would) keeps them queued instead of making
+#     dead letters, and the worker goes on serving the other views
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN RAISE EXCEPTION 'not now' USING ERRCODE = 'object_not_in_prerequisite_state'; END $$;
+	CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON fstore_online.ev2
+		FOR EACH ROW EXECUTE FUNCTION refuse();
+	INSERT INTO fstore_stream.ev2 VALUES (3, 3, now());
+	INSERT INTO fstore_stream.ev VALUES (8, 99000008, '2027-01-03');
+});
+ok(wait_drained($node, 'ev'), 'the other view is still served');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM fstore_stream.ev2'), '1',
+	'the refused events stay queued');
+is($node->safe_psql('postgres', "SELECT count(*) FROM fstore.dead_letters WHERE view_name = 'ev2'"), '0',
+	'and are not dead letters');
+ok($node->log_contains('the events of feature view "ev2" stay queued'), 'the failure is logged');
+$node->safe_psql('postgres', 'DROP TRIGGER refuse ON fstore_online.ev2');
+ok(wait_drained($node, 'ev2'), 'they are applied once the cause is gone');
+
 # 6. a database created after startup gets a worker; DROP DATABASE with its
 #    worker running does not hang
 $node->safe_psql('postgres', 'CREATE DATABASE late');
