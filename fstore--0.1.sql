@@ -854,16 +854,25 @@ $fn$;
 CREATE FUNCTION fstore._unschedule(p_view text) RETURNS bool
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_found bool;
+    v_job   bigint;
+    v_found bool := false;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         RETURN false;
     END IF;
-    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)'
-       INTO v_found USING fstore._job_name(p_view);
-    IF v_found THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING fstore._job_name(p_view);
+    IF NOT pg_catalog.has_schema_privilege('cron', 'USAGE') THEN
+        RAISE NOTICE 'the pg_cron job of feature view "%" was not looked for', p_view
+            USING DETAIL = 'This role has no USAGE privilege on schema cron.',
+                  HINT = format('If job %L exists, its owner can remove it with cron.unschedule.',
+                                fstore._job_name(p_view));
+        RETURN false;
     END IF;
+    -- by id, which works for the job's owner and for superusers alike
+    FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1::name'
+                 USING fstore._job_name(p_view) LOOP
+        EXECUTE 'SELECT cron.unschedule($1::bigint)' USING v_job;
+        v_found := true;
+    END LOOP;
     RETURN v_found;
 END
 $fn$;
@@ -887,6 +896,12 @@ BEGIN
     IF schedule IS NULL THEN
         RAISE EXCEPTION 'schedule must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.octet_length(fstore._job_name(v_name)) > 63 THEN
+        RAISE EXCEPTION 'feature view name "%" is too long for a pg_cron job name', v_name
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = format('The job would be named %L, over the 63 bytes of a name.', fstore._job_name(v_name)),
+                  HINT = 'Schedule views whose names have at most 44 bytes.';
     END IF;
     PERFORM fstore._require_pg_cron();
     EXECUTE 'SELECT cron.schedule($1, $2, $3)'
@@ -940,7 +955,10 @@ $fn$;
 
 CREATE FUNCTION @extschema@.fs_training_set_query(entity_query text, features text[],
     created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
-RETURNS text LANGUAGE plpgsql AS $fn$
+RETURNS text LANGUAGE plpgsql
+-- literals in the SQL (created_before, ttls) read the same in any session
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres'
+AS $fn$
 DECLARE
     v_query    text;
     v_cols     name[];
@@ -1022,7 +1040,7 @@ BEGIN
                 RAISE EXCEPTION 'entity query has no column "%", a key of feature view "%"', r.k, v_views[i]
                     USING ERRCODE = 'undefined_column';
             END IF;
-            IF v_types[v_pos] <> r.t THEN
+            IF v_types[v_pos]::regtype <> r.t::regtype THEN
                 RAISE EXCEPTION 'column "%" of the entity query has type %, but the key of feature view "%" has type %',
                                 r.k, v_types[v_pos], v_views[i], r.t
                     USING ERRCODE = 'datatype_mismatch',

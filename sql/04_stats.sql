@@ -29,4 +29,9 @@ SET ROLE fs_nobody;
 SELECT t.err('SELECT fs_reset_stats()');
 RESET ROLE;
 DROP ROLE fs_nobody;
+-- the helpers that clear a view's shared state refuse live views
+SELECT regexp_replace(t.err(format('SELECT fstore._forget_view(%s)', view_id)), 'view \d+', 'view N') AS err
+  FROM fstore.feature_views WHERE name = 'st';
+SELECT regexp_replace(t.err(format('SELECT fstore._init_view(%s)', view_id)), 'view \d+', 'view N') AS err
+  FROM fstore.feature_views WHERE name = 'st';
 SHOW fstore.max_feature_views;

@@ -64,6 +64,14 @@ SELECT fs_create_feature_view('mn', 'doc', source => 'raw.noidx'::regclass);
 SELECT t.err($$SELECT fs_materialize('nosuch')$$);
 SELECT t.err($$SELECT fs_materialize(NULL)$$);
 SELECT t.err($$SELECT fs_materialize('iv')$$);
+SELECT t.err($$SELECT fs_materialize('mv', until => 'infinity')$$);
+SELECT t.err($$SELECT fs_materialize('mv', since => '2026-01-05', until => '2026-01-04')$$);
+-- the writer's privileges, even for a window with nothing in it
+CREATE ROLE fs_nobody;
+SET ROLE fs_nobody;
+SELECT t.err($$SELECT fs_materialize('mv', since => '2026-01-05', until => '2026-01-05')$$);
+RESET ROLE;
+DROP ROLE fs_nobody;
 SELECT t.err($$SELECT fs_create_feature_view('bad1', 'doc', source => 'raw.mat_src'::regclass, source_query => 'SELECT 1')$$);
 SELECT t.err($$SELECT fs_create_feature_view('bad2', 'doc', source_query => 'DELETE FROM raw.mat_src')$$);
 SELECT t.err($$SELECT fs_create_feature_view('bad3', 'doc', source_query => 'SELECT doc_id, a FROM raw.mat_src')$$);
@@ -84,6 +92,10 @@ SELECT t.err($$SELECT fs_unschedule_materialize('mv')$$);
 SELECT t.err($$SELECT fs_schedule_materialize('iv', '0 0 31 2 *')$$);
 SELECT t.err($$SELECT fs_schedule_materialize('nosuch', '0 0 31 2 *')$$);
 SELECT t.err($$SELECT fs_schedule_materialize('mv', 'not a schedule')$$);
+SELECT fs_create_feature_view('a_feature_view_with_a_name_of_fifty_bytes_in_all', 'doc',
+                              source => 'raw.mat_src'::regclass);
+SELECT t.err($$SELECT fs_schedule_materialize('a_feature_view_with_a_name_of_fifty_bytes_in_all', '0 0 31 2 *')$$);
+SELECT fs_drop_feature_view('a_feature_view_with_a_name_of_fifty_bytes_in_all');
 -- dropping a view drops its schedule
 SELECT fs_schedule_materialize('mq', '0 0 31 2 *') > 0 AS scheduled;
 SELECT fs_drop_feature_view('mq');

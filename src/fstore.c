@@ -10,6 +10,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -72,15 +76,52 @@ fs_preloaded(void)
 }
 
 /*
+ * The row of view_id in fstore.feature_views, as this transaction sees it:
+ * *exists, and whether this transaction inserted it.
+ */
+static void
+view_row(int64 view_id, bool *exists, bool *ours)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(view_id)};
+
+	*exists = *ours = false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT xmin FROM fstore.feature_views WHERE view_id = $1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read fstore.feature_views");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		xmin = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		*exists = true;
+		*ours = !isnull && TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin));
+	}
+	SPI_finish();
+}
+
+/*
  * fstore._forget_view(view_id): releases what shared memory holds for a
- * dropped view.  Entries are keyed by view_id, which is never reused, so
- * this only reclaims memory; it is safe even if the drop rolls back.
+ * dropped view (called by fs_drop_feature_view, once the view's row is
+ * gone).  Entries are keyed by view_id, which is never reused, so this
+ * only reclaims memory; it is safe even if the drop rolls back.  Refused
+ * for a view that still exists.
  */
 Datum
 fs_forget_view(PG_FUNCTION_ARGS)
 {
 	int64		view_id = PG_GETARG_INT64(0);
+	bool		exists;
+	bool		ours;
 
+	view_row(view_id, &exists, &ours);
+	if (exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("feature view %lld still exists", (long long) view_id),
+				 errhint("fstore._forget_view is called by fs_drop_feature_view.")));
 	fs_stats_forget(view_id);
 	PG_RETURN_VOID();
 }
@@ -88,12 +129,23 @@ fs_forget_view(PG_FUNCTION_ARGS)
 /*
  * fstore._init_view(view_id): clears any shared state left under a view id
  * (after DROP EXTENSION and CREATE EXTENSION, ids start again); the view
- * then starts with a generation no cache entry has.
+ * then starts with a generation no cache entry has.  Only for a view this
+ * transaction created (fs_create_feature_view calls it).
  */
 Datum
 fs_init_view(PG_FUNCTION_ARGS)
 {
-	fs_stats_forget(PG_GETARG_INT64(0));
+	int64		view_id = PG_GETARG_INT64(0);
+	bool		exists;
+	bool		ours;
+
+	view_row(view_id, &exists, &ours);
+	if (!exists || !ours)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view %lld was not created by this transaction", (long long) view_id),
+				 errhint("fstore._init_view is called by fs_create_feature_view.")));
+	fs_stats_forget(view_id);
 	PG_RETURN_VOID();
 }
 

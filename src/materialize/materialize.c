@@ -64,7 +64,8 @@ read_source(FsView *view, SourceInfo *src)
 	memset(src, 0, sizeof(SourceInfo));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+	/* not read-only: a new snapshot (in READ COMMITTED) sees the latest run */
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -135,12 +136,22 @@ fs_materialize(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("feature view name must not be NULL")));
 	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	read_source(view, &src);
-	if (src.relation == NULL && src.query == NULL)
+
+	/*
+	 * The writer's privileges first: even a run that reads nothing moves the
+	 * watermark and records itself.
+	 */
+	fs_check_write_privileges(view);
+	if (!PG_ARGISNULL(2) && TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(2)))
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feature view \"%s\" has no source", view->name),
-				 errhint("Create the view with source => a table or view, or source_query => a query; or write to it with fs_write.")));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("until must be a finite time"),
+				 errdetail("It becomes the view's watermark, where the next run starts.")));
+	if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2) &&
+		PG_GETARG_TIMESTAMPTZ(1) > PG_GETARG_TIMESTAMPTZ(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("since must not be later than until")));
 
 	if (!ConditionalLockDatabaseObject(fs_catalog_views_relid(), (Oid) view->view_id,
 									   1, ExclusiveLock))
@@ -149,6 +160,14 @@ fs_materialize(PG_FUNCTION_ARGS)
 				 errmsg("feature view \"%s\" is already being materialized", view->name),
 				 errdetail("Runs of one feature view never interleave; another session holds this view's materialization lock."),
 				 errhint("Try again once that run has finished.")));
+
+	/* the watermark after the lock: a run that just finished has moved it */
+	read_source(view, &src);
+	if (src.relation == NULL && src.query == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" has no source", view->name),
+				 errhint("Create the view with source => a table or view, or source_query => a query; or write to it with fs_write.")));
 
 	since = PG_ARGISNULL(1) ? (src.has_watermark ? src.watermark : DT_NOBEGIN) :
 		PG_GETARG_TIMESTAMPTZ(1);

@@ -252,7 +252,17 @@ fs_stats_forget(int64 view_id)
 	if (!fs_preloaded())
 		return;
 	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
-	hash_search(stats_hash, &key, HASH_REMOVE, NULL);
+	{
+		FsStatsEntry *e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+
+		/*
+		 * An entry a writer is invalidating stays: removing it would let a
+		 * reader recreate it, not busy, while the writer's change is not
+		 * yet committed.  It is reclaimed like any unused entry later.
+		 */
+		if (e != NULL && pg_atomic_read_u32(&e->busy) == 0)
+			hash_search(stats_hash, &key, HASH_REMOVE, NULL);
+	}
 	LWLockRelease(stats_shared->lock);
 }
 
@@ -298,8 +308,12 @@ fs_view_state_end_invalidate(int64 view_id)
 	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 	if (e != NULL)
 	{
+		uint32		busy = pg_atomic_read_u32(&e->busy);
+
 		pg_atomic_write_u64(&e->generation, new_generation());
-		pg_atomic_fetch_sub_u32(&e->busy, 1);
+		/* never below zero, even for an entry that was created anew */
+		while (busy > 0 && !pg_atomic_compare_exchange_u32(&e->busy, &busy, busy - 1))
+			;
 	}
 	LWLockRelease(stats_shared->lock);
 }
