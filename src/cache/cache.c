@@ -395,6 +395,27 @@ chain_link_to(FsCachePart *p, FsCacheEntry *e, uint32 off)
 	return link;
 }
 
+/*
+ * Fills the ring from head to its end with a filler entry (when there is
+ * room for its header) and counts that space as used; the caller moves
+ * head to the start.
+ */
+static void
+ring_pad_end(FsCachePart *p)
+{
+	uint32		gap = p->ringsize - p->head;
+
+	if (gap >= ENTRY_HDR)
+	{
+		FsCacheEntry *f = entry_at(p, p->head);
+
+		f->size = gap;
+		f->flags = ENTRY_FILLER;
+		f->next = 0;
+	}
+	p->used += gap;
+}
+
 /* Places need bytes at the head if there is room; returns offset or -1. */
 static int64
 ring_place(FsCachePart *p, uint32 need)
@@ -416,18 +437,8 @@ ring_place(FsCachePart *p, uint32 need)
 		}
 		if (p->used > 0 && p->tail >= need)
 		{
-			uint32		gap = p->ringsize - p->head;
-
 			/* the end of the ring is too short: pad it and wrap */
-			if (gap >= ENTRY_HDR)
-			{
-				FsCacheEntry *f = entry_at(p, p->head);
-
-				f->size = gap;
-				f->flags = ENTRY_FILLER;
-				f->next = 0;
-			}
-			p->used += gap;
+			ring_pad_end(p);
 			p->head = need;
 			p->used += need;
 			return 0;
@@ -487,15 +498,7 @@ ring_reinsert_tail(FsCachePart *p, FsCacheEntry *e, uint32 off)
 			memcpy(entry_at(p, newoff), e, size);
 			goto moved;
 		}
-		if (gap >= ENTRY_HDR)
-		{
-			FsCacheEntry *f = entry_at(p, p->head);
-
-			f->size = gap;
-			f->flags = ENTRY_FILLER;
-			f->next = 0;
-		}
-		p->used += gap;
+		ring_pad_end(p);
 		p->head = 0;
 	}
 	newoff = p->head;

@@ -178,17 +178,22 @@ row_is_valid(FsView *view, FsRow *row)
 	return !row->nulls[view->ts_col];
 }
 
-/* the batch being retried one event at a time (for retry_order) */
-static FsView *retry_view;
-static FsRow *retry_rows;
-
-static int
-retry_order(const void *a, const void *b)
+/* a batch's rows, for sorting indexes into them */
+typedef struct RetryOrder
 {
-	FsRow	   *ra = &retry_rows[*(const int *) a];
-	FsRow	   *rb = &retry_rows[*(const int *) b];
-	TimestampTz ta = DatumGetTimestampTz(ra->values[retry_view->ts_col]);
-	TimestampTz tb = DatumGetTimestampTz(rb->values[retry_view->ts_col]);
+	FsRow	   *rows;
+	int			ts_col;
+} RetryOrder;
+
+/* indexes into a batch's rows, by event_ts, then queue order */
+static int
+retry_order(const void *a, const void *b, void *arg)
+{
+	RetryOrder *o = (RetryOrder *) arg;
+	FsRow	   *ra = &o->rows[*(const int *) a];
+	FsRow	   *rb = &o->rows[*(const int *) b];
+	TimestampTz ta = DatumGetTimestampTz(ra->values[o->ts_col]);
+	TimestampTz tb = DatumGetTimestampTz(rb->values[o->ts_col]);
 
 	if (ta != tb)
 		return ta < tb ? -1 : 1;
@@ -286,9 +291,9 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 		 * One at a time, in the order the batch applies them (event_ts, then
 		 * queue order): the events that fail on their own are dead letters.
 		 */
-		retry_view = view;
-		retry_rows = rows;
-		qsort(valid_idx, nvalid, sizeof(int), retry_order);
+		RetryOrder	order = {rows, view->ts_col};
+
+		qsort_arg(valid_idx, nvalid, sizeof(int), retry_order, &order);
 		for (i = 0; i < nvalid; i++)
 		{
 			FsRow		one = rows[valid_idx[i]];

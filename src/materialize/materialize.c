@@ -238,24 +238,13 @@ fs_query_columns(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *select = fs_single_select(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	SPIPlanPtr	plan;
-	List	   *sources;
 	TupleDesc	rdesc;
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(select, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare query: %s", SPI_result_code_string(SPI_result));
-	sources = SPI_plan_get_plan_sources(plan);
-	if (list_length(sources) != 1 ||
-		((CachedPlanSource *) linitial(sources))->resultDesc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("query must return rows")));
-	rdesc = ((CachedPlanSource *) linitial(sources))->resultDesc;
+	rdesc = fs_query_result_desc(select, 0, NULL);
 	for (i = 0; i < rdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(rdesc, i);

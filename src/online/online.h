@@ -56,6 +56,7 @@ extern void fs_write_select(FsView *view, const char *select, int nargs,
 							Oid *argtypes, Datum *args, FsApplyCounts *counts,
 							int64 *read);
 extern char *fs_single_select(const char *query);
+extern TupleDesc fs_query_result_desc(const char *select, int nargs, Oid *argtypes);
 extern void fs_check_write_privileges(FsView *view);
 
 #endif							/* FS_ONLINE_H */

@@ -401,39 +401,28 @@ walk_compare(FsApply *ap, const Datum *keyvals)
 /*
  * The key's visible online row, found by walking forward from the previous
  * key: a step or two when the batch's keys are dense in the table, a new
- * descent when the next key is more than WALK_STEPS entries away.  Entries
- * of the key are fetched until the visible one (dead versions may precede
- * it).  The descent only places the walk by the first key column; if the
- * key is still more than WALK_STEPS entries further, *probe is set and the
- * caller looks the key up exactly instead.
+ * descent when the next key is more than WALK_STEPS entries away (with one
+ * key column, the descent lands on the key or past it).  Entries of the key
+ * are fetched until the visible one (dead versions may precede it).
  */
 static bool
-walk_to(FsApply *ap, const Datum *keyvals, bool *probe)
+walk_to(FsApply *ap, const Datum *keyvals)
 {
 	int			steps = 0;
 	int			c = 1;
-	bool		descended = false;
 
 	ap->walk_keys++;
 	if (!ap->walk_positioned)
 	{
 		walk_descend(ap, keyvals);
 		ap->walk_jumps++;
-		descended = true;
 	}
 	while (ap->walk_valid && (c = walk_compare(ap, keyvals)) < 0)
 	{
 		if (++steps > WALK_STEPS)
 		{
-			if (descended)
-			{
-				ap->walk_positioned = false;
-				*probe = true;
-				return false;
-			}
 			walk_descend(ap, keyvals);
 			ap->walk_jumps++;
-			descended = true;
 			steps = 0;
 			continue;
 		}
@@ -469,9 +458,7 @@ probe_online(FsApply *ap, const Datum *keyvals)
 	old = MemoryContextSwitchTo(ap->cxt);
 	if (ap->walking)
 	{
-		bool		probe = false;
-
-		found = walk_to(ap, keyvals, &probe);
+		found = walk_to(ap, keyvals);
 
 		/*
 		 * Scattered keys: descents only, without the wasted steps.  Judged
@@ -483,13 +470,6 @@ probe_online(FsApply *ap, const Datum *keyvals)
 				ap->walking = false;
 			ap->walk_keys = 0;
 			ap->walk_jumps = 0;
-		}
-		if (probe)
-		{
-			for (j = 0; j < view->nkeys; j++)
-				ap->osk[j].sk_argument = keyvals[j];
-			index_rescan(ap->oscan, ap->osk, view->nkeys, NULL, 0);
-			found = index_getnext_slot(ap->oscan, ForwardScanDirection, ap->oslot);
 		}
 	}
 	else
@@ -894,6 +874,30 @@ fs_ordinal(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(++*n);
 }
 
+/*
+ * The result columns of a query (SPI must be connected): prepared, not
+ * run; 42809 unless it returns rows.  A copy, in the current context.
+ */
+TupleDesc
+fs_query_result_desc(const char *select, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(select, nargs, argtypes);
+	List	   *sources;
+	TupleDesc	desc;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare query: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	if (list_length(sources) != 1 ||
+		((CachedPlanSource *) linitial(sources))->resultDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("query must return rows")));
+	desc = CreateTupleDescCopy(((CachedPlanSource *) linitial(sources))->resultDesc);
+	SPI_freeplan(plan);
+	return desc;
+}
+
 /* The text of the single SELECT in query, without a trailing semicolon. */
 char *
 fs_single_select(const char *query)
@@ -942,8 +946,6 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 				Datum *args, FsApplyCounts *counts, int64 *read)
 {
 	StringInfoData sql;
-	SPIPlanPtr	plan;
-	List	   *sources;
 	TupleDesc	rdesc;
 	Portal		portal;
 	FsApply    *ap;
@@ -960,16 +962,7 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	plan = SPI_prepare(select, nargs, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare query: %s", SPI_result_code_string(SPI_result));
-	sources = SPI_plan_get_plan_sources(plan);
-	if (list_length(sources) != 1 ||
-		((CachedPlanSource *) linitial(sources))->resultDesc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("query must return rows")));
-	rdesc = ((CachedPlanSource *) linitial(sources))->resultDesc;
+	rdesc = fs_query_result_desc(select, nargs, argtypes);
 	if (rdesc->natts != view->ncols)
 	{
 		StringInfoData cols;
@@ -983,7 +976,6 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 						rdesc->natts, view->name, view->ncols),
 				 errhint("Select the columns in this order: %s.", cols.data)));
 	}
-	SPI_freeplan(plan);
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
