@@ -1020,6 +1020,7 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 		int			nrows;
 		int			napply;
 		MemoryContext old;
+		MemoryContext nextcxt;
 
 		SPI_cursor_fetch(portal, true, WRITE_QUERY_CHUNK);
 		n = SPI_processed;
@@ -1052,9 +1053,14 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 		MemoryContextSwitchTo(callcxt);
 		fs_apply_rows(ap, rows, napply);
 
-		/* copy the held-back rows out before the chunk memory goes */
-		MemoryContextReset(carrycxt);
-		MemoryContextSwitchTo(carrycxt);
+		/*
+		 * Copy the held-back rows out before the chunk memory goes, into a
+		 * new context: they may themselves be rows carried from an earlier
+		 * fetch (a key spanning whole fetches), which live in the old one.
+		 */
+		nextcxt = AllocSetContextCreate(callcxt, "fstore query carry",
+										ALLOCSET_DEFAULT_SIZES);
+		MemoryContextSwitchTo(nextcxt);
 		carry = palloc(sizeof(FsRow) * Max(nrows - napply, 1));
 		ncarry = nrows - napply;
 		for (i = 0; i < (uint64) ncarry; i++)
@@ -1074,6 +1080,8 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 			}
 		}
 		MemoryContextSwitchTo(old);
+		MemoryContextDelete(carrycxt);
+		carrycxt = nextcxt;
 		SPI_freetuptable(SPI_tuptable);
 		MemoryContextReset(chunkcxt);
 		if (n == 0)
