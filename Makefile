@@ -9,6 +9,7 @@ OBJS = \
 	src/fstore.o \
 	src/cache/cache.o \
 	src/cache/coherence.o \
+	src/catalog/acl.o \
 	src/catalog/metadata.o \
 	src/ingest/queue.o \
 	src/ingest/worker.o \

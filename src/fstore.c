@@ -88,7 +88,7 @@ view_row(int64 view_id, bool *exists, bool *ours)
 	*exists = *ours = false;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT xmin FROM fstore.feature_views WHERE view_id = $1",
+	if (SPI_execute_with_args("SELECT xmin FROM fstore.feature_views WHERE view_id OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read fstore.feature_views");
 	if (SPI_processed == 1)

@@ -230,6 +230,78 @@ find_attnum(TupleDesc td, const char *name)
 	return InvalidAttrNumber;
 }
 
+static const char *const table_schema[] = {"fstore_online", "fstore_offline", "fstore_stream"};
+
+/* Refuses a per-view "table" that is not a plain table (a view, say). */
+static void
+check_relkind(FsView *view, Relation rel, FsTableKind kind)
+{
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s.%s\" is not a table", table_schema[kind], view->name),
+				 errdetail("The tables of feature view \"%s\" must be plain tables.",
+						   view->name)));
+}
+
+static void
+type_mismatch(FsView *view, FsTableKind kind, const char *col, Oid have, Oid want)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" of table \"%s.%s\" has type %s, but feature view \"%s\" expects %s",
+					col, table_schema[kind], view->name,
+					OidIsValid(have) ? format_type_be(have) : "unknown",
+					view->name,
+					OidIsValid(want) ? format_type_be(want) : "unknown"),
+			 errdetail("The table no longer matches the view's definition in fstore's catalogs."),
+			 errhint("Change the column back to its type.")));
+}
+
+void
+fs_catalog_check_table(FsView *view, FsTableKind kind, TupleDesc td)
+{
+	int			i;
+
+	for (i = 0; i < view->ncols; i++)
+	{
+		FsColumn   *c = &view->cols[i];
+		AttrNumber	att = kind == FS_TABLE_ONLINE ? c->online_attnum :
+			kind == FS_TABLE_OFFLINE ? c->offline_attnum : c->stream_attnum;
+		Form_pg_attribute a;
+
+		if (att < 1 || att > td->natts ||
+			TupleDescAttr(td, att - 1)->attisdropped ||
+			strcmp(NameStr(TupleDescAttr(td, att - 1)->attname), c->name) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s.%s\" changed while it was in use",
+							table_schema[kind], view->name),
+					 errhint("Retry the statement.")));
+		a = TupleDescAttr(td, att - 1);
+		if (a->atttypid != c->typid)
+			type_mismatch(view, kind, c->name, a->atttypid, c->typid);
+	}
+	if (kind == FS_TABLE_OFFLINE)
+	{
+		AttrNumber	att = view->created_at_attnum;
+
+		if (att < 1 || att > td->natts ||
+			TupleDescAttr(td, att - 1)->atttypid != TIMESTAMPTZOID)
+			type_mismatch(view, kind, "created_at",
+						  att >= 1 && att <= td->natts ? TupleDescAttr(td, att - 1)->atttypid : InvalidOid,
+						  TIMESTAMPTZOID);
+	}
+	if ((kind == FS_TABLE_ONLINE && td->natts != view->online_natts) ||
+		(kind == FS_TABLE_OFFLINE && td->natts != view->offline_natts) ||
+		(kind == FS_TABLE_STREAM && td->natts != view->stream_natts))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s.%s\" changed while it was in use",
+						table_schema[kind], view->name),
+				 errhint("Retry the statement.")));
+}
+
 static void
 missing_column(FsView *view, const char *col, const char *nsp)
 {
@@ -258,8 +330,10 @@ load_online(FsView *view, Oid nsp)
 				 errmsg("online table of feature view \"%s\" does not exist",
 						view->name)));
 	rel = table_open(view->online_relid, AccessShareLock);
+	check_relkind(view, rel, FS_TABLE_ONLINE);
 	td = RelationGetDescr(rel);
 	view->rowtype = rel->rd_rel->reltype;
+	view->owner = rel->rd_rel->relowner;
 	view->online_natts = td->natts;
 
 	for (i = 0; i < view->ncols; i++)
@@ -277,12 +351,39 @@ load_online(FsView *view, Oid nsp)
 		c->typlen = att->attlen;
 		c->typbyval = att->attbyval;
 		c->typalign = att->attalign;
+		if (c->typid != c->catalog_typid)
+			type_mismatch(view, FS_TABLE_ONLINE, c->name, c->typid, c->catalog_typid);
 	}
-	if (view->cols[view->ts_col].typid != TIMESTAMPTZOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column \"event_ts\" of feature view \"%s\" is not of type timestamp with time zone",
-						view->name)));
+
+	/* the key type fs_get_many takes must have the key columns' layout */
+	if (view->nkeys == 1)
+	{
+		if (view->key_type != view->cols[0].typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("key type %s of entity \"%s\" does not match key column \"%s\" of type %s",
+							format_type_be(view->key_type), view->entity,
+							view->cols[0].name, format_type_be(view->cols[0].typid))));
+	}
+	else
+	{
+		TupleDesc	ktd = lookup_rowtype_tupdesc_noerror(view->key_type, -1, true);
+		bool		ok = ktd != NULL && ktd->natts == view->nkeys;
+
+		for (i = 0; ok && i < view->nkeys; i++)
+			ok = !TupleDescAttr(ktd, i)->attisdropped &&
+				TupleDescAttr(ktd, i)->atttypid == view->cols[i].typid;
+		if (ktd)
+			ReleaseTupleDesc(ktd);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("key type %s of entity \"%s\" does not match its key columns",
+							format_type_be(view->key_type), view->entity),
+					 errdetail("It must have exactly the key columns' types, in order."),
+					 errhint("Change the type's attributes back to the key columns' types.")));
+		view->key_typrelid = get_typ_typrelid(view->key_type);
+	}
 
 	/*
 	 * The shape changes with the table's storage (TRUNCATE, rewrites) and
@@ -395,6 +496,7 @@ load_offline(FsView *view, Oid nsp)
 				 errmsg("offline table of feature view \"%s\" does not exist",
 						view->name)));
 	rel = table_open(view->offline_relid, AccessShareLock);
+	check_relkind(view, rel, FS_TABLE_OFFLINE);
 	td = RelationGetDescr(rel);
 	view->offline_natts = td->natts;
 	for (i = 0; i < view->ncols; i++)
@@ -408,6 +510,7 @@ load_offline(FsView *view, Oid nsp)
 	view->created_at_attnum = find_attnum(td, "created_at");
 	if (view->created_at_attnum == InvalidAttrNumber)
 		missing_column(view, "created_at", "fstore_offline");
+	fs_catalog_check_table(view, FS_TABLE_OFFLINE, td);
 
 	view->history_relid = InvalidOid;
 	indexes = RelationGetIndexList(rel);
@@ -465,6 +568,7 @@ load_stream(FsView *view, Oid nsp)
 	if (!OidIsValid(view->stream_relid))
 		return;
 	rel = table_open(view->stream_relid, AccessShareLock);
+	check_relkind(view, rel, FS_TABLE_STREAM);
 	td = RelationGetDescr(rel);
 	view->stream_natts = td->natts;
 	for (i = 0; i < view->ncols; i++)
@@ -473,6 +577,7 @@ load_stream(FsView *view, Oid nsp)
 		if (view->cols[i].stream_attnum == InvalidAttrNumber)
 			missing_column(view, view->cols[i].name, "fstore_stream");
 	}
+	fs_catalog_check_table(view, FS_TABLE_STREAM, td);
 	table_close(rel, AccessShareLock);
 }
 
@@ -493,18 +598,50 @@ text_array_to_cstrings(Datum d, int *n)
 	return out;
 }
 
+/* Oid array datum to a palloc'd array (NULL elements: InvalidOid). */
+static Oid *
+oid_array(Datum d, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	Oid		   *out;
+	int			i;
+
+	deconstruct_array(DatumGetArrayTypeP(d), OIDOID, sizeof(Oid), true,
+					  TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(Oid) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+		out[i] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
+	return out;
+}
+
 /* Reads a view's catalog rows and its tables' shapes; NULL if unknown. */
 static FsView *
 load_view(const char *name)
 {
+	/*
+	 * Every operator qualified and every column cast to the type read here,
+	 * whatever search_path the session has and whatever a user did to the
+	 * catalogs' column types.
+	 */
 	static const char *sql =
-		"SELECT v.view_id, v.entity, v.ttl, v.source IS NOT NULL,"
-		"       e.key_columns::pg_catalog.text[], e.key_type::pg_catalog.oid,"
+		"SELECT v.view_id::pg_catalog.int8, v.entity::pg_catalog.text,"
+		"       v.ttl::pg_catalog.interval,"
+		"       (v.source IS NOT NULL OR v.source_query IS NOT NULL)::pg_catalog.bool,"
+		"       e.key_columns::pg_catalog.text[],"
+		"       e.key_type::pg_catalog.text::pg_catalog.regtype::pg_catalog.oid,"
 		"       ARRAY(SELECT f.name::pg_catalog.text FROM fstore.features f"
-		"              WHERE f.view_name = v.name ORDER BY f.position)"
+		"              WHERE f.view_name OPERATOR(pg_catalog.=) v.name"
+		"              ORDER BY f.position),"
+		"       ARRAY(SELECT pg_catalog.to_regtype(f.type::pg_catalog.text)::pg_catalog.oid"
+		"               FROM fstore.features f"
+		"              WHERE f.view_name OPERATOR(pg_catalog.=) v.name"
+		"              ORDER BY f.position),"
+		"       ARRAY(SELECT pg_catalog.to_regtype(t)::pg_catalog.oid"
+		"               FROM pg_catalog.unnest(e.key_types::pg_catalog.text[]) AS t)"
 		"  FROM fstore.feature_views v"
-		"  JOIN fstore.entities e ON e.name = v.entity"
-		" WHERE v.name = $1";
+		"  JOIN fstore.entities e ON e.name OPERATOR(pg_catalog.=) v.entity"
+		" WHERE v.name OPERATOR(pg_catalog.=) $1";
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	FsView	   *view;
@@ -514,8 +651,12 @@ load_view(const char *name)
 	bool		isnull;
 	char	  **keys;
 	char	  **feats;
+	Oid		   *ftypes;
+	Oid		   *ktypes;
 	int			nkeys;
 	int			nfeats;
+	int			nftypes;
+	int			nktypes;
 	int			i;
 
 	args[0] = CStringGetTextDatum(name);
@@ -547,19 +688,32 @@ load_view(const char *name)
 	keys = text_array_to_cstrings(SPI_getbinval(tup, td, 5, &isnull), &nkeys);
 	view->key_type = DatumGetObjectId(SPI_getbinval(tup, td, 6, &isnull));
 	feats = text_array_to_cstrings(SPI_getbinval(tup, td, 7, &isnull), &nfeats);
+	ftypes = oid_array(SPI_getbinval(tup, td, 8, &isnull), &nftypes);
+	ktypes = oid_array(SPI_getbinval(tup, td, 9, &isnull), &nktypes);
 
-	if (nkeys < 1 || nkeys > FS_MAX_KEYS)
-		elog(ERROR, "entity of feature view \"%s\" has %d key columns", name, nkeys);
+	if (nkeys < 1 || nkeys > FS_MAX_KEYS || nktypes != nkeys || nftypes != nfeats)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("catalog of feature view \"%s\" is inconsistent", name),
+				 errdetail("Its entity has %d key columns and %d key types; it has %d features and %d feature types.",
+						   nkeys, nktypes, nfeats, nftypes)));
 	view->nkeys = nkeys;
 	view->nfeatures = nfeats;
 	view->ncols = nkeys + nfeats + 1;
 	view->ts_col = view->ncols - 1;
 	view->cols = palloc0(sizeof(FsColumn) * view->ncols);
 	for (i = 0; i < nkeys; i++)
+	{
 		view->cols[i].name = keys[i];
+		view->cols[i].catalog_typid = ktypes[i];
+	}
 	for (i = 0; i < nfeats; i++)
+	{
 		view->cols[nkeys + i].name = feats[i];
+		view->cols[nkeys + i].catalog_typid = ftypes[i];
+	}
 	view->cols[view->ts_col].name = pstrdup("event_ts");
+	view->cols[view->ts_col].catalog_typid = TIMESTAMPTZOID;
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 
@@ -607,6 +761,7 @@ lookup_view(const char *name)
 	watch_relid(view->online_relid, view);
 	watch_relid(view->offline_relid, NULL);
 	watch_relid(view->stream_relid, NULL);
+	watch_relid(view->key_typrelid, NULL);
 	return view;
 }
 
@@ -652,9 +807,9 @@ static FsService *
 load_service(const char *name, Oid rowtype, Oid typrelid)
 {
 	static const char *sql =
-		"SELECT sf.view_name, sf.feature::pg_catalog.text"
+		"SELECT sf.view_name::pg_catalog.text, sf.feature::pg_catalog.text"
 		"  FROM fstore.service_features sf"
-		" WHERE sf.service = $1 ORDER BY sf.position";
+		" WHERE sf.service OPERATOR(pg_catalog.=) $1 ORDER BY sf.position";
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	FsService  *svc;

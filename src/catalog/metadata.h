@@ -26,7 +26,8 @@
 typedef struct FsColumn
 {
 	char	   *name;
-	Oid			typid;
+	Oid			catalog_typid;	/* the type fstore's catalogs give it */
+	Oid			typid;			/* the online table's (checked equal) */
 	int32		typmod;
 	Oid			collation;
 	int16		typlen;
@@ -50,8 +51,10 @@ typedef struct FsView
 	Oid			pkey_relid;		/* primary key of the online table */
 	Oid			history_relid;	/* (keys, event_ts, ...) index on offline */
 	Oid			rowtype;		/* row type of the online table */
+	Oid			owner;			/* owner of the online table: the view's owner */
 	Oid			key_type;		/* element type of fs_get_many keys */
 	Oid			key_array_type;
+	Oid			key_typrelid;	/* composite key type's relation, or 0 */
 	int			nkeys;
 	int			nfeatures;
 	int			ncols;			/* nkeys + nfeatures + 1 */
@@ -111,6 +114,20 @@ extern char *fs_format_type_sql(Oid typid, int32 typmod);
  */
 extern void fs_catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 									 Datum *values, int expected);
+
+/*
+ * Raises 42804 unless rel (the view's online, offline or queue table,
+ * opened and locked by the caller) still has the columns and types the
+ * view's metadata says: called after taking a lock, since the metadata may
+ * have been read before a concurrent ALTER TABLE committed.
+ */
+typedef enum FsTableKind
+{
+	FS_TABLE_ONLINE,
+	FS_TABLE_OFFLINE,
+	FS_TABLE_STREAM
+} FsTableKind;
+extern void fs_catalog_check_table(FsView *view, FsTableKind kind, TupleDesc td);
 
 /* Locks a view against concurrent writers (fs_write, plain DML, workers). */
 extern void fs_catalog_lock_view_writers(FsView *view);

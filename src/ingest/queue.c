@@ -19,8 +19,12 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -30,13 +34,18 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "fstore.h"
+#include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "ingest/ingest.h"
 #include "online/online.h"
@@ -45,6 +54,7 @@
 PG_FUNCTION_INFO_V1(fs_stream_enqueued);
 PG_FUNCTION_INFO_V1(fs_stream_apply);
 PG_FUNCTION_INFO_V1(fs_stream_wait);
+PG_FUNCTION_INFO_V1(fs_queue_state);
 
 /* views this transaction enqueued events for; their workers wake at commit */
 static int64 *woken = NULL;
@@ -119,6 +129,7 @@ apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
 	{
 		FsApply    *ap = fs_apply_begin(view);
 
+		fs_apply_defer_state(ap);
 		fs_apply_rows(ap, rows, n);
 		fs_apply_end(ap, counts);
 		ReleaseCurrentSubTransaction();
@@ -147,20 +158,68 @@ apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
 	return ok;
 }
 
+/*
+ * The event as jsonb, computed as the current user (the view's owner, in a
+ * restricted context: a cast of one of the view's types to json is that
+ * type owner's code).  If that fails, the record's text form instead,
+ * which only type output functions (C, installed by a superuser) produce.
+ */
+static Datum
+event_jsonb(Datum record)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Oid			types[1] = {RECORDOID};
+	Datum		values[1] = {record};
+	volatile Datum result = (Datum) 0;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT pg_catalog.to_jsonb($1)", 1, types, values,
+								  NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not serialize an event");
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContextSwitchTo(caller);
+		result = PointerGetDatum(PG_DETOAST_DATUM_COPY(result));
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		result = DirectFunctionCall1(to_jsonb,
+									 CStringGetTextDatum(DatumGetCString(
+										 OidOutputFunctionCall(F_RECORD_OUT, record))));
+	}
+	PG_END_TRY();
+	return result;
+}
+
 /* Records an event that could not be applied. */
 static void
 dead_letter(FsView *view, HeapTuple tuple, TupleDesc desc, const char *message,
 			const char *sqlstate)
 {
 	static const char *sql =
-		"INSERT INTO fstore.dead_letters (view_name, event, error, sqlstate)"
-		" VALUES ($1, pg_catalog.to_jsonb($2), $3, $4)";
-	Oid			types[4] = {TEXTOID, RECORDOID, TEXTOID, TEXTOID};
+		"INSERT INTO fstore.dead_letters (view_name, event, error, sqlstate, failed_at)"
+		" VALUES ($1, $2, $3, $4, pg_catalog.statement_timestamp())";
+	Oid			types[4] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 
 	values[0] = CStringGetTextDatum(view->name);
 	/* the event as a record of the (blessed) RETURNING row type, flattened */
-	values[1] = heap_copy_tuple_as_datum(tuple, desc);
+	values[1] = event_jsonb(heap_copy_tuple_as_datum(tuple, desc));
 	values[2] = CStringGetTextDatum(message);
 	values[3] = CStringGetTextDatum(sqlstate);
 	/* as the catalogs' owner: appliers need no privilege on fstore.* */
@@ -200,22 +259,104 @@ retry_order(const void *a, const void *b, void *arg)
 	return (ra->ord > rb->ord) - (ra->ord < rb->ord);
 }
 
+/* What applying a batch needs along the way. */
+typedef struct BatchState
+{
+	FsView	   *view;
+	FsRow	   *rows;			/* every event of the batch, queue order */
+	int		   *order;			/* valid events, by event_ts then queue order */
+	FsRow	   *scratch;		/* the rows of one attempt (sorted in place) */
+	SPITupleTable *tt;
+	TupleDesc	desc;
+	FsStreamBatch *out;
+	TimestampTz max_ts;
+	int64		applied_rows;
+} BatchState;
+
+/*
+ * Applies order[lo, hi) in one subtransaction; if the events cause an
+ * error, splits the range in two (at a change of event_ts where there is
+ * one near the middle, so rows of one key and time stay together) and
+ * applies each half, down to single events, which become dead letters.
+ * Applying the halves one after the other is applying the range in
+ * event_ts order, as one attempt would.  With b bad events among n, the
+ * work is O(n log n) rows in O(b log n) subtransactions.
+ */
+static void
+apply_range(BatchState *bs, int lo, int hi)
+{
+	FsView	   *view = bs->view;
+	FsApplyCounts c = {0};
+	CaughtError err;
+	int			n = hi - lo;
+	int			i;
+	int			mid;
+
+	CHECK_FOR_INTERRUPTS();
+	for (i = 0; i < n; i++)
+		bs->scratch[i] = bs->rows[bs->order[lo + i]];
+	if (apply_in_subxact(view, bs->scratch, n, &c, &err))
+	{
+		bs->out->applied += n;
+		bs->out->written += c.written;
+		bs->out->unchanged += c.unchanged;
+		bs->out->late += c.late;
+		if (c.rows > 0)
+		{
+			bs->max_ts = bs->applied_rows > 0 ? Max(bs->max_ts, c.max_ts) : c.max_ts;
+			bs->applied_rows += c.rows;
+		}
+		return;
+	}
+	if (n == 1)
+	{
+		dead_letter(view, bs->tt->vals[bs->order[lo]], bs->desc, err.message,
+					err.sqlstate);
+		bs->out->dead++;
+		return;
+	}
+	mid = lo + n / 2;
+	for (i = 0; i < n / 2; i++)
+	{
+		/* look for a change of event_ts around the middle */
+		int			cand[2] = {lo + n / 2 - i, lo + n / 2 + i};
+		int			k;
+
+		for (k = 0; k < 2; k++)
+			if (cand[k] > lo && cand[k] < hi &&
+				DatumGetTimestampTz(bs->rows[bs->order[cand[k] - 1]].values[view->ts_col]) !=
+				DatumGetTimestampTz(bs->rows[bs->order[cand[k]]].values[view->ts_col]))
+				break;
+		if (k < 2)
+		{
+			mid = cand[k];
+			break;
+		}
+	}
+	apply_range(bs, lo, mid);
+	apply_range(bs, mid, hi);
+}
+
+/* The view's columns in logical order, for the queue's RETURNING list. */
+static void
+append_columns(StringInfo sql, FsView *view)
+{
+	int			j;
+
+	for (j = 0; j < view->ncols; j++)
+		appendStringInfo(sql, "%s%s", j ? ", " : "", quote_identifier(view->cols[j].name));
+}
+
 void
 fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 {
 	StringInfoData sql;
-	SPITupleTable *tt;
-	TupleDesc	desc;
-	FsRow	   *rows;
-	FsRow	   *valid;
-	int		   *valid_idx;
+	BatchState	bs;
+	FsUserContext uc;
 	int			nvalid = 0;
 	int			n;
 	int			i;
-	Datum	   *tvals;
-	bool	   *tnulls;
-	FsApplyCounts counts = {0};
-	CaughtError err;
+	int			j;
 	int64		deltas[FS_STAT_NCOUNTERS] = {0};
 
 	memset(out, 0, sizeof(FsStreamBatch));
@@ -224,14 +365,22 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("queue table of feature view \"%s\" does not exist", view->name)));
 
+	/*
+	 * Everything the batch runs (the queue's DELETE, the apply with the
+	 * view's triggers and constraints, the events' serialization for dead
+	 * letters) runs as the view's owner in a restricted context, whoever
+	 * called: a stream worker connects as a superuser.
+	 */
+	fs_become_owner(view->owner, &uc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "DELETE FROM fstore_stream.%s WHERE ctid = ANY (ARRAY("
-					 "SELECT ctid FROM fstore_stream.%s LIMIT %d)) RETURNING *",
+					 "DELETE FROM fstore_stream.%s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+					 "SELECT ctid FROM fstore_stream.%s LIMIT %d)) RETURNING ",
 					 quote_identifier(view->name), quote_identifier(view->name),
 					 Max(max_rows, 1));
+	append_columns(&sql, view);
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not take events from the queue of feature view \"%s\"",
 			 view->name);
@@ -240,79 +389,56 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	if (n == 0)
 	{
 		SPI_finish();
+		fs_restore_user(&uc);
 		return;
 	}
-	tt = SPI_tuptable;
-	desc = BlessTupleDesc(tt->tupdesc);	/* dead letters make records of it */
+	memset(&bs, 0, sizeof(bs));
+	bs.view = view;
+	bs.out = out;
+	bs.tt = SPI_tuptable;
+	bs.desc = BlessTupleDesc(bs.tt->tupdesc);	/* dead letters make records of it */
 
-	rows = palloc(sizeof(FsRow) * n);
-	valid = palloc(sizeof(FsRow) * n);
-	valid_idx = palloc(sizeof(int) * n);
-	tvals = palloc(sizeof(Datum) * desc->natts);
-	tnulls = palloc(sizeof(bool) * desc->natts);
+	/* the queue's columns must still have the view's types */
+	for (j = 0; j < view->ncols; j++)
+		if (TupleDescAttr(bs.desc, j)->atttypid != view->cols[j].typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table \"fstore_stream.%s\" has type %s, but feature view \"%s\" expects %s",
+							view->cols[j].name, view->name,
+							format_type_be(TupleDescAttr(bs.desc, j)->atttypid),
+							view->name, format_type_be(view->cols[j].typid)),
+					 errhint("Change the column back to its type.")));
+
+	bs.rows = palloc(sizeof(FsRow) * n);
+	bs.order = palloc(sizeof(int) * n);
+	bs.scratch = palloc(sizeof(FsRow) * n);
 	for (i = 0; i < n; i++)
 	{
-		int			j;
+		FsRow	   *row = &bs.rows[i];
 
-		rows[i].values = palloc(sizeof(Datum) * view->ncols);
-		rows[i].nulls = palloc(sizeof(bool) * view->ncols);
-		rows[i].ord = i;
-		heap_deform_tuple(tt->vals[i], desc, tvals, tnulls);
-		for (j = 0; j < view->ncols; j++)
-		{
-			AttrNumber	att = view->cols[j].stream_attnum;
-
-			rows[i].values[j] = tvals[att - 1];
-			rows[i].nulls[j] = tnulls[att - 1];
-		}
-		if (row_is_valid(view, &rows[i]))
-		{
-			valid_idx[nvalid] = i;
-			valid[nvalid++] = rows[i];
-		}
+		row->values = palloc(sizeof(Datum) * view->ncols);
+		row->nulls = palloc(sizeof(bool) * view->ncols);
+		row->ord = i;
+		heap_deform_tuple(bs.tt->vals[i], bs.desc, row->values, row->nulls);
+		if (row_is_valid(view, row))
+			bs.order[nvalid++] = i;
 		else
 		{
-			dead_letter(view, tt->vals[i], desc,
+			dead_letter(view, bs.tt->vals[i], bs.desc,
 						"the event has a NULL key column or a NULL event_ts", "23502");
 			out->dead++;
 		}
 	}
 
-	if (nvalid > 0 && apply_in_subxact(view, valid, nvalid, &counts, &err))
+	if (nvalid > 0)
 	{
-		out->applied = nvalid;
-		out->written = counts.written;
-		out->unchanged = counts.unchanged;
-		out->late = counts.late;
-	}
-	else if (nvalid > 0)
-	{
-		/*
-		 * One at a time, in the order the batch applies them (event_ts, then
-		 * queue order): the events that fail on their own are dead letters.
-		 */
-		RetryOrder	order = {rows, view->ts_col};
+		RetryOrder	order = {bs.rows, view->ts_col};
 
-		qsort_arg(valid_idx, nvalid, sizeof(int), retry_order, &order);
-		for (i = 0; i < nvalid; i++)
-		{
-			FsRow		one = rows[valid_idx[i]];
-			FsApplyCounts c = {0};
-
-			CHECK_FOR_INTERRUPTS();
-			if (apply_in_subxact(view, &one, 1, &c, &err))
-			{
-				out->applied++;
-				out->written += c.written;
-				out->unchanged += c.unchanged;
-				out->late += c.late;
-			}
-			else
-			{
-				dead_letter(view, tt->vals[valid_idx[i]], desc, err.message, err.sqlstate);
-				out->dead++;
-			}
-		}
+		qsort_arg(bs.order, nvalid, sizeof(int), retry_order, &order);
+		apply_range(&bs, 0, nvalid);
+		/* once per batch, not per attempt: see fs_apply_defer_state */
+		if (bs.applied_rows > 0)
+			fs_apply_note_state(view, bs.max_ts);
 	}
 
 	deltas[FS_STAT_STREAM_APPLIED] = out->applied;
@@ -320,6 +446,7 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	deltas[FS_STAT_DEAD_LETTERS] = out->dead;
 	fs_stats_add(view->view_id, deltas);
 	SPI_finish();
+	fs_restore_user(&uc);
 }
 
 /* ---- producers: wake the workers at commit ---- */
@@ -506,4 +633,80 @@ fs_stream_wait(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	PG_RETURN_BOOL(empty);
+}
+
+/*
+ * fstore._queue_state(view text) -> (depth bigint, oldest timestamptz)
+ *		The number of events in a view's queue and the oldest event_ts, for
+ *		fstore.stats and fstore.freshness.  It reads the queue's heap itself
+ *		and runs no code a role could attach to the table (a rule turning it
+ *		into a view, a function in a view, a type's operators): anything but
+ *		a plain heap table, or a table locked by someone else, reads as
+ *		NULLs, and so does a queue whose event_ts is not a timestamptz.  It
+ *		needs no privilege on the queue: it tells how many events wait and
+ *		since when, nothing of their contents.
+ */
+Datum
+fs_queue_state(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			nsp = get_namespace_oid("fstore_stream", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	TupleDesc	td;
+	Datum		values[2];
+	bool		nulls[2] = {true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (OidIsValid(relid) && ConditionalLockRelationOid(relid, AccessShareLock))
+	{
+		Relation	rel = RelationIdGetRelation(relid);
+
+		if (RelationIsValid(rel) && rel->rd_rel->relkind == RELKIND_RELATION &&
+			rel->rd_rel->relam == HEAP_TABLE_AM_OID)
+		{
+			TupleDesc	rd = RelationGetDescr(rel);
+			AttrNumber	tsatt = InvalidAttrNumber;
+			TableScanDesc scan;
+			HeapTuple	tup;
+			int64		depth = 0;
+			bool		any = false;
+			TimestampTz oldest = 0;
+			int			i;
+
+			for (i = 0; i < rd->natts; i++)
+				if (!TupleDescAttr(rd, i)->attisdropped &&
+					strcmp(NameStr(TupleDescAttr(rd, i)->attname), "event_ts") == 0 &&
+					TupleDescAttr(rd, i)->atttypid == TIMESTAMPTZOID)
+					tsatt = i + 1;
+			scan = heap_beginscan(rel, GetActiveSnapshot(), 0, NULL, NULL,
+								  SO_TYPE_SEQSCAN | SO_ALLOW_STRAT | SO_ALLOW_SYNC |
+								  SO_ALLOW_PAGEMODE);
+			while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+			{
+				CHECK_FOR_INTERRUPTS();
+				depth++;
+				if (tsatt != InvalidAttrNumber)
+				{
+					bool		isnull;
+					Datum		d = heap_getattr(tup, tsatt, rd, &isnull);
+
+					if (!isnull && (!any || DatumGetTimestampTz(d) < oldest))
+					{
+						oldest = DatumGetTimestampTz(d);
+						any = true;
+					}
+				}
+			}
+			heap_endscan(scan);
+			values[0] = Int64GetDatum(depth);
+			nulls[0] = false;
+			values[1] = TimestampTzGetDatum(oldest);
+			nulls[1] = !any;
+		}
+		if (RelationIsValid(rel))
+			RelationClose(rel);
+		UnlockRelationOid(relid, AccessShareLock);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
 }

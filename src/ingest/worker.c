@@ -48,13 +48,16 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "fstore.h"
+#include "catalog/acl.h"
 #include "ingest/ingest.h"
 
 PGDLLEXPORT void fs_stream_launcher_main(Datum main_arg);
@@ -319,7 +322,8 @@ my_views(int idx, int nworkers, List **names)
 		return false;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT view_id, name FROM fstore.feature_views ORDER BY view_id",
+	if (SPI_execute("SELECT view_id::pg_catalog.int8, name::pg_catalog.text"
+					" FROM fstore.feature_views ORDER BY 1",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list feature views");
 	for (i = 0; i < SPI_processed; i++)
@@ -407,6 +411,8 @@ drain_view(const char *name)
 
 	PG_TRY();
 	{
+		/* now() and statement_timestamp() of the batch: this moment */
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		{
@@ -454,6 +460,7 @@ drain_once(int idx)
 	bool		more = false;
 	int			nworkers = Max(fs_stream_workers, 1);
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (!my_views(idx, nworkers, &names))
@@ -503,10 +510,19 @@ fs_stream_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname("fstore stream worker");
 
+	/*
+	 * The worker connects as the bootstrap superuser, with the settings of
+	 * ALTER DATABASE / ALTER ROLE ... SET applied: none of them may decide
+	 * how fstore's statements resolve names.  (Each view's batch runs as the
+	 * view's owner with search_path pinned again: see fs_become_owner.)
+	 */
+	fs_pin_session_search_path();
+
 	if (!slot_claim(dbid, idx))
 		proc_exit(0);
 
 	/* our database's name, to follow changes of fstore.database */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	{
 		char	   *name = get_database_name(dbid);
@@ -591,6 +607,7 @@ database_list(void)
 	HeapTuple	tup;
 	MemoryContext caller = CurrentMemoryContext;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
@@ -754,6 +771,21 @@ fs_stream_launcher_main(Datum main_arg)
 
 /* ---- statements that need a database without other sessions ---- */
 
+/* Whether a database is marked as a template (anyone with CREATEDB may copy it). */
+static bool
+database_is_template(Oid dbid)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+
 /* The database a utility statement needs to itself, if any. */
 static Oid
 exclusive_database(Node *parsetree)
@@ -784,6 +816,46 @@ exclusive_database(Node *parsetree)
 			return InvalidOid;
 		default:
 			return InvalidOid;
+	}
+}
+
+/*
+ * Whether the current user may run the statement that needs dbid to itself,
+ * as far as privileges and the transaction state tell: the same checks
+ * PostgreSQL makes first.  Workers are paused only for statements that
+ * pass them, so a role that may not drop a database cannot disturb its
+ * workers by trying again and again.
+ */
+static bool
+may_run_exclusive(Node *parsetree, Oid dbid)
+{
+	Oid			user = GetUserId();
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			return !IsTransactionBlock() && pg_database_ownercheck(dbid, user);
+		case T_RenameStmt:
+			return pg_database_ownercheck(dbid, user) && have_createdb_privilege();
+		case T_AlterDatabaseStmt:
+			return !IsTransactionBlock() && pg_database_ownercheck(dbid, user);
+		case T_CreatedbStmt:
+			if (IsTransactionBlock() || !have_createdb_privilege())
+				return false;
+			/* a template that is not marked as one: its owner only */
+			foreach(lc, ((CreatedbStmt *) parsetree)->options)
+			{
+				DefElem    *d = lfirst(lc);
+
+				if (strcmp(d->defname, "template") == 0 &&
+					!database_is_template(dbid) &&
+					!pg_database_ownercheck(dbid, user))
+					return false;
+			}
+			return true;
+		default:
+			return false;
 	}
 }
 
@@ -831,6 +903,8 @@ fs_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (ingest != NULL)
 		dbid = exclusive_database(pstmt->utilityStmt);
+	if (OidIsValid(dbid) && !may_run_exclusive(pstmt->utilityStmt, dbid))
+		dbid = InvalidOid;		/* it will fail: leave the workers alone */
 	if (OidIsValid(dbid))
 		pause_database(dbid, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 60 * 1000));
 

@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "fstore.h"
+#include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "online/online.h"
 
@@ -49,10 +50,11 @@ static void
 read_source(FsView *view, SourceInfo *src)
 {
 	static const char *sql =
-		"SELECT v.source, v.source_query, v.timestamp_column::pg_catalog.text, s.watermark"
+		"SELECT v.source::pg_catalog.text, v.source_query::pg_catalog.text,"
+		"       v.timestamp_column::pg_catalog.text, s.watermark::pg_catalog.timestamptz"
 		"  FROM fstore.feature_views v"
-		"  LEFT JOIN fstore.view_state s ON s.view_id = v.view_id"
-		" WHERE v.view_id = $1";
+		"  LEFT JOIN fstore.view_state s ON s.view_id OPERATOR(pg_catalog.=) v.view_id"
+		" WHERE v.view_id OPERATOR(pg_catalog.=) $1";
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(view->view_id)};
 	MemoryContext caller = CurrentMemoryContext;
@@ -104,7 +106,7 @@ window_select(FsView *view, SourceInfo *src)
 		appendStringInfoString(&sql, src->relation);
 	else
 		appendStringInfo(&sql, "(\n%s\n)", src->query);
-	appendStringInfo(&sql, " AS s WHERE s.%s > $1 AND s.%s <= $2",
+	appendStringInfo(&sql, " AS s WHERE s.%s OPERATOR(pg_catalog.>) $1 AND s.%s OPERATOR(pg_catalog.<=) $2",
 					 quote_identifier(src->ts_column), quote_identifier(src->ts_column));
 	return sql.data;
 }
@@ -177,10 +179,21 @@ fs_materialize(PG_FUNCTION_ARGS)
 	started = GetCurrentTimestamp();
 	if (since < until)
 	{
+		FsUserContext uc;
+
 		args[0] = TimestampTzGetDatum(since);
 		args[1] = TimestampTzGetDatum(until);
+
+		/*
+		 * The source (a relation that may be a view, or a query calling
+		 * functions) and the view's triggers are its owner's code: they run
+		 * as the owner, restricted, with a pinned search_path, whoever runs
+		 * fs_materialize (a superuser, a pg_cron job).
+		 */
+		fs_become_owner(view->owner, &uc);
 		fs_write_select(view, window_select(view, &src), 2, argtypes, args,
 						&counts, &read);
+		fs_restore_user(&uc);
 	}
 	finished = GetCurrentTimestamp();
 
@@ -245,6 +258,17 @@ fs_query_columns(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rdesc = fs_query_result_desc(select, 0, NULL);
+
+	/*
+	 * Opening a cursor starts the executor, which checks the caller's
+	 * privileges on everything the query reads; nothing is fetched.
+	 */
+	{
+		Portal		portal = SPI_cursor_open_with_args(NULL, select, 0, NULL, NULL,
+													   NULL, true, 0);
+
+		SPI_cursor_close(portal);
+	}
 	for (i = 0; i < rdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(rdesc, i);

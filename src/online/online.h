@@ -10,6 +10,7 @@
 #include "access/htup.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
+#include "utils/timestamp.h"
 
 #include "catalog/metadata.h"
 #include "online/keys.h"
@@ -36,6 +37,8 @@ typedef struct FsApplyCounts
 	int64		written;
 	int64		unchanged;
 	int64		late;
+	int64		rows;			/* rows applied */
+	TimestampTz max_ts;			/* newest event_ts applied (if rows > 0) */
 } FsApplyCounts;
 
 /* One input row in logical layout: keys, features, event_ts. */
@@ -49,6 +52,9 @@ typedef struct FsRow
 typedef struct FsApply FsApply;
 
 extern FsApply *fs_apply_begin(FsView *view);
+/* fs_apply_end leaves fstore.view_state to the caller (fs_apply_note_state) */
+extern void fs_apply_defer_state(FsApply *ap);
+extern void fs_apply_note_state(FsView *view, TimestampTz max_ts);
 extern void fs_apply_rows(FsApply *ap, FsRow *rows, int nrows);
 extern void fs_apply_end(FsApply *ap, FsApplyCounts *counts);
 extern void fs_apply_check_row(FsView *view, FsRow *row, int rowno);

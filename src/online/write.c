@@ -97,6 +97,7 @@ struct FsApply
 	FsApplyCounts counts;
 	int64		nrows;			/* rows applied */
 	TimestampTz max_ts;			/* newest event_ts applied */
+	bool		defer_state;	/* the caller records fstore.view_state */
 
 	/*
 	 * Walking the primary key: for a large batch of sorted keys, one index
@@ -178,8 +179,8 @@ make_rte(Relation rel)
  * this write, for fstore.freshness (as the owner of fstore's tables: the
  * writer needs no privilege on them).
  */
-static void
-note_view_state(FsView *view, TimestampTz max_ts)
+void
+fs_apply_note_state(FsView *view, TimestampTz max_ts)
 {
 	Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[3];
@@ -214,6 +215,10 @@ fs_apply_begin(FsView *view)
 	ap->online = table_open(view->online_relid, RowExclusiveLock);
 	ap->offline = table_open(view->offline_relid, RowExclusiveLock);
 	fs_catalog_lock_view_writers(view);
+
+	/* the metadata may predate an ALTER TABLE that committed meanwhile */
+	fs_catalog_check_table(view, FS_TABLE_ONLINE, RelationGetDescr(ap->online));
+	fs_catalog_check_table(view, FS_TABLE_OFFLINE, RelationGetDescr(ap->offline));
 
 	/* a snapshot taken after the lock sees every earlier writer's commit */
 	ap->snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -301,12 +306,20 @@ fs_apply_end(FsApply *ap, FsApplyCounts *counts)
 
 	fs_stats_count_writes(ap->view->view_id, ap->counts.written,
 						  ap->counts.unchanged, ap->counts.late);
-	if (ap->nrows > 0)
-		note_view_state(ap->view, ap->max_ts);
+	if (ap->nrows > 0 && !ap->defer_state)
+		fs_apply_note_state(ap->view, ap->max_ts);
 
 	/* later commands of this transaction (and later calls) see our rows */
 	CommandCounterIncrement();
+	ap->counts.rows = ap->nrows;
+	ap->counts.max_ts = ap->max_ts;
 	*counts = ap->counts;
+}
+
+void
+fs_apply_defer_state(FsApply *ap)
+{
+	ap->defer_state = true;
 }
 
 static inline TimestampTz
