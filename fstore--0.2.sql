@@ -956,7 +956,8 @@ BEGIN
     EXECUTE 'SELECT cron.schedule($1, $2, $3)'
        INTO v_job
       USING fstore._job_name(v_name), schedule,
-            format('SELECT * FROM %I.fs_materialize(%L)',
+            -- exactly typed arguments: only fstore's own function matches
+            format('SELECT * FROM %I.fs_materialize(%L::pg_catalog.text, NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz)',
                    (SELECT n.nspname FROM pg_catalog.pg_extension e
                       JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
                      WHERE e.extname = 'fstore'),

@@ -35,6 +35,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
@@ -42,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "fstore.h"
@@ -159,56 +161,81 @@ apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
 }
 
 /*
- * The event as jsonb, computed as the current user (the view's owner, in a
- * restricted context: a cast of one of the view's types to json is that
- * type owner's code).  If that fails, the record's text form instead,
- * which only type output functions (C, installed by a superuser) produce.
+ * The event as jsonb, built here from the columns' output functions: no
+ * cast to json (which another role may own) and no SQL function runs.
+ * Output functions are C functions a superuser installed.  Numbers and
+ * booleans of the built-in types stay JSON numbers and booleans, json and
+ * jsonb values are embedded, everything else is the value's text.
  */
 static Datum
-event_jsonb(Datum record)
+event_jsonb(FsView *view, const Datum *values, const bool *nulls)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	Oid			types[1] = {RECORDOID};
-	Datum		values[1] = {record};
-	volatile Datum result = (Datum) 0;
+	StringInfoData buf;
+	int			j;
 
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (j = 0; j < view->ncols; j++)
 	{
-		bool		isnull;
+		FsColumn   *c = &view->cols[j];
+		Oid			typoutput;
+		bool		isvarlena;
+		char	   *text;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("SELECT pg_catalog.to_jsonb($1)", 1, types, values,
-								  NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not serialize an event");
-		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		MemoryContextSwitchTo(caller);
-		result = PointerGetDatum(PG_DETOAST_DATUM_COPY(result));
-		SPI_finish();
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
+		if (j > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, c->name);
+		appendStringInfoString(&buf, ": ");
+		if (nulls[j])
+		{
+			appendStringInfoString(&buf, "null");
+			continue;
+		}
+		getTypeOutputInfo(c->typid, &typoutput, &isvarlena);
+		text = OidOutputFunctionCall(typoutput, values[j]);
+		switch (c->typid)
+		{
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+			case FLOAT4OID:
+			case FLOAT8OID:
+			case NUMERICOID:
+				/* NaN and Infinity are not JSON numbers */
+				if (strspn(text, "0123456789+-.eE") == strlen(text))
+					appendStringInfoString(&buf, text);
+				else
+					escape_json(&buf, text);
+				break;
+			case BOOLOID:
+				appendStringInfoString(&buf, text[0] == 't' ? "true" : "false");
+				break;
+			case DATEOID:
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				/* ISO 8601 whatever the DateStyle, as to_jsonb writes them */
+				{
+					char		iso[MAXDATELEN + 1];
+
+					escape_json(&buf, JsonEncodeDateTime(iso, values[j], c->typid, NULL));
+				}
+				break;
+			case JSONOID:
+			case JSONBOID:
+				appendStringInfoString(&buf, text);
+				break;
+			default:
+				escape_json(&buf, text);
+				break;
+		}
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(caller);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-		result = DirectFunctionCall1(to_jsonb,
-									 CStringGetTextDatum(DatumGetCString(
-										 OidOutputFunctionCall(F_RECORD_OUT, record))));
-	}
-	PG_END_TRY();
-	return result;
+	appendStringInfoChar(&buf, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
 /* Records an event that could not be applied. */
 static void
-dead_letter(FsView *view, HeapTuple tuple, TupleDesc desc, const char *message,
+dead_letter(FsView *view, const FsRow *row, const char *message,
 			const char *sqlstate)
 {
 	static const char *sql =
@@ -218,8 +245,7 @@ dead_letter(FsView *view, HeapTuple tuple, TupleDesc desc, const char *message,
 	Datum		values[4];
 
 	values[0] = CStringGetTextDatum(view->name);
-	/* the event as a record of the (blessed) RETURNING row type, flattened */
-	values[1] = event_jsonb(heap_copy_tuple_as_datum(tuple, desc));
+	values[1] = event_jsonb(view, row->values, row->nulls);
 	values[2] = CStringGetTextDatum(message);
 	values[3] = CStringGetTextDatum(sqlstate);
 	/* as the catalogs' owner: appliers need no privilege on fstore.* */
@@ -310,8 +336,7 @@ apply_range(BatchState *bs, int lo, int hi)
 	}
 	if (n == 1)
 	{
-		dead_letter(view, bs->tt->vals[bs->order[lo]], bs->desc, err.message,
-					err.sqlstate);
+		dead_letter(view, &bs->rows[bs->order[lo]], err.message, err.sqlstate);
 		bs->out->dead++;
 		return;
 	}
@@ -396,7 +421,7 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	bs.view = view;
 	bs.out = out;
 	bs.tt = SPI_tuptable;
-	bs.desc = BlessTupleDesc(bs.tt->tupdesc);	/* dead letters make records of it */
+	bs.desc = bs.tt->tupdesc;
 
 	/* the queue's columns must still have the view's types */
 	for (j = 0; j < view->ncols; j++)
@@ -424,8 +449,8 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 			bs.order[nvalid++] = i;
 		else
 		{
-			dead_letter(view, bs.tt->vals[i], bs.desc,
-						"the event has a NULL key column or a NULL event_ts", "23502");
+			dead_letter(view, row, "the event has a NULL key column or a NULL event_ts",
+						"23502");
 			out->dead++;
 		}
 	}
