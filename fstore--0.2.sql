@@ -1221,6 +1221,13 @@ SELECT v.name AS view_name,
 
 GRANT SELECT ON fstore.stats TO PUBLIC;
 
+-- The stream workers of this database (shared memory; NULLs where unknown).
+CREATE FUNCTION fstore._stream_state(OUT preloaded bool, OUT workers int,
+    OUT wanted_since timestamptz, OUT launch_failed_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_stream_state'
+LANGUAGE C STRICT VOLATILE;
+
 CREATE FUNCTION @extschema@.fs_set_freshness_target(view text, target interval)
 RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
@@ -1243,14 +1250,25 @@ SELECT v.name AS view_name,
        s.last_write_at AS last_write,
        r.finished_at AS last_materialization,
        nullif(s.watermark, '-infinity') AS watermark,
-       now() - s.last_event_ts AS lag,
+       -- times are finite (fstore refuses others), but a queue may hold
+       -- an infinite event_ts until it is dead-lettered: never overflow
+       CASE WHEN isfinite(s.last_event_ts) THEN now() - s.last_event_ts END AS lag,
        v.ttl,
        v.freshness_target,
        v.freshness_target IS NOT NULL
-         AND (s.last_event_ts IS NULL OR now() - s.last_event_ts > v.freshness_target) AS stale,
+         AND (s.last_event_ts IS NULL OR NOT isfinite(s.last_event_ts)
+              OR now() - s.last_event_ts > v.freshness_target) AS stale,
        q.depth AS queue_depth,
-       now() - q.oldest AS queue_lag
+       CASE WHEN isfinite(q.oldest) THEN now() - q.oldest END AS queue_lag,
+       w.workers AS stream_workers,
+       -- events wait and no worker takes them: none can be started (no
+       -- background worker slot), fstore is not preloaded, or none came
+       -- within 10 seconds of the first commit that asked for one
+       coalesce(q.depth > 0 AND w.workers = 0
+                AND (NOT w.preloaded OR w.launch_failed_at IS NOT NULL
+                     OR w.wanted_since < now() - interval '10 seconds'), false) AS queue_stalled
   FROM fstore.feature_views v
+  CROSS JOIN fstore._stream_state() w
   LEFT JOIN fstore.view_state s ON s.view_id = v.view_id
   LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
                        FROM fstore.materialization_runs m
@@ -1259,14 +1277,16 @@ SELECT v.name AS view_name,
 
 GRANT SELECT ON fstore.freshness TO PUBLIC;
 
--- The views that are stale now: for alerting from cron or a monitor.
+-- The views that are stale, or whose queued events no worker takes: for
+-- alerting from cron or a monitor.
 CREATE FUNCTION @extschema@.fs_check_freshness()
 RETURNS TABLE (view_name text, last_event_ts timestamptz, lag interval,
-               freshness_target interval)
+               freshness_target interval, problem text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT f.view_name, f.last_event_ts, f.lag, f.freshness_target
-      FROM fstore.freshness f WHERE f.stale ORDER BY f.view_name;
+    SELECT f.view_name, f.last_event_ts, f.lag, f.freshness_target,
+           CASE WHEN f.stale THEN 'stale' ELSE 'queue stalled' END
+      FROM fstore.freshness f WHERE f.stale OR f.queue_stalled ORDER BY f.view_name;
 $fn$;
 
 CREATE FUNCTION fstore._cache_stats(
@@ -1294,6 +1314,7 @@ GRANT SELECT ON fstore.cache_stats TO PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     fstore._stats(), fstore._cache_stats(), fstore._queue_state(text),
+    fstore._stream_state(),
     fstore._ordinal(),
     fstore._check_name(text, text, int), fstore._check_select(text),
     fstore._query_columns(text), fstore._resolve_features(text[]),

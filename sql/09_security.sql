@@ -16,6 +16,11 @@ BEGIN
 END
 $$;
 
+-- this file drains queues itself
+ALTER SYSTEM SET fstore.stream_workers = 0;
+SELECT pg_reload_conf();
+SELECT t.workers_gone() AS workers;
+
 CREATE ROLE fs_sec_attacker;
 GRANT CREATE ON SCHEMA public TO fs_sec_attacker;
 
@@ -44,12 +49,12 @@ SELECT p.oid::regprocedure AS unpinned
   JOIN pg_language l ON l.oid = p.prolang
  WHERE l.lanname <> 'c'
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT p.oid::regprocedure AS public_helper
   FROM pg_proc p
  WHERE p.pronamespace = 'fstore'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- ---------------------------------------------------------------------------
 -- 2. Name resolution is never the caller's: functions planted in public
@@ -205,3 +210,5 @@ REVOKE ALL ON SCHEMA fstore, fstore_online, fstore_offline, fstore_stream, publi
 REVOKE ALL ON SCHEMA public FROM fs_sec_attacker;
 DROP ROLE fs_sec_admin;
 DROP ROLE fs_sec_attacker;
+ALTER SYSTEM RESET fstore.stream_workers;
+SELECT pg_reload_conf();

@@ -232,7 +232,7 @@ find_attnum(TupleDesc td, const char *name)
 
 static const char *const table_schema[] = {"fstore_online", "fstore_offline", "fstore_stream"};
 
-/* Refuses a per-view "table" that is not a plain table (a view, say). */
+/* Refuses an online "table" that is not a plain table (a view, say). */
 static void
 check_relkind(FsView *view, Relation rel, FsTableKind kind)
 {
@@ -258,8 +258,12 @@ type_mismatch(FsView *view, FsTableKind kind, const char *col, Oid have, Oid wan
 			 errhint("Change the column back to its type.")));
 }
 
-void
-fs_catalog_check_table(FsView *view, FsTableKind kind, TupleDesc td)
+/*
+ * The first way td (a table of the view) differs from what the view
+ * expects, as a message, with its SQLSTATE in *code; NULL if it matches.
+ */
+static char *
+table_mismatch(FsView *view, FsTableKind kind, TupleDesc td, int *code)
 {
 	int			i;
 
@@ -273,14 +277,20 @@ fs_catalog_check_table(FsView *view, FsTableKind kind, TupleDesc td)
 		if (att < 1 || att > td->natts ||
 			TupleDescAttr(td, att - 1)->attisdropped ||
 			strcmp(NameStr(TupleDescAttr(td, att - 1)->attname), c->name) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table \"%s.%s\" changed while it was in use",
-							table_schema[kind], view->name),
-					 errhint("Retry the statement.")));
+		{
+			*code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+			return psprintf("table \"%s.%s\" changed while it was in use",
+							table_schema[kind], view->name);
+		}
 		a = TupleDescAttr(td, att - 1);
 		if (a->atttypid != c->typid)
-			type_mismatch(view, kind, c->name, a->atttypid, c->typid);
+		{
+			*code = ERRCODE_DATATYPE_MISMATCH;
+			return psprintf("column \"%s\" of table \"%s.%s\" has type %s, but feature view \"%s\" expects %s",
+							c->name, table_schema[kind], view->name,
+							format_type_be(a->atttypid), view->name,
+							format_type_be(c->typid));
+		}
 	}
 	if (kind == FS_TABLE_OFFLINE)
 	{
@@ -288,18 +298,69 @@ fs_catalog_check_table(FsView *view, FsTableKind kind, TupleDesc td)
 
 		if (att < 1 || att > td->natts ||
 			TupleDescAttr(td, att - 1)->atttypid != TIMESTAMPTZOID)
-			type_mismatch(view, kind, "created_at",
-						  att >= 1 && att <= td->natts ? TupleDescAttr(td, att - 1)->atttypid : InvalidOid,
-						  TIMESTAMPTZOID);
+		{
+			*code = ERRCODE_DATATYPE_MISMATCH;
+			return psprintf("column \"created_at\" of table \"%s.%s\" is not of type timestamp with time zone",
+							table_schema[kind], view->name);
+		}
 	}
 	if ((kind == FS_TABLE_ONLINE && td->natts != view->online_natts) ||
 		(kind == FS_TABLE_OFFLINE && td->natts != view->offline_natts) ||
 		(kind == FS_TABLE_STREAM && td->natts != view->stream_natts))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s.%s\" changed while it was in use",
-						table_schema[kind], view->name),
-				 errhint("Retry the statement.")));
+	{
+		*code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		return psprintf("table \"%s.%s\" changed while it was in use",
+						table_schema[kind], view->name);
+	}
+	return NULL;
+}
+
+static void
+raise_table_problem(FsView *view, int code, const char *message)
+{
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg_internal("%s", message),
+			 errdetail("The tables of feature view \"%s\" no longer match its definition in fstore's catalogs.",
+					   view->name),
+			 code == ERRCODE_DATATYPE_MISMATCH ?
+			 errhint("Change the column back to the type the view was created with.") :
+			 errhint("Retry the statement.")));
+}
+
+void
+fs_catalog_check_table(FsView *view, FsTableKind kind, TupleDesc td)
+{
+	char	   *msg;
+	int			code;
+
+	/* a problem found when the metadata was loaded */
+	if (kind == FS_TABLE_OFFLINE && view->offline_problem)
+		raise_table_problem(view, view->offline_problem_code, view->offline_problem);
+	if (kind == FS_TABLE_STREAM && view->stream_problem)
+		raise_table_problem(view, view->stream_problem_code, view->stream_problem);
+	msg = table_mismatch(view, kind, td, &code);
+	if (msg)
+		raise_table_problem(view, code, msg);
+}
+
+/*
+ * Notes what is wrong with a view's history or queue table, for the
+ * operations that use it: reads of the online table keep working.
+ */
+static void
+note_problem(FsView *view, FsTableKind kind, int code, char *msg)
+{
+	if (kind == FS_TABLE_OFFLINE && view->offline_problem == NULL)
+	{
+		view->offline_problem = msg;
+		view->offline_problem_code = code;
+	}
+	else if (kind == FS_TABLE_STREAM && view->stream_problem == NULL)
+	{
+		view->stream_problem = msg;
+		view->stream_problem_code = code;
+	}
 }
 
 static void
@@ -496,7 +557,13 @@ load_offline(FsView *view, Oid nsp)
 				 errmsg("offline table of feature view \"%s\" does not exist",
 						view->name)));
 	rel = table_open(view->offline_relid, AccessShareLock);
-	check_relkind(view, rel, FS_TABLE_OFFLINE);
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+	{
+		note_problem(view, FS_TABLE_OFFLINE, ERRCODE_WRONG_OBJECT_TYPE,
+					 psprintf("\"fstore_offline.%s\" is not a table", view->name));
+		table_close(rel, AccessShareLock);
+		return;
+	}
 	td = RelationGetDescr(rel);
 	view->offline_natts = td->natts;
 	for (i = 0; i < view->ncols; i++)
@@ -505,12 +572,28 @@ load_offline(FsView *view, Oid nsp)
 
 		c->offline_attnum = find_attnum(td, c->name);
 		if (c->offline_attnum == InvalidAttrNumber)
-			missing_column(view, c->name, "fstore_offline");
+			note_problem(view, FS_TABLE_OFFLINE, ERRCODE_UNDEFINED_COLUMN,
+						 psprintf("column \"%s\" of table \"fstore_offline.%s\" does not exist",
+								  c->name, view->name));
 	}
 	view->created_at_attnum = find_attnum(td, "created_at");
 	if (view->created_at_attnum == InvalidAttrNumber)
-		missing_column(view, "created_at", "fstore_offline");
-	fs_catalog_check_table(view, FS_TABLE_OFFLINE, td);
+		note_problem(view, FS_TABLE_OFFLINE, ERRCODE_UNDEFINED_COLUMN,
+					 psprintf("column \"created_at\" of table \"fstore_offline.%s\" does not exist",
+							  view->name));
+	if (view->offline_problem == NULL)
+	{
+		int			code;
+		char	   *msg = table_mismatch(view, FS_TABLE_OFFLINE, td, &code);
+
+		if (msg)
+			note_problem(view, FS_TABLE_OFFLINE, code, msg);
+	}
+	if (view->offline_problem)
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
 
 	view->history_relid = InvalidOid;
 	indexes = RelationGetIndexList(rel);
@@ -568,16 +651,31 @@ load_stream(FsView *view, Oid nsp)
 	if (!OidIsValid(view->stream_relid))
 		return;
 	rel = table_open(view->stream_relid, AccessShareLock);
-	check_relkind(view, rel, FS_TABLE_STREAM);
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+	{
+		note_problem(view, FS_TABLE_STREAM, ERRCODE_WRONG_OBJECT_TYPE,
+					 psprintf("\"fstore_stream.%s\" is not a table", view->name));
+		table_close(rel, AccessShareLock);
+		return;
+	}
 	td = RelationGetDescr(rel);
 	view->stream_natts = td->natts;
 	for (i = 0; i < view->ncols; i++)
 	{
 		view->cols[i].stream_attnum = find_attnum(td, view->cols[i].name);
 		if (view->cols[i].stream_attnum == InvalidAttrNumber)
-			missing_column(view, view->cols[i].name, "fstore_stream");
+			note_problem(view, FS_TABLE_STREAM, ERRCODE_UNDEFINED_COLUMN,
+						 psprintf("column \"%s\" of table \"fstore_stream.%s\" does not exist",
+								  view->cols[i].name, view->name));
 	}
-	fs_catalog_check_table(view, FS_TABLE_STREAM, td);
+	if (view->stream_problem == NULL)
+	{
+		int			code;
+		char	   *msg = table_mismatch(view, FS_TABLE_STREAM, td, &code);
+
+		if (msg)
+			note_problem(view, FS_TABLE_STREAM, code, msg);
+	}
 	table_close(rel, AccessShareLock);
 }
 

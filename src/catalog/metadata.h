@@ -18,6 +18,7 @@
 #include "access/attnum.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 #include "utils/sortsupport.h"
 
 /* entities have at most this many key columns */
@@ -76,6 +77,11 @@ typedef struct FsView
 	bool		has_ttl;
 	Interval	ttl;
 	bool		has_source;
+	/* what is wrong with the history or queue table (raised on use) */
+	char	   *offline_problem;
+	int			offline_problem_code;
+	char	   *stream_problem;
+	int			stream_problem_code;
 	/* identity of the online table's storage and row layout, for the cache */
 	uint32		shape;
 } FsView;
@@ -104,6 +110,10 @@ extern FsView *fs_catalog_find_view(const char *name);	/* NULL if none */
 extern FsView *fs_catalog_view_by_relid(Oid online_relid);
 extern void fs_catalog_target(Oid rowtype, FsView **view, FsService **service);
 extern Oid	fs_catalog_views_relid(void);
+
+/* Parses user SQL inside a wrapper, reporting syntax errors against it (parse.c). */
+extern List *fs_parse_wrapped(const char *prefix, const char *text,
+							  const char *suffix, const char *what);
 
 /* A type as text for generated DDL: qualified unless built in (parse.c). */
 extern char *fs_format_type_sql(Oid typid, int32 typmod);

@@ -22,6 +22,7 @@
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
 #include "parser/parser.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "access/htup_details.h"
 #include "utils/lsyscache.h"
@@ -43,6 +44,57 @@ invalid_list(const char *defs, const char *detail)
 			 errmsg("invalid column definition list \"%s\"", defs),
 			 errdetail("%s", detail),
 			 errhint("Write a comma-separated list of \"name type\" items, for example 'doc_id bigint, ctr real'.")));
+}
+
+/*
+ * Parses prefix + text + suffix with the server's grammar.  A syntax error
+ * is reported against the user's text (what: "column definition list",
+ * "query"), with the position in it, never against the wrapper the user
+ * did not write.  The text starts and ends a line of its own, so a
+ * trailing "-- comment" cannot swallow the wrapper's end.
+ */
+List *
+fs_parse_wrapped(const char *prefix, const char *text, const char *suffix,
+				 const char *what)
+{
+	MemoryContext old = CurrentMemoryContext;
+	StringInfoData sql;
+	List	   *volatile stmts = NIL;
+	int			skip;
+
+	initStringInfo(&sql);
+	if (prefix[0] != '\0')
+		appendStringInfo(&sql, "%s\n", prefix);
+	skip = pg_mbstrlen(sql.data);
+	appendStringInfoString(&sql, text);
+	if (suffix[0] != '\0')
+		appendStringInfo(&sql, "\n%s", suffix);
+
+	PG_TRY();
+	{
+		stmts = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			pos;
+		int			len = pg_mbstrlen(text);
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->sqlerrcode != ERRCODE_SYNTAX_ERROR)
+			ReThrowError(edata);
+		pos = edata->cursorpos - skip;
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("invalid %s \"%s\"", what, text),
+				 pos >= 1 && pos <= len ?
+				 errdetail("%s, at character %d of the %s.", edata->message, pos, what) :
+				 errdetail("%s, at the end of the %s.", edata->message, what)));
+	}
+	PG_END_TRY();
+	return stmts;
 }
 
 /* Namespace of a type. */
@@ -88,16 +140,14 @@ fs_parse_columns(PG_FUNCTION_ARGS)
 {
 	char	   *defs = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	StringInfoData sql;
 	List	   *stmts;
 	RawStmt    *raw;
 	CreateStmt *cs;
 	ListCell   *lc;
 	List	   *seen = NIL;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE " PARSE_WRAPPER_TABLE " (%s)", defs);
-	stmts = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+	stmts = fs_parse_wrapped("CREATE TABLE " PARSE_WRAPPER_TABLE " (", defs, ")",
+							 "column definition list");
 
 	if (list_length(stmts) != 1)
 		invalid_list(defs, "The list must not contain a semicolon or another statement.");

@@ -14,9 +14,11 @@
 #define FS_INGEST_H
 
 #include "catalog/metadata.h"
+#include "datatype/timestamp.h"
 
 extern int	fs_stream_workers;
 extern int	fs_stream_batch_size;
+extern int	fs_stream_idle_timeout;
 extern char *fs_stream_database;
 
 extern void fs_ingest_init(void);
@@ -39,6 +41,10 @@ typedef struct FsStreamBatch
  * them; must run inside a transaction with an active snapshot.
  */
 extern void fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out);
+
+/* Events waiting in a view's queue, read without running any role's code. */
+extern bool fs_stream_queue_state(const char *name, bool stop_at_first,
+								  int64 *depth, TimestampTz *oldest);
 
 /* Wakes the worker that serves a view of this database (at commit). */
 extern void fs_stream_wake(int64 view_id);

@@ -389,6 +389,12 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("queue table of feature view \"%s\" does not exist", view->name)));
+	if (view->stream_problem)
+		ereport(ERROR,
+				(errcode(view->stream_problem_code),
+				 errmsg_internal("%s", view->stream_problem),
+				 errdetail("The queue of feature view \"%s\" no longer matches its definition; its events stay queued.",
+						   view->name)));
 
 	/*
 	 * Everything the batch runs (the queue's DELETE, the apply with the
@@ -445,14 +451,19 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 		row->nulls = palloc(sizeof(bool) * view->ncols);
 		row->ord = i;
 		heap_deform_tuple(bs.tt->vals[i], bs.desc, row->values, row->nulls);
-		if (row_is_valid(view, row))
-			bs.order[nvalid++] = i;
-		else
+		if (!row_is_valid(view, row))
 		{
 			dead_letter(view, row, "the event has a NULL key column or a NULL event_ts",
 						"23502");
 			out->dead++;
 		}
+		else if (!fs_row_ts_finite(view, row))
+		{
+			dead_letter(view, row, "the event's event_ts is not finite", "22008");
+			out->dead++;
+		}
+		else
+			bs.order[nvalid++] = i;
 	}
 
 	if (nvalid > 0)
@@ -630,6 +641,10 @@ fs_stream_wait(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("feature view name must not be NULL")));
 	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (view->stream_problem)
+		ereport(ERROR,
+				(errcode(view->stream_problem_code),
+				 errmsg_internal("%s", view->stream_problem)));
 	timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
 	deadline = timeout ?
 		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
@@ -661,77 +676,101 @@ fs_stream_wait(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The number of events in a view's queue (*depth) and the oldest event_ts
+ * (*oldest, or 0 when unknown), read from the queue's heap itself: no code
+ * a role could attach to the table (a rule turning it into a view, a view
+ * calling a function, a type's operators) runs.  False, with nothing set,
+ * when the queue is missing, is not a plain heap table, or is locked by
+ * someone else.  With stop_at_first, counts at most one event (is anything
+ * waiting?).  Needs an active snapshot.
+ */
+bool
+fs_stream_queue_state(const char *name, bool stop_at_first, int64 *depth,
+					  TimestampTz *oldest)
+{
+	Oid			nsp = get_namespace_oid("fstore_stream", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	Relation	rel;
+	bool		ok = false;
+
+	if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, AccessShareLock))
+		return false;
+	rel = RelationIdGetRelation(relid);
+	if (RelationIsValid(rel) && rel->rd_rel->relkind == RELKIND_RELATION &&
+		rel->rd_rel->relam == HEAP_TABLE_AM_OID)
+	{
+		TupleDesc	rd = RelationGetDescr(rel);
+		AttrNumber	tsatt = InvalidAttrNumber;
+		TableScanDesc scan;
+		HeapTuple	tup;
+		int64		n = 0;
+		bool		any = false;
+		TimestampTz first = 0;
+		int			i;
+
+		for (i = 0; i < rd->natts; i++)
+			if (!TupleDescAttr(rd, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(rd, i)->attname), "event_ts") == 0 &&
+				TupleDescAttr(rd, i)->atttypid == TIMESTAMPTZOID)
+				tsatt = i + 1;
+		scan = heap_beginscan(rel, GetActiveSnapshot(), 0, NULL, NULL,
+							  SO_TYPE_SEQSCAN | SO_ALLOW_STRAT | SO_ALLOW_SYNC |
+							  SO_ALLOW_PAGEMODE);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
+			n++;
+			if (oldest != NULL && tsatt != InvalidAttrNumber)
+			{
+				bool		isnull;
+				Datum		d = heap_getattr(tup, tsatt, rd, &isnull);
+
+				if (!isnull && (!any || DatumGetTimestampTz(d) < first))
+				{
+					first = DatumGetTimestampTz(d);
+					any = true;
+				}
+			}
+			if (stop_at_first)
+				break;
+		}
+		heap_endscan(scan);
+		*depth = n;
+		if (oldest != NULL)
+			*oldest = any ? first : 0;
+		ok = true;
+	}
+	if (RelationIsValid(rel))
+		RelationClose(rel);
+	UnlockRelationOid(relid, AccessShareLock);
+	return ok;
+}
+
+/*
  * fstore._queue_state(view text) -> (depth bigint, oldest timestamptz)
- *		The number of events in a view's queue and the oldest event_ts, for
- *		fstore.stats and fstore.freshness.  It reads the queue's heap itself
- *		and runs no code a role could attach to the table (a rule turning it
- *		into a view, a function in a view, a type's operators): anything but
- *		a plain heap table, or a table locked by someone else, reads as
- *		NULLs, and so does a queue whose event_ts is not a timestamptz.  It
- *		needs no privilege on the queue: it tells how many events wait and
- *		since when, nothing of their contents.
+ *		fstore.stats and fstore.freshness: see fs_stream_queue_state (NULLs
+ *		where it cannot read the queue).  It needs no privilege on the
+ *		queue: it tells how many events wait and since when, nothing of
+ *		their contents.
  */
 Datum
 fs_queue_state(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			nsp = get_namespace_oid("fstore_stream", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 	TupleDesc	td;
 	Datum		values[2];
 	bool		nulls[2] = {true, true};
+	int64		depth;
+	TimestampTz oldest;
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (OidIsValid(relid) && ConditionalLockRelationOid(relid, AccessShareLock))
+	if (fs_stream_queue_state(name, false, &depth, &oldest))
 	{
-		Relation	rel = RelationIdGetRelation(relid);
-
-		if (RelationIsValid(rel) && rel->rd_rel->relkind == RELKIND_RELATION &&
-			rel->rd_rel->relam == HEAP_TABLE_AM_OID)
-		{
-			TupleDesc	rd = RelationGetDescr(rel);
-			AttrNumber	tsatt = InvalidAttrNumber;
-			TableScanDesc scan;
-			HeapTuple	tup;
-			int64		depth = 0;
-			bool		any = false;
-			TimestampTz oldest = 0;
-			int			i;
-
-			for (i = 0; i < rd->natts; i++)
-				if (!TupleDescAttr(rd, i)->attisdropped &&
-					strcmp(NameStr(TupleDescAttr(rd, i)->attname), "event_ts") == 0 &&
-					TupleDescAttr(rd, i)->atttypid == TIMESTAMPTZOID)
-					tsatt = i + 1;
-			scan = heap_beginscan(rel, GetActiveSnapshot(), 0, NULL, NULL,
-								  SO_TYPE_SEQSCAN | SO_ALLOW_STRAT | SO_ALLOW_SYNC |
-								  SO_ALLOW_PAGEMODE);
-			while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-			{
-				CHECK_FOR_INTERRUPTS();
-				depth++;
-				if (tsatt != InvalidAttrNumber)
-				{
-					bool		isnull;
-					Datum		d = heap_getattr(tup, tsatt, rd, &isnull);
-
-					if (!isnull && (!any || DatumGetTimestampTz(d) < oldest))
-					{
-						oldest = DatumGetTimestampTz(d);
-						any = true;
-					}
-				}
-			}
-			heap_endscan(scan);
-			values[0] = Int64GetDatum(depth);
-			nulls[0] = false;
-			values[1] = TimestampTzGetDatum(oldest);
-			nulls[1] = !any;
-		}
-		if (RelationIsValid(rel))
-			RelationClose(rel);
-		UnlockRelationOid(relid, AccessShareLock);
+		values[0] = Int64GetDatum(depth);
+		nulls[0] = false;
+		values[1] = TimestampTzGetDatum(oldest);
+		nulls[1] = oldest == 0;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
 }

@@ -38,6 +38,7 @@
 #include "commands/defrem.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -64,6 +65,7 @@ PGDLLEXPORT void fs_stream_launcher_main(Datum main_arg);
 PGDLLEXPORT void fs_stream_worker_main(Datum main_arg);
 
 int			fs_stream_workers = 1;
+int			fs_stream_idle_timeout = 60;
 int			fs_stream_batch_size = 10000;
 char	   *fs_stream_database = NULL;
 
@@ -85,8 +87,11 @@ typedef struct FsDbNote
 {
 	Oid			dbid;			/* InvalidOid: free */
 	TimestampTz no_extension_at;	/* a worker found no fstore */
-	bool		wanted;			/* a producer found no worker */
+	bool		wanted;			/* events wait and no worker serves them */
+	TimestampTz wanted_since;
+	TimestampTz launch_failed_at;	/* no background worker slot was free */
 	TimestampTz paused_until;	/* DROP DATABASE and the like */
+	uint64		idle_exited;	/* bit i: worker i exited for lack of work */
 } FsDbNote;
 
 typedef struct FsIngestShared
@@ -125,6 +130,13 @@ fs_ingest_init(void)
 							&fs_stream_batch_size,
 							10000, 1, 1000000,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("fstore.stream_idle_timeout",
+							"Seconds a stream worker waits without events before it exits.",
+							"The launcher starts a worker again when events are committed; 0 keeps workers for ever.",
+							&fs_stream_idle_timeout,
+							60, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("fstore.database",
 							   "The only database stream workers serve; empty: every database with fstore.",
@@ -236,6 +248,8 @@ fs_stream_wake(int64 view_id)
 	{
 		FsDbNote   *note = db_note(MyDatabaseId, true);
 
+		if (!note->wanted)
+			note->wanted_since = GetCurrentTimestamp();
 		note->wanted = true;
 		note->no_extension_at = 0;
 	}
@@ -303,6 +317,15 @@ slot_claim(Oid dbid, int idx)
 	free_slot->pid = MyProcPid;
 	free_slot->latch = MyLatch;
 	my_slot = free_slot;
+	{
+		FsDbNote   *note = db_note(dbid, false);
+
+		if (note)
+		{
+			note->wanted = false;
+			note->launch_failed_at = 0;
+		}
+	}
 	LWLockRelease(ingest->lock);
 	before_shmem_exit(slot_release, (Datum) 0);
 	return true;
@@ -453,7 +476,7 @@ drain_view(const char *name)
  * queued); the other views are served all the same.
  */
 static bool
-drain_once(int idx)
+drain_once(int idx, int64 *events)
 {
 	List	   *names = NIL;
 	ListCell   *lc;
@@ -485,15 +508,74 @@ drain_once(int idx)
 	{
 		char	   *name = lfirst(lc);
 		FailedView *f = failed_view(name);
+		int64		n;
 
 		CHECK_FOR_INTERRUPTS();
+		if (f != NULL)
+			*events += 1;		/* a view waiting for a retry is work to do */
 		if (f != NULL && GetCurrentTimestamp() < f->retry_at)
 			continue;			/* failed a moment ago: later */
-		if (drain_view(name) >= fs_stream_batch_size)
+		n = drain_view(name);
+		*events += n;
+		if (n >= fs_stream_batch_size)
 			more = true;
 	}
 	list_free_deep(names);		/* names and cells live in TopMemoryContext */
 	return more;
+}
+
+/*
+ * Leaves after fstore.stream_idle_timeout without events, giving the
+ * background worker slot back: a database without traffic holds none.
+ * The worker slot is released first, so a producer that commits from now
+ * on finds no worker and asks the launcher for one; events committed just
+ * before, whose wake-up reached this worker as it was leaving, are found
+ * by a last look at the queues, which asks the launcher itself.
+ */
+static void
+idle_exit(Oid dbid, int idx)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		waiting = false;
+
+	LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+	db_note(dbid, true)->idle_exited |= UINT64CONST(1) << idx;
+	LWLockRelease(ingest->lock);
+	slot_release(0, (Datum) 0);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (my_views(idx, Max(fs_stream_workers, 1), &names))
+		foreach(lc, names)
+		{
+			int64		depth = 0;
+
+			if (fs_stream_queue_state((char *) lfirst(lc), true, &depth, NULL) &&
+				depth > 0)
+				waiting = true;
+		}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	if (waiting)
+	{
+		LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+		{
+			FsDbNote   *note = db_note(dbid, true);
+
+			if (!note->wanted)
+				note->wanted_since = GetCurrentTimestamp();
+			note->wanted = true;
+		}
+		if (ingest->launcher_latch)
+			SetLatch(ingest->launcher_latch);
+		LWLockRelease(ingest->lock);
+	}
+	ereport(DEBUG1, (errmsg("fstore stream worker %d exits after %d s without events",
+							idx, fs_stream_idle_timeout)));
+	proc_exit(0);
 }
 
 void
@@ -502,6 +584,7 @@ fs_stream_worker_main(Datum main_arg)
 	int			idx = DatumGetInt32(main_arg);
 	Oid			dbid;
 	char	   *dbname;
+	TimestampTz last_work;
 
 	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -533,9 +616,11 @@ fs_stream_worker_main(Datum main_arg)
 	}
 	CommitTransactionCommand();
 
+	last_work = GetCurrentTimestamp();
 	for (;;)
 	{
 		bool		more;
+		int64		events = 0;
 
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -550,9 +635,15 @@ fs_stream_worker_main(Datum main_arg)
 			strcmp(dbname, fs_stream_database) != 0)
 			proc_exit(0);		/* fstore.database now names another database */
 
-		more = drain_once(idx);
+		more = drain_once(idx, &events);
+		if (events > 0)
+			last_work = GetCurrentTimestamp();
 		if (more)
 			continue;
+		if (fs_stream_idle_timeout > 0 &&
+			TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(),
+									   fs_stream_idle_timeout * 1000))
+			idle_exit(dbid, idx);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 NAPTIME_MS, PG_WAIT_EXTENSION);
 	}
@@ -663,9 +754,21 @@ launch_worker(Oid dbid, int idx)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("could not start an fstore stream worker"),
-					 errhint("Raise max_worker_processes.")));
+					 errdetail("Every background worker slot is taken; the events of database %u wait.", dbid),
+					 errhint("Raise max_worker_processes, or lower fstore.stream_idle_timeout so that idle workers leave sooner.")));
 		warned = true;
-		return true;
+		/* fstore.freshness shows it, and the launcher tries again */
+		LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+		{
+			FsDbNote   *note = db_note(dbid, true);
+
+			if (!note->wanted)
+				note->wanted_since = now;
+			note->wanted = true;
+			note->launch_failed_at = now;
+		}
+		LWLockRelease(ingest->lock);
+		return false;
 	}
 	warned = false;
 	if (w == NULL)
@@ -730,9 +833,31 @@ launcher_pass(void)
 										NO_EXTENSION_RECHECK_SECS * 1000))
 			continue;
 		for (idx = 0; idx < fs_stream_workers; idx++)
-			if (!launched_alive(launched_find(dbid, idx)) &&
-				!launch_worker(dbid, idx))
+		{
+			LaunchedWorker *w = launched_find(dbid, idx);
+
+			/*
+			 * On demand: every database once when the launcher starts
+			 * (events may wait from before a restart), then when producers
+			 * ask (wanted), or again if a worker stopped without having run
+			 * out of work (it failed).
+			 */
+			if (launched_alive(w))
+				continue;
+			if (w != NULL && !note.wanted &&
+				(note.idle_exited & (UINT64CONST(1) << idx)) != 0)
+				continue;
+			if (!launch_worker(dbid, idx))
 				deferred = true;
+		}
+		if (note.wanted || note.idle_exited != 0)
+		{
+			LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
+			n = db_note(dbid, false);
+			if (n && n->wanted)
+				n->idle_exited = 0;
+			LWLockRelease(ingest->lock);
+		}
 	}
 	list_free(dbs);
 	return deferred;
@@ -930,4 +1055,49 @@ fs_process_utility(PlannedStmt *pstmt, const char *queryString,
 		}
 	}
 	PG_END_TRY();
+}
+
+/*
+ * fstore._stream_state() -> (preloaded, workers, wanted_since,
+ * launch_failed_at): the stream workers of this database, for
+ * fstore.freshness: how many run now, since when events wait for one
+ * (a producer committed and found none), and when the launcher last
+ * failed to start one for lack of a background worker slot.
+ */
+PG_FUNCTION_INFO_V1(fs_stream_state);
+Datum
+fs_stream_state(PG_FUNCTION_ARGS)
+{
+	TupleDesc	td;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, true, true};
+	int			workers = 0;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = BoolGetDatum(ingest != NULL);
+	if (ingest != NULL)
+	{
+		FsDbNote   *note;
+
+		LWLockAcquire(ingest->lock, LW_SHARED);
+		for (i = 0; i < ingest->nslots; i++)
+			if (ingest->slots[i].pid != 0 && ingest->slots[i].dbid == MyDatabaseId)
+				workers++;
+		note = db_note(MyDatabaseId, false);
+		if (note && note->wanted)
+		{
+			values[2] = TimestampTzGetDatum(note->wanted_since);
+			nulls[2] = false;
+			if (note->launch_failed_at != 0)
+			{
+				values[3] = TimestampTzGetDatum(note->launch_failed_at);
+				nulls[3] = false;
+			}
+		}
+		LWLockRelease(ingest->lock);
+	}
+	values[1] = Int32GetDatum(workers);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
 }

@@ -119,6 +119,84 @@ struct FsApply
 /* entries stepped over before a walk descends again instead */
 #define WALK_STEPS		8
 
+/*
+ * The applies running in this backend, innermost last, with the
+ * subtransaction level each began at: a query of fs_write_query (or a
+ * trigger of the view) that writes the view again while its apply runs
+ * gets a clear error instead of a duplicate key or an "invisible tuple".
+ */
+typedef struct ActiveApply
+{
+	int64		view_id;
+	int			nest_level;
+} ActiveApply;
+
+#define MAX_ACTIVE_APPLIES 16
+static ActiveApply active[MAX_ACTIVE_APPLIES];
+static int	nactive = 0;
+static bool active_callbacks = false;
+
+static void
+active_xact_callback(XactEvent event, void *arg)
+{
+	nactive = 0;
+}
+
+static void
+active_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int			level = GetCurrentTransactionNestLevel();
+
+		while (nactive > 0 && active[nactive - 1].nest_level >= level)
+			nactive--;
+	}
+}
+
+/* Raises 55006 if an apply of the view is running in this backend. */
+void
+fs_apply_check_not_active(FsView *view)
+{
+	int			i;
+
+	for (i = 0; i < nactive; i++)
+		if (active[i].view_id == view->view_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("feature view \"%s\" is being written by this statement already",
+							view->name),
+					 errdetail("The query of fs_write_query or fs_materialize, or a trigger, writes to the feature view the call writes to."),
+					 errhint("Read other tables in the query; write to the view with one call.")));
+}
+
+static void
+active_push(FsView *view)
+{
+	fs_apply_check_not_active(view);
+	if (!active_callbacks)
+	{
+		RegisterXactCallback(active_xact_callback, NULL);
+		RegisterSubXactCallback(active_subxact_callback, NULL);
+		active_callbacks = true;
+	}
+	if (nactive == MAX_ACTIVE_APPLIES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many nested writes of feature views")));
+	active[nactive].view_id = view->view_id;
+	active[nactive].nest_level = GetCurrentTransactionNestLevel();
+	nactive++;
+}
+
+static void
+active_pop(FsView *view)
+{
+	if (nactive > 0 && active[nactive - 1].view_id == view->view_id)
+		nactive--;
+}
+
 /* Raises 42501 unless the user may read and write both tables of the view. */
 void
 fs_check_write_privileges(FsView *view)
@@ -160,6 +238,20 @@ fs_apply_check_row(FsView *view, FsRow *row, int rowno)
 				 errmsg("null value in column \"event_ts\" of row %d for feature view \"%s\"",
 						rowno, view->name),
 				 errdetail("Nothing of this call was applied.")));
+	if (!fs_row_ts_finite(view, row))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("event_ts of row %d for feature view \"%s\" is not finite",
+						rowno, view->name),
+				 errdetail("Nothing of this call was applied."),
+				 errhint("Give every row the time its values were observed; infinity would freeze the key for ever.")));
+}
+
+/* event_ts is neither infinity nor -infinity */
+bool
+fs_row_ts_finite(FsView *view, const FsRow *row)
+{
+	return !TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(row->values[view->ts_col]));
 }
 
 static RangeTblEntry *
@@ -206,6 +298,9 @@ fs_apply_begin(FsView *view)
 	ap->view = view;
 	ap->cxt = CurrentMemoryContext;
 	fs_check_write_privileges(view);
+	if (view->offline_problem)	/* found when the metadata was read */
+		fs_catalog_check_table(view, FS_TABLE_OFFLINE, NULL);
+	active_push(view);
 
 	/*
 	 * Table locks first, then the view's writer lock: the order plain DML
@@ -304,6 +399,7 @@ fs_apply_end(FsApply *ap, FsApplyCounts *counts)
 	UnregisterSnapshot(ap->snapshot);
 	MemoryContextDelete(ap->keycxt);
 
+	active_pop(ap->view);
 	fs_stats_count_writes(ap->view->view_id, ap->counts.written,
 						  ap->counts.unchanged, ap->counts.late);
 	if (ap->nrows > 0 && !ap->defer_state)
@@ -347,7 +443,33 @@ row_cmp(const void *pa, const void *pb, void *arg)
 	return (a->ord > b->ord) - (a->ord < b->ord);
 }
 
-/* IS NOT DISTINCT FROM over the features: bytes first, then the type's =. */
+/*
+ * Bytes of two varlena values, after decompression and detoasting: the
+ * same value may be stored compressed on one side and arrive plain on the
+ * other.
+ */
+static bool
+varlena_bytes_equal(Datum a, Datum b)
+{
+	struct varlena *va = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a));
+	struct varlena *vb = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b));
+	Size		la = VARSIZE_ANY_EXHDR(va);
+	bool		eq = la == VARSIZE_ANY_EXHDR(vb) &&
+		memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), la) == 0;
+
+	if ((Pointer) va != DatumGetPointer(a))
+		pfree(va);
+	if ((Pointer) vb != DatumGetPointer(b))
+		pfree(vb);
+	return eq;
+}
+
+/*
+ * IS NOT DISTINCT FROM over the features: bytes first, then the type's =.
+ * A type without an equality operator (json, xml, point...) is equal when
+ * its values' bytes are, compression and storage aside: for json that is
+ * the same text, which is what a re-sent value is.
+ */
 static bool
 features_equal(FsView *view, const Datum *av, const bool *an,
 			   const Datum *bv, const bool *bn)
@@ -366,7 +488,11 @@ features_equal(FsView *view, const Datum *av, const bool *an,
 			datumIsEqual(av[j], bv[j], false, c->typlen))
 			continue;
 		if (!c->has_eq)
+		{
+			if (c->typlen == -1 && varlena_bytes_equal(av[j], bv[j]))
+				continue;
 			return false;
+		}
 		if (!DatumGetBool(FunctionCall2Coll(&c->eq_finfo, c->collation, av[j], bv[j])))
 			return false;
 	}
@@ -628,6 +754,33 @@ write_online(FsApply *ap, bool had_row, const Datum *vals, const bool *nulls,
 	else
 		ExecSimpleRelationInsert(ap->online_rri, ap->estate, slot);
 	fs_cache_note_key(view, vals);
+
+	/*
+	 * A BEFORE ROW trigger may have stored another key than the one given
+	 * (the slot now holds the row as stored): that key changes too.
+	 */
+	if (!TTS_EMPTY(slot) && ap->online_rri->ri_TrigDesc &&
+		(ap->online_rri->ri_TrigDesc->trig_insert_before_row ||
+		 ap->online_rri->ri_TrigDesc->trig_update_before_row))
+	{
+		Datum		stored[FS_MAX_KEYS];
+		bool		changed = false;
+
+		for (j = 0; j < view->nkeys; j++)
+		{
+			bool		isnull;
+
+			stored[j] = slot_getattr(slot, view->cols[j].online_attnum, &isnull);
+			if (isnull)
+				break;
+		}
+		if (j == view->nkeys)
+			changed = fs_keys_compare(view, stored, vals) != 0;
+		if (changed)
+			fs_cache_note_key(view, stored);
+		else if (j < view->nkeys)
+			fs_cache_note_view(view);
+	}
 }
 
 /* Callbacks that let decide.c compare the rows of one key. */
@@ -915,8 +1068,10 @@ fs_query_result_desc(const char *select, int nargs, Oid *argtypes)
 char *
 fs_single_select(const char *query)
 {
-	List	   *stmts = raw_parser(query, RAW_PARSE_DEFAULT);
+	List	   *stmts = fs_parse_wrapped("", query, "", "query");
 	RawStmt    *raw;
+	SelectStmt *sel;
+	ListCell   *lc;
 
 	if (list_length(stmts) != 1)
 		ereport(ERROR,
@@ -927,6 +1082,19 @@ fs_single_select(const char *query)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("query must be a SELECT statement")));
+	sel = (SelectStmt *) raw->stmt;
+	if (sel->withClause)
+		foreach(lc, sel->withClause->ctes)
+		{
+			CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+			if (!IsA(cte->ctequery, SelectStmt))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("query must not modify data"),
+						 errdetail("WITH query \"%s\" is an INSERT, UPDATE or DELETE.",
+								   cte->ctename)));
+		}
 	if (raw->stmt_len > 0)
 		return pnstrdup(query + raw->stmt_location, raw->stmt_len);
 	return pstrdup(query + raw->stmt_location);
@@ -1151,6 +1319,7 @@ fs_online_dml(PG_FUNCTION_ARGS)
 	view = fs_catalog_view_by_relid(RelationGetRelid(trigdata->tg_relation));
 	if (view)
 	{
+		fs_apply_check_not_active(view);
 		fs_catalog_lock_view_writers(view);
 		fs_cache_note_view(view);
 	}

@@ -1191,6 +1191,8 @@ fs_as_of_join(PG_FUNCTION_ARGS)
 	{
 		fs_check_select(st->views[vi].fv->offline_relid);
 		st->views[vi].rel = table_open(st->views[vi].fv->offline_relid, AccessShareLock);
+		fs_catalog_check_table(st->views[vi].fv, FS_TABLE_OFFLINE,
+							   RelationGetDescr(st->views[vi].rel));
 	}
 
 	plan = SPI_prepare(query, 0, NULL);
