@@ -10,6 +10,7 @@ OBJS = \
 	src/cache/cache.o \
 	src/cache/coherence.o \
 	src/catalog/acl.o \
+	src/catalog/guard.o \
 	src/catalog/metadata.o \
 	src/ingest/queue.o \
 	src/ingest/worker.o \

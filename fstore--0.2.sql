@@ -239,6 +239,32 @@ CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON fstore.service_features FOR EACH STATEMENT
     EXECUTE FUNCTION fstore._catalog_changed();
 
+-- Row trigger on the catalogs: a row describing a view, service, training
+-- set or entity is written only with the rights of that object's owner
+-- (src/catalog/guard.c).
+CREATE FUNCTION fstore._catalog_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'fs_catalog_guard'
+LANGUAGE C;
+
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.entities
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.feature_views
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.features
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.feature_services
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.service_features
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.view_state
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.materialization_runs
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.dead_letters
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.training_sets
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+
 -- Validates an object name: a lowercase SQL identifier of at most maxlen
 -- bytes.  Returns it unchanged.
 CREATE FUNCTION fstore._check_name(p_name text, p_kind text, p_maxlen int DEFAULT 63)
@@ -1315,10 +1341,12 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     fstore._stats(), fstore._cache_stats(), fstore._queue_state(text),
     fstore._stream_state(),
+    fstore._job_name(text), fstore._require_pg_cron(), fstore._unschedule(text),
     fstore._ordinal(),
     fstore._check_name(text, text, int), fstore._check_select(text),
     fstore._query_columns(text), fstore._resolve_features(text[]),
     fstore._estimate_rows(text), fstore._eq_operator(regtype),
     fstore.as_of_join(text, text[], timestamptz),
-    fstore._catalog_changed(), fstore._online_dml(), fstore._stream_enqueued()
+    fstore._catalog_changed(), fstore._online_dml(), fstore._stream_enqueued(),
+    fstore._catalog_guard()
     TO PUBLIC;

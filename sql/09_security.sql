@@ -189,6 +189,39 @@ SELECT t.err($$SELECT fs_create_feature_view('sec_inj', 'sec_doc', 'a int); DROP
 SELECT t.err($$SELECT fs_materialize('sec_plain''; DROP TABLE public.sec_log; --')$$);
 SELECT count(*) FROM public.sec_log;
 
+-- ---------------------------------------------------------------------------
+-- 8. One feature admin cannot change another's rows in the catalogs:
+--    redirect its source, move its watermark, add a feature, drop its
+--    dead letters or records.
+-- ---------------------------------------------------------------------------
+CREATE ROLE fs_sec_admin2;
+GRANT CREATE ON SCHEMA fstore, fstore_online, fstore_offline, fstore_stream TO fs_sec_admin2;
+GRANT INSERT, UPDATE, DELETE ON fstore.entities, fstore.feature_views, fstore.features,
+    fstore.feature_services, fstore.service_features, fstore.view_state,
+    fstore.materialization_runs, fstore.dead_letters TO fs_sec_admin2;
+GRANT SELECT ON fstore.dead_letters TO fs_sec_admin2;
+GRANT USAGE ON SEQUENCE fstore.feature_views_view_id_seq TO fs_sec_admin2;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fstore TO fs_sec_admin2;
+SET ROLE fs_sec_admin2;
+SELECT t.err($$UPDATE fstore.feature_views SET source_query = 'SELECT 1::bigint AS doc_id, 1 AS a, now() AS event_ts' WHERE name = 'sec_src_v'$$);
+SELECT t.err($$UPDATE fstore.view_state SET watermark = 'infinity' WHERE view_id = (SELECT view_id FROM fstore.feature_views WHERE name = 'sec_src_v')$$);
+SELECT t.err($$INSERT INTO fstore.features VALUES ('sec_src_v', 2, 'b', 'integer')$$);
+SELECT t.err($$DELETE FROM fstore.materialization_runs WHERE view_name = 'sec_src_v'$$);
+SELECT t.err($$DELETE FROM fstore.feature_views WHERE name = 'sec_owned'$$);
+SELECT t.err($$SELECT fs_set_freshness_target('sec_owned', '1 hour')$$);
+-- its own view it may change
+SELECT fs_create_feature_view('sec_own2', 'sec_doc', 'a int');
+SELECT fs_set_freshness_target('sec_own2', '1 hour');
+SELECT fs_drop_feature_view('sec_own2');
+RESET ROLE;
+SELECT source_query IS NOT NULL AS unchanged FROM fstore.feature_views WHERE name = 'sec_src_v';
+SELECT count(*) FROM fstore.materialization_runs WHERE view_name = 'sec_src_v';
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM fs_sec_admin2;
+REVOKE ALL ON ALL TABLES IN SCHEMA fstore FROM fs_sec_admin2;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA fstore FROM fs_sec_admin2;
+REVOKE ALL ON SCHEMA fstore, fstore_online, fstore_offline, fstore_stream FROM fs_sec_admin2;
+DROP ROLE fs_sec_admin2;
+
 -- clean up
 SELECT fs_drop_feature_view(v) FROM unnest(ARRAY['sec_plain', 'sec_owned', 'sec_src_v', 'sec_sal',
     'sec_enum']) v;

@@ -160,13 +160,15 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("fstore.max_feature_views",
-							"Number of feature views shared memory keeps statistics and cache state for.",
-							NULL,
-							&fs_max_feature_views,
-							1000, 16, 1000000,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
+	/* a postmaster setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("fstore.max_feature_views",
+								"Number of feature views shared memory keeps statistics and cache state for.",
+								NULL,
+								&fs_max_feature_views,
+								1000, 16, 1000000,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
 
 	fs_catalog_init();
 	fs_stats_init();

@@ -143,13 +143,15 @@ typedef struct EvictAcc
 void
 fs_cache_init(void)
 {
-	DefineCustomIntVariable("fstore.cache_size",
-							"Shared memory for the hot cache of online rows.",
-							"0 turns the cache off.",
-							&fs_cache_size_kb,
-							131072, 0, 512 * 1024 * 1024,	/* 128 rings of 4GB */
-							PGC_POSTMASTER, GUC_UNIT_KB,
-							NULL, NULL, NULL);
+	/* a postmaster setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("fstore.cache_size",
+								"Shared memory for the hot cache of online rows.",
+								"0 turns the cache off.",
+								&fs_cache_size_kb,
+								131072, 0, 512 * 1024 * 1024,	/* 128 rings of 4GB */
+								PGC_POSTMASTER, GUC_UNIT_KB,
+								NULL, NULL, NULL);
 	DefineCustomBoolVariable("fstore.cache_enabled",
 							 "Whether fs_get_many uses the hot cache in this session.",
 							 NULL,
