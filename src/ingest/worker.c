@@ -4,16 +4,20 @@
  *		workers that drain the queue tables.
  *
  * The launcher (a static background worker, started once recovery is over)
- * connects to no database.  Every few seconds, or when its latch is set, it
- * lists the databases (or takes fstore.database) and starts, for each, the
- * workers that are not running.  A worker connects to its database, exits
- * at once if fstore is not installed there (the launcher then leaves that
- * database alone for a minute, unless a producer asks for a worker), and
- * otherwise loops: for each feature view it serves (view_id modulo
+ * connects to no database.  Workers are handed out on demand: when the
+ * launcher starts, it starts the workers of every database once (events may
+ * wait from before a restart); after that, only where a producer committed
+ * events and found no worker (the database's note is "wanted"), or where a
+ * worker stopped without having run out of work.  A worker connects to its
+ * database, exits at once if fstore is not installed there, and otherwise
+ * loops: for each feature view it serves (view_id modulo
  * fstore.stream_workers equals its index, so one view's events are applied
  * by one worker, in batches) it applies one batch per transaction; when
  * there was nothing to do it sleeps on its latch, which producers set when
- * they commit.  A timeout of one second is only a fallback.
+ * they commit.  A timeout of one second is only a fallback.  After
+ * fstore.stream_idle_timeout without events it exits, so a few background
+ * worker slots serve any number of databases; a database whose events wait
+ * for a slot shows in fstore.freshness (queue_stalled).
  *
  * Shared memory holds one slot per running worker (database, index, pid,
  * latch) and a note per database (no extension, wanted, paused), under one
@@ -496,6 +500,8 @@ drain_once(int idx, int64 *events)
 
 			note->no_extension_at = GetCurrentTimestamp();
 			note->wanted = false;
+			/* not again until a producer there asks (it must have fstore) */
+			note->idle_exited |= UINT64CONST(1) << idx;
 		}
 		LWLockRelease(ingest->lock);
 		ereport(DEBUG1, (errmsg("fstore is not installed in this database; stream worker exits")));
