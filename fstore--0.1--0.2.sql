@@ -1,0 +1,1186 @@
+/*
+ * fstore 0.1 -> 0.2 (ALTER EXTENSION fstore UPDATE).
+ *
+ * Gives a database created with 0.1 the extension a fresh CREATE EXTENSION
+ * of 0.2 makes (fstore--0.2.sql), keeping every catalog row, per-view
+ * table, training set and statistic.  test/t/009_upgrade.pl compares the
+ * two, object by object.
+ *
+ *   catalogs      the view_id default written as 0.2 writes it; the row
+ *                 guard (fstore._catalog_guard) on every catalog table
+ *   functions     every SQL and PL/pgSQL function replaced by its 0.2 text:
+ *                 pinned search_path, and the bodies 0.2 changed
+ *                 (source privileges, qualified training-set SQL, typed
+ *                 pg_cron command); fstore._eq_operator added
+ *   monitoring    fstore.stats, fstore.freshness and fs_check_freshness()
+ *                 recreated (new columns; queue state read by C functions
+ *                 instead of the SECURITY DEFINER _queue_depth/_queue_state)
+ *   privileges    helpers revoked from PUBLIC, as in 0.2 (grants made to
+ *                 other roles are kept, and still dumped by pg_dump)
+ *   pg_cron       the jobs fs_schedule_materialize made get 0.2's command
+ *
+ * The library must be 0.2's already (install, restart, then update: see
+ * docs/operations.md, "Upgrades").
+ */
+
+\echo Use "ALTER EXTENSION fstore UPDATE TO '0.2'" to load this file. \quit
+
+-- As in fstore--0.2.sql: nothing below resolves a name through a schema
+-- other roles can write.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+-- ---------------------------------------------------------------------------
+-- Catalogs
+-- ---------------------------------------------------------------------------
+
+-- 0.1 wrote nextval('fstore.feature_views_view_id_seq'), which resolved
+-- through the installer's search_path (a public.nextval(text) created
+-- beforehand bound instead of pg_catalog's).  The default of 0.2:
+ALTER TABLE fstore.feature_views ALTER COLUMN view_id
+    SET DEFAULT pg_catalog.nextval('fstore.feature_views_view_id_seq'::pg_catalog.regclass);
+
+-- Row trigger on the catalogs: a row describing a view, service, training
+-- set or entity is written only with the rights of that object's owner
+-- (src/catalog/guard.c).
+CREATE FUNCTION fstore._catalog_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'fs_catalog_guard'
+LANGUAGE C;
+
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.entities
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.feature_views
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.features
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.feature_services
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.service_features
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.view_state
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.materialization_runs
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.dead_letters
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.training_sets
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+
+-- ---------------------------------------------------------------------------
+-- Functions
+-- ---------------------------------------------------------------------------
+
+-- Every SQL and PL/pgSQL function of 0.2, as fstore--0.2.sql defines it.
+-- Their signatures and result types are 0.1's, so CREATE OR REPLACE keeps
+-- each function's identity, its privileges and what depends on it; it
+-- replaces the body and the settings (SET search_path).  fs_check_freshness
+-- changes its result type: it is recreated below, with the monitoring views.
+
+-- Validates an object name: a lowercase SQL identifier of at most maxlen
+-- bytes.  Returns it unchanged.
+CREATE OR REPLACE FUNCTION fstore._check_name(p_name text, p_kind text, p_maxlen int DEFAULT 63)
+RETURNS text LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    IF p_name IS NULL THEN
+        RAISE EXCEPTION '% name must not be NULL', p_kind
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_name !~ '^[a-z_][a-z0-9_]*$' OR octet_length(p_name) > p_maxlen THEN
+        RAISE EXCEPTION 'invalid % name "%"', p_kind, p_name
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = format('Names must be lowercase SQL identifiers: a letter or underscore followed by letters, digits or underscores, at most %s bytes.', p_maxlen);
+    END IF;
+    RETURN p_name;
+END
+$fn$;
+
+-- Serializes catalog changes (creation and drop of entities, views and
+-- services) against each other.
+CREATE OR REPLACE FUNCTION fstore._lock_catalog() RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $fn$
+    LOCK TABLE fstore.entities IN SHARE ROW EXCLUSIVE MODE;
+$fn$;
+
+CREATE OR REPLACE FUNCTION fstore._entity_exists(p_name text) RETURNS bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT EXISTS (SELECT 1 FROM fstore.entities e WHERE e.name = p_name);
+$fn$;
+
+-- Column definitions of an entity's keys, as SQL ('"a" bigint, "b" text').
+CREATE OR REPLACE FUNCTION fstore._key_defs(p_entity text, p_not_null bool DEFAULT false) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT string_agg(format('%I %s', c, t) || CASE WHEN p_not_null THEN ' NOT NULL' ELSE '' END,
+                      ', ' ORDER BY i)
+      FROM fstore.entities e,
+           unnest(e.key_columns, e.key_types) WITH ORDINALITY AS k(c, t, i)
+     WHERE e.name = p_entity;
+$fn$;
+
+-- The quoted key column list of an entity ('"a", "b").
+CREATE OR REPLACE FUNCTION fstore._key_list(p_entity text, p_prefix text DEFAULT '') RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT string_agg(p_prefix || quote_ident(c), ', ' ORDER BY i)
+      FROM fstore.entities e, unnest(e.key_columns) WITH ORDINALITY AS k(c, i)
+     WHERE e.name = p_entity;
+$fn$;
+
+-- The equality operator of a type's default btree operator class, written
+-- schema-qualified (OPERATOR(schema.=)) for SQL that fstore generates.
+CREATE FUNCTION fstore._eq_operator(p_type regtype) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT coalesce(
+        (SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+           FROM pg_catalog.pg_opclass c
+           JOIN pg_catalog.pg_am am ON am.oid = c.opcmethod AND am.amname = 'btree'
+           JOIN pg_catalog.pg_amop a ON a.amopfamily = c.opcfamily AND a.amopstrategy = 3
+                AND a.amoplefttype = c.opcintype AND a.amoprighttype = c.opcintype
+           JOIN pg_catalog.pg_operator o ON o.oid = a.amopopr
+           JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+          WHERE c.opcdefault AND c.opcintype = p_type
+          LIMIT 1),
+        'OPERATOR(pg_catalog.=)');
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_create_entity(name text, keys text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name  text := fstore._check_name($1, 'entity', 59);
+    v_cols  name[] := '{}';
+    v_types text[] := '{}';
+    v_defs  text[] := '{}';
+    v_key_type regtype;
+    r record;
+BEGIN
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'key columns of entity "%" must not be NULL', v_name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM fstore._lock_catalog();
+    IF fstore._entity_exists(v_name) THEN
+        RAISE EXCEPTION 'entity "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+
+    FOR r IN SELECT * FROM fstore._parse_columns(keys) LOOP
+        IF r.colname IN ('event_ts', 'created_at') THEN
+            RAISE EXCEPTION 'key column name "%" is reserved', r.colname
+                USING ERRCODE = 'reserved_name',
+                      DETAIL = 'fstore uses event_ts and created_at for its own columns.';
+        END IF;
+        IF NOT r.has_btree OR NOT r.has_hash THEN
+            RAISE EXCEPTION 'key column "%" has type %, which cannot be a key', r.colname, r.typesql
+                USING ERRCODE = 'undefined_object',
+                      DETAIL = 'Key types need a default btree and a default hash operator class.';
+        END IF;
+        v_cols := v_cols || r.colname;
+        v_types := v_types || r.typesql;
+        v_defs := v_defs || format('%I %s', r.colname, r.typesql);
+    END LOOP;
+
+    IF cardinality(v_cols) = 0 THEN
+        RAISE EXCEPTION 'entity "%" needs at least one key column', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(v_cols) > 16 THEN
+        RAISE EXCEPTION 'entity "%" has % key columns, at most 16 are allowed', v_name, cardinality(v_cols)
+            USING ERRCODE = 'too_many_columns';
+    END IF;
+
+    IF cardinality(v_cols) = 1 THEN
+        v_key_type := (SELECT c.coltype FROM fstore._parse_columns(keys) c);
+    ELSE
+        EXECUTE format('CREATE TYPE fstore.%I AS (%s)', v_name || '_key',
+                       array_to_string(v_defs, ', '));
+        v_key_type := format('fstore.%I', v_name || '_key')::regtype;
+    END IF;
+
+    INSERT INTO fstore.entities (name, key_columns, key_types, key_type)
+    VALUES (v_name, v_cols, v_types, v_key_type);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_drop_entity(name text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name text := $1;
+    v_users text;
+    v_composite bool;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF v_name IS NULL OR NOT fstore._entity_exists(v_name) THEN
+        RAISE EXCEPTION 'entity "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT string_agg(v.name, ', ' ORDER BY v.name)
+      INTO v_users FROM fstore.feature_views v WHERE v.entity = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Feature views using it: %s.', v_users),
+                  HINT = 'Drop the feature views first.';
+    END IF;
+    SELECT string_agg(s.name, ', ' ORDER BY s.name)
+      INTO v_users FROM fstore.feature_services s WHERE s.entity = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Feature services using it: %s.', v_users),
+                  HINT = 'Drop the feature services first.';
+    END IF;
+    DELETE FROM fstore.entities e WHERE e.name = v_name
+    RETURNING cardinality(e.key_columns) > 1 INTO v_composite;
+    IF v_composite THEN
+        EXECUTE format('DROP TYPE fstore.%I', v_name || '_key');
+    END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_create_feature_view(
+    name text,
+    entity text,
+    features text DEFAULT NULL,
+    source regclass DEFAULT NULL,
+    timestamp_column name DEFAULT 'event_ts',
+    ttl interval DEFAULT NULL,
+    source_query text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name    text := fstore._check_name($1, 'feature view');
+    v_query   text;
+    v_qcols   name[];
+    v_entity  text := $2;
+    v_source  text;
+    v_keys    name[];
+    v_fnames  name[] := '{}';
+    v_ftypes  text[] := '{}';
+    v_fdefs   text := '';
+    v_keydefs text;
+    v_keylist text;
+    v_id      bigint;
+    r record;
+    i int;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF v_entity IS NULL THEN
+        RAISE EXCEPTION 'entity of feature view "%" must not be NULL', v_name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT fstore._entity_exists(v_entity) THEN
+        RAISE EXCEPTION 'entity "%" does not exist', v_entity
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
+        RAISE EXCEPTION 'feature view "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+        RAISE EXCEPTION 'a feature service named "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Feature views and feature services share the fstore_online namespace.';
+    END IF;
+    IF ttl IS NOT NULL AND ttl <= interval '0' THEN
+        RAISE EXCEPTION 'ttl of feature view "%" must be positive', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF timestamp_column IS NULL THEN
+        RAISE EXCEPTION 'timestamp_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    SELECT e.key_columns INTO v_keys FROM fstore.entities e WHERE e.name = v_entity;
+
+    IF source IS NOT NULL AND source_query IS NOT NULL THEN
+        RAISE EXCEPTION 'feature view "%" can have a source or a source query, not both', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF source_query IS NOT NULL THEN
+        v_query := fstore._check_select(source_query);
+        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(v_query) c;
+    END IF;
+
+    IF features IS NULL THEN
+        IF source IS NULL AND v_query IS NULL THEN
+            RAISE EXCEPTION 'feature view "%" needs a feature list or a source', v_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Pass features => ''name type, ...'', source => a table or view, or source_query => a query.';
+        END IF;
+        IF source IS NOT NULL THEN
+            FOR r IN
+                SELECT a.attname, fstore._type_sql(a.atttypid, a.atttypmod) AS t
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attname <> ALL (v_keys) AND a.attname <> timestamp_column
+                 ORDER BY a.attnum
+            LOOP
+                v_fnames := v_fnames || r.attname;
+                v_ftypes := v_ftypes || r.t;
+            END LOOP;
+        ELSE
+            FOR r IN
+                SELECT c.colname, c.typesql FROM fstore._query_columns(v_query) c
+                 WHERE c.colname <> ALL (v_keys) AND c.colname <> timestamp_column
+            LOOP
+                v_fnames := v_fnames || r.colname;
+                v_ftypes := v_ftypes || r.typesql;
+            END LOOP;
+        END IF;
+    ELSE
+        FOR r IN SELECT * FROM fstore._parse_columns(features) LOOP
+            v_fnames := v_fnames || r.colname;
+            v_ftypes := v_ftypes || r.typesql;
+        END LOOP;
+    END IF;
+
+    IF cardinality(v_fnames) = 0 THEN
+        RAISE EXCEPTION 'feature view "%" has no features', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR i IN 1 .. cardinality(v_fnames) LOOP
+        IF v_fnames[i] = ANY (v_keys) THEN
+            RAISE EXCEPTION 'feature "%" has the name of a key column of entity "%"', v_fnames[i], v_entity
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+        IF v_fnames[i] IN ('event_ts', 'created_at') THEN
+            RAISE EXCEPTION 'feature name "%" is reserved', v_fnames[i]
+                USING ERRCODE = 'reserved_name',
+                      DETAIL = 'fstore uses event_ts and created_at for its own columns.';
+        END IF;
+        IF v_fnames[i] = ANY (v_fnames[1:i - 1]) THEN
+            RAISE EXCEPTION 'feature "%" is listed more than once', v_fnames[i]
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+        v_fdefs := v_fdefs || format(', %I %s', v_fnames[i], v_ftypes[i]);
+    END LOOP;
+
+    IF source IS NOT NULL THEN
+        SELECT format('%I.%I', n.nspname, c.relname) INTO v_source
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = source;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid = source AND a.attname = x.col
+                                  AND a.attnum > 0 AND NOT a.attisdropped)
+        LOOP
+            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, v_source
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
+        END LOOP;
+        -- fs_materialize reads the source as the view's owner: the creator,
+        -- who must be allowed to read it
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
+             WHERE NOT pg_catalog.has_column_privilege(source, x.col, 'SELECT')
+        LOOP
+            RAISE EXCEPTION 'permission denied for source %', v_source
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('Creating a feature view with a source needs SELECT on the source''s columns; %I is not readable by this role.', r.col);
+        END LOOP;
+        -- fs_materialize reads the source by time: say so if it cannot seek
+        IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = source) IN ('r', 'p', 'm')
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                            JOIN pg_catalog.pg_attribute a
+                              ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                           WHERE i.indrelid = source AND a.attname = timestamp_column) THEN
+            RAISE NOTICE 'source % has no index on %', v_source, quote_ident(timestamp_column)
+                USING DETAIL = 'fs_materialize reads the source by time; without an index every run scans it whole.',
+                      HINT = format('CREATE INDEX ON %s (%I);', v_source, timestamp_column);
+        END IF;
+    END IF;
+    IF v_query IS NOT NULL THEN
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
+             WHERE x.col <> ALL (v_qcols)
+        LOOP
+            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
+        END LOOP;
+    END IF;
+
+    v_keydefs := fstore._key_defs(v_entity);
+    v_keylist := fstore._key_list(v_entity);
+
+    -- fillfactor 90 leaves room on each page for the new version of a
+    -- changed row, so most updates are HOT (no index entry, less WAL)
+    EXECUTE format('CREATE TABLE fstore_online.%I (%s%s, event_ts timestamptz NOT NULL, PRIMARY KEY (%s)) WITH (fillfactor = 90)',
+                   v_name, v_keydefs, v_fdefs, v_keylist);
+    EXECUTE format('CREATE TRIGGER fstore_dml BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON fstore_online.%I FOR EACH STATEMENT EXECUTE FUNCTION fstore._online_dml()',
+                   v_name);
+    EXECUTE format('ALTER TABLE fstore_online.%I ENABLE ALWAYS TRIGGER fstore_dml', v_name);
+
+    EXECUTE format('CREATE TABLE fstore_offline.%I (%s, event_ts timestamptz NOT NULL%s, created_at timestamptz NOT NULL DEFAULT now())',
+                   v_name, fstore._key_defs(v_entity, true), v_fdefs);
+    EXECUTE format('CREATE INDEX ON fstore_offline.%I (%s, event_ts, created_at)',
+                   v_name, v_keylist);
+
+    -- the queue: any client inserts or copies events; the stream worker
+    -- deletes them as it applies them, so vacuum it often
+    EXECUTE format('CREATE TABLE fstore_stream.%I (%s%s, event_ts timestamptz) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000, autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 100000)',
+                   v_name, v_keydefs, v_fdefs);
+    EXECUTE format('CREATE TRIGGER fstore_enqueued AFTER INSERT ON fstore_stream.%I FOR EACH STATEMENT EXECUTE FUNCTION fstore._stream_enqueued()',
+                   v_name);
+    EXECUTE format('ALTER TABLE fstore_stream.%I ENABLE ALWAYS TRIGGER fstore_enqueued', v_name);
+
+    INSERT INTO fstore.feature_views (name, entity, source, source_query, timestamp_column, ttl)
+    VALUES (v_name, v_entity, v_source, v_query, timestamp_column, ttl)
+    RETURNING view_id INTO v_id;
+    INSERT INTO fstore.features (view_name, position, name, type)
+    SELECT v_name, f.i, f.n, f.t
+      FROM unnest(v_fnames, v_ftypes) WITH ORDINALITY AS f(n, t, i);
+    INSERT INTO fstore.view_state (view_id) VALUES (v_id);
+    PERFORM fstore._init_view(v_id);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_drop_feature_view(name text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name text := $1;
+    v_id   bigint;
+    v_users text;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    SELECT v.view_id INTO v_id FROM fstore.feature_views v WHERE v.name = v_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT string_agg(DISTINCT sf.service, ', ')
+      INTO v_users FROM fstore.service_features sf WHERE sf.view_name = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop feature view "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Feature services using it: %s.', v_users),
+                  HINT = 'Drop the feature services first.';
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS fstore_online.%I', v_name);
+    EXECUTE format('DROP TABLE IF EXISTS fstore_offline.%I', v_name);
+    EXECUTE format('DROP TABLE IF EXISTS fstore_stream.%I', v_name);
+    PERFORM fstore._unschedule(v_name);
+    -- what is recorded under the name goes with the view
+    DELETE FROM fstore.materialization_runs m WHERE m.view_name = v_name;
+    DELETE FROM fstore.dead_letters d WHERE d.view_name = v_name;
+    DELETE FROM fstore.feature_views v WHERE v.view_id = v_id;
+    PERFORM fstore._forget_view(v_id);
+END
+$fn$;
+
+-- Resolves feature references to (view, feature, output name), in order:
+--   view.feature, view.feature AS alias, view.* (every feature of the view),
+--   service or service.* (every feature of the service, as it names them).
+CREATE OR REPLACE FUNCTION fstore._resolve_features(p_refs text[],
+    OUT pos int, OUT view_name text, OUT entity text, OUT feature name, OUT output_name name)
+RETURNS SETOF record LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_ref     text;
+    v_parts   text[];
+    v_m       text[];
+    v_alias   text;
+    v_star    bool;
+    n         int := 0;
+    r         record;
+BEGIN
+    IF p_refs IS NULL OR cardinality(p_refs) = 0 THEN
+        RETURN;
+    END IF;
+    FOREACH v_ref IN ARRAY p_refs LOOP
+        IF v_ref IS NULL THEN
+            RAISE EXCEPTION 'feature reference must not be NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        v_m := regexp_match(v_ref, '^\s*(.+?)(?:\s+[aA][sS]\s+("(?:[^"]|"")+"|\S+))?\s*$');
+        v_star := v_m[1] ~ '\.\s*\*$';
+        BEGIN
+            IF v_star THEN
+                v_parts := parse_ident(regexp_replace(v_m[1], '\.\s*\*$', ''));
+            ELSE
+                v_parts := parse_ident(v_m[1]);
+            END IF;
+            v_alias := CASE WHEN v_m[2] IS NULL THEN NULL ELSE (parse_ident(v_m[2]))[1] END;
+            IF v_m[2] IS NOT NULL AND cardinality(parse_ident(v_m[2])) <> 1 THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_name';
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            v_parts := NULL;
+        END;
+
+        -- a service, bare or with .*
+        IF v_parts IS NOT NULL AND cardinality(v_parts) = 1 AND v_alias IS NULL
+           AND EXISTS (SELECT 1 FROM fstore.feature_services fs WHERE fs.name = v_parts[1]) THEN
+            FOR r IN
+                SELECT sf.view_name AS v, fs.entity AS e, sf.feature AS f, sf.output_name AS o
+                  FROM fstore.service_features sf
+                  JOIN fstore.feature_services fs ON fs.name = sf.service
+                 WHERE sf.service = v_parts[1] ORDER BY sf.position
+            LOOP
+                n := n + 1;
+                pos := n; view_name := r.v; entity := r.e; feature := r.f; output_name := r.o;
+                RETURN NEXT;
+            END LOOP;
+            CONTINUE;
+        END IF;
+
+        IF v_parts IS NULL OR cardinality(v_parts) <> (CASE WHEN v_star THEN 1 ELSE 2 END) THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
+                USING ERRCODE = 'invalid_name',
+                      HINT = 'Write view.feature, view.feature AS alias, view.*, or the name of a feature service.';
+        END IF;
+        SELECT v.entity INTO entity FROM fstore.feature_views v WHERE v.name = v_parts[1];
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature view "%" does not exist', v_parts[1]
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        IF v_star AND v_alias IS NOT NULL THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
+                USING ERRCODE = 'invalid_name',
+                      DETAIL = 'view.* cannot have an alias.';
+        END IF;
+        FOR r IN
+            SELECT f.name FROM fstore.features f
+             WHERE f.view_name = v_parts[1] AND (v_star OR f.name = v_parts[2])
+             ORDER BY f.position
+        LOOP
+            n := n + 1;
+            pos := n; view_name := v_parts[1]; feature := r.name;
+            output_name := coalesce(v_alias, r.name)::name;
+            RETURN NEXT;
+        END LOOP;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature "%" does not exist in feature view "%"', v_parts[2], v_parts[1]
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END LOOP;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_create_feature_service(name text, features text[])
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name    text := fstore._check_name($1, 'feature service');
+    v_entity  text;
+    v_out     name[] := '{}';
+    v_views   text[] := '{}';
+    v_feats   name[] := '{}';
+    v_defs    text;
+    v_type    text;
+    r record;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+        RAISE EXCEPTION 'feature service "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
+        RAISE EXCEPTION 'a feature view named "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Feature views and feature services share the fstore_online namespace.';
+    END IF;
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'feature service "%" needs at least one feature', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    FOR r IN SELECT * FROM fstore._resolve_features(features) ORDER BY pos LOOP
+        IF v_entity IS NULL THEN
+            v_entity := r.entity;
+        ELSIF v_entity <> r.entity THEN
+            RAISE EXCEPTION 'feature view "%" has entity "%", but feature service "%" uses entity "%"',
+                            r.view_name, r.entity, v_name, v_entity
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'All feature views of a service must share one entity.';
+        END IF;
+        v_views := v_views || r.view_name;
+        v_feats := v_feats || r.feature;
+        v_out := v_out || r.output_name;
+    END LOOP;
+
+    FOR i IN 1 .. cardinality(v_out) LOOP
+        IF v_out[i] = ANY (v_out[1:i - 1]) OR v_out[i] IN (
+                SELECT unnest(e.key_columns) FROM fstore.entities e WHERE e.name = v_entity) THEN
+            RAISE EXCEPTION 'feature service "%" has two columns named "%"', v_name, v_out[i]
+                USING ERRCODE = 'duplicate_column',
+                      HINT = 'Rename one of them with AS.';
+        END IF;
+    END LOOP;
+
+    v_defs := fstore._key_defs(v_entity);
+    FOR i IN 1 .. cardinality(v_out) LOOP
+        SELECT f.type INTO v_type FROM fstore.features f
+         WHERE f.view_name = v_views[i] AND f.name = v_feats[i];
+        v_defs := v_defs || format(', %I %s', v_out[i], v_type);
+    END LOOP;
+    EXECUTE format('CREATE TYPE fstore_online.%I AS (%s)', v_name, v_defs);
+
+    INSERT INTO fstore.feature_services (name, entity) VALUES (v_name, v_entity);
+    INSERT INTO fstore.service_features (service, position, view_name, feature, output_name)
+    SELECT v_name, s.i, s.v, s.f, s.o
+      FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_drop_feature_service(name text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name text := $1;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF v_name IS NULL OR NOT EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+        RAISE EXCEPTION 'feature service "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM fstore.feature_services s WHERE s.name = v_name;
+    EXECUTE format('DROP TYPE IF EXISTS fstore_online.%I', v_name);
+END
+$fn$;
+
+-- Name of the pg_cron job of a view.
+CREATE OR REPLACE FUNCTION fstore._job_name(p_view text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $fn$ SELECT 'fstore_materialize_' || p_view $fn$;
+
+CREATE OR REPLACE FUNCTION fstore._require_pg_cron() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'fs_schedule_materialize creates pg_cron jobs.',
+                  HINT = 'Install the postgresql-15-cron package, add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.';
+    END IF;
+END
+$fn$;
+
+-- Removes a view's pg_cron job, if pg_cron and the job exist.
+CREATE OR REPLACE FUNCTION fstore._unschedule(p_view text) RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_job   bigint;
+    v_found bool := false;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN false;
+    END IF;
+    IF NOT pg_catalog.has_schema_privilege('cron', 'USAGE') THEN
+        RAISE NOTICE 'the pg_cron job of feature view "%" was not looked for', p_view
+            USING DETAIL = 'This role has no USAGE privilege on schema cron.',
+                  HINT = format('If job %L exists, its owner can remove it with cron.unschedule.',
+                                fstore._job_name(p_view));
+        RETURN false;
+    END IF;
+    -- by id, which works for the job's owner and for superusers alike
+    FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1::name'
+                 USING fstore._job_name(p_view) LOOP
+        EXECUTE 'SELECT cron.unschedule($1::bigint)' USING v_job;
+        v_found := true;
+    END LOOP;
+    RETURN v_found;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_schedule_materialize(view text, schedule text)
+RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name text := $1;
+    v_job  bigint;
+BEGIN
+    IF v_name IS NULL OR NOT EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM fstore.feature_views v
+                    WHERE v.name = v_name AND (v.source IS NOT NULL OR v.source_query IS NOT NULL)) THEN
+        RAISE EXCEPTION 'feature view "%" has no source', v_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only views with a source can be materialized.';
+    END IF;
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.octet_length(fstore._job_name(v_name)) > 63 THEN
+        RAISE EXCEPTION 'feature view name "%" is too long for a pg_cron job name', v_name
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = format('The job would be named %L, over the 63 bytes of a name.', fstore._job_name(v_name)),
+                  HINT = 'Schedule views whose names have at most 44 bytes.';
+    END IF;
+    PERFORM fstore._require_pg_cron();
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+       INTO v_job
+      USING fstore._job_name(v_name), schedule,
+            -- exactly typed arguments: only fstore's own function matches
+            format('SELECT * FROM %I.fs_materialize(%L::pg_catalog.text, NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz)',
+                   (SELECT n.nspname FROM pg_catalog.pg_extension e
+                      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'fstore'),
+                   v_name);
+    RETURN v_job;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_unschedule_materialize(view text)
+RETURNS bool LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    PERFORM fstore._require_pg_cron();
+    IF $1 IS NULL OR NOT fstore._unschedule($1) THEN
+        RAISE EXCEPTION 'feature view "%" has no materialization schedule', $1
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN true;
+END
+$fn$;
+
+-- The planner's estimate of a query's rows.
+CREATE OR REPLACE FUNCTION fstore._estimate_rows(p_query text) RETURNS float8
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_plan json;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || p_query INTO v_plan;
+    RETURN (v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_training_set_query(entity_query text, features text[],
+    created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- literals in the SQL (created_before, ttls) read the same in any session
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres'
+AS $fn$
+DECLARE
+    v_query    text;
+    v_cols     name[];
+    v_types    text[];
+    v_views    text[] := '{}';
+    v_outs     name[] := '{}';
+    v_otypes   text[] := '{}';
+    v_est      float8;
+    v_hist     float8;
+    v_strategy text := strategy;
+    v_keys     name[];
+    v_ktypes   text[];
+    v_ttl      interval;
+    v_select   text := '';
+    v_from     text := '';
+    v_fcols    text;
+    v_pos      int;
+    r          record;
+    rf         record;
+    i          int;
+BEGIN
+    IF strategy IS NULL OR strategy NOT IN ('auto', 'lateral', 'hash') THEN
+        RAISE EXCEPTION 'invalid strategy "%"', strategy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use auto, lateral or hash.';
+    END IF;
+    IF entity_query IS NULL THEN
+        RAISE EXCEPTION 'entity query must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v_query := fstore._check_select(entity_query);
+    SELECT array_agg(c.colname ORDER BY c.n), array_agg(c.typesql ORDER BY c.n)
+      INTO v_cols, v_types
+      FROM fstore._query_columns(v_query) WITH ORDINALITY AS c(colname, typesql, n);
+    IF v_cols IS NULL OR NOT ('event_ts' = ANY (v_cols)) THEN
+        RAISE EXCEPTION 'entity query has no column "event_ts"'
+            USING ERRCODE = 'undefined_column',
+                  HINT = 'Select the time of each row as event_ts.';
+    END IF;
+    IF (SELECT count(*) <> count(DISTINCT c) FROM unnest(v_cols) c) THEN
+        RAISE EXCEPTION 'entity query has two columns named "%"',
+              (SELECT c FROM unnest(v_cols) c GROUP BY c HAVING count(*) > 1 ORDER BY c LIMIT 1)
+            USING ERRCODE = 'duplicate_column',
+                  HINT = 'Rename one of them with AS.';
+    END IF;
+    IF v_types[array_position(v_cols, 'event_ts')]
+       NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
+        RAISE EXCEPTION 'column "event_ts" of the entity query has type %', v_types[array_position(v_cols, 'event_ts')]
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'event_ts must be a timestamp with time zone (or a timestamp or date).';
+    END IF;
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'a training set needs at least one feature'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    FOR rf IN SELECT f.*, ft.type FROM fstore._resolve_features(features) f
+                JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
+               ORDER BY f.pos LOOP
+        IF rf.output_name = ANY (v_cols) OR rf.output_name = ANY (v_outs) THEN
+            RAISE EXCEPTION 'training set has two columns named "%"', rf.output_name
+                USING ERRCODE = 'duplicate_column',
+                      HINT = 'Rename the feature with AS, or the entity query''s column.';
+        END IF;
+        v_outs := v_outs || rf.output_name;
+        v_otypes := v_otypes || rf.type;
+        IF NOT (rf.view_name = ANY (v_views)) THEN
+            v_views := v_views || rf.view_name;
+        END IF;
+    END LOOP;
+
+    FOR i IN 1 .. cardinality(v_views) LOOP
+        SELECT e.key_columns, e.key_types INTO v_keys, v_ktypes
+          FROM fstore.feature_views v JOIN fstore.entities e ON e.name = v.entity
+         WHERE v.name = v_views[i];
+        FOR r IN SELECT k, t FROM unnest(v_keys, v_ktypes) AS x(k, t) LOOP
+            v_pos := array_position(v_cols, r.k);
+            IF v_pos IS NULL THEN
+                RAISE EXCEPTION 'entity query has no column "%", a key of feature view "%"', r.k, v_views[i]
+                    USING ERRCODE = 'undefined_column';
+            END IF;
+            IF v_types[v_pos]::regtype <> r.t::regtype THEN
+                RAISE EXCEPTION 'column "%" of the entity query has type %, but the key of feature view "%" has type %',
+                                r.k, v_types[v_pos], v_views[i], r.t
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = format('Cast it in the entity query: %I::%s.', r.k, r.t);
+            END IF;
+        END LOOP;
+    END LOOP;
+
+    -- lateral: an index probe per entity row and view; hash: one pass over
+    -- each view's history per chunk of entity rows.  A probe costs about as
+    -- much as reading 100 history rows in a pass, so probes win while the
+    -- entity rows (times views) are under about 1% of the history rows.
+    IF v_strategy = 'auto' THEN
+        v_est := fstore._estimate_rows(v_query);
+        SELECT sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples
+                        ELSE pg_catalog.pg_relation_size(c.oid) / 64.0 END)
+          INTO v_hist
+          FROM unnest(v_views) AS x(v)
+          JOIN pg_catalog.pg_class c ON c.oid = format('fstore_offline.%I', x.v)::regclass;
+        v_strategy := CASE WHEN v_est * cardinality(v_views) <= 0.01 * v_hist THEN 'lateral' ELSE 'hash' END;
+    END IF;
+
+    IF v_strategy = 'hash' THEN
+        RETURN format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
+                      v_query,
+                      (SELECT string_agg(quote_literal(x), ', ' ORDER BY n) FROM unnest(features) WITH ORDINALITY AS u(x, n)),
+                      CASE WHEN created_before IS NULL THEN ''
+                           ELSE format(E',\n         created_before => %L', created_before) END,
+                      (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n)));
+    END IF;
+
+    v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
+                   FROM unnest(v_cols) WITH ORDINALITY AS x(c, n));
+    FOR i IN 1 .. cardinality(v_views) LOOP
+        SELECT e.key_columns, e.key_types, v.ttl INTO v_keys, v_ktypes, v_ttl
+          FROM fstore.feature_views v JOIN fstore.entities e ON e.name = v.entity
+         WHERE v.name = v_views[i];
+        SELECT string_agg(format('fs_o.%I AS c%s', f.feature, f.pos), ', ' ORDER BY f.pos)
+          INTO v_fcols
+          FROM fstore._resolve_features(features) f WHERE f.view_name = v_views[i];
+        -- every operator and type qualified: the text is run by callers
+        -- with their own search_path
+        v_from := v_from || format(E'\n  LEFT JOIN LATERAL (\n    SELECT %s\n      FROM fstore_offline.%I fs_o\n     WHERE %s AND fs_o.event_ts OPERATOR(pg_catalog.<=) fs_e.event_ts%s%s\n     ORDER BY fs_o.event_ts DESC, fs_o.created_at DESC LIMIT 1) fs_v%s ON true',
+            v_fcols, v_views[i],
+            (SELECT string_agg(format('fs_o.%1$I %2$s fs_e.%1$I', k, fstore._eq_operator(t::regtype)), ' AND ')
+               FROM unnest(v_keys, v_ktypes) AS x(k, t)),
+            CASE WHEN v_ttl IS NULL THEN '' ELSE format(' AND fs_o.event_ts OPERATOR(pg_catalog.>=) (fs_e.event_ts OPERATOR(pg_catalog.-) %L::pg_catalog.interval)', v_ttl) END,
+            CASE WHEN created_before IS NULL THEN '' ELSE format(' AND fs_o.created_at OPERATOR(pg_catalog.<=) %L::pg_catalog.timestamptz', created_before) END,
+            i);
+    END LOOP;
+    v_select := v_select || (SELECT string_agg(format(', fs_v%s.c%s AS %I', array_position(v_views, f.view_name), f.pos, f.output_name), '' ORDER BY f.pos)
+                               FROM fstore._resolve_features(features) f);
+    RETURN format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
+                  v_select, v_query, v_from);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_create_training_set(name text, entity_query text, features text[],
+    created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
+RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- the joins are index probes and scans: compiling them costs more than it saves
+SET jit = off
+AS $fn$
+DECLARE
+    v_name text := fstore._check_name($1, 'training set');
+    v_sql  text;
+    v_rows bigint;
+BEGIN
+    IF EXISTS (SELECT 1 FROM fstore.training_sets t WHERE t.name = v_name) THEN
+        RAISE EXCEPTION 'training set "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    v_sql := @extschema@.fs_training_set_query(entity_query, features, created_before, strategy);
+    EXECUTE format('CREATE TABLE fstore_training.%I AS %s', v_name, v_sql);
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    INSERT INTO fstore.training_sets (name, entity_query, features, created_before, query, row_count)
+    VALUES (v_name, entity_query, features, created_before, v_sql, v_rows);
+    RETURN v_rows;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_drop_training_set(name text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    DELETE FROM fstore.training_sets t WHERE t.name = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'training set "%" does not exist', $1
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS fstore_training.%I', $1);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fs_set_freshness_target(view text, target interval)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    IF target IS NOT NULL AND target <= interval '0' THEN
+        RAISE EXCEPTION 'freshness target must be positive'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE fstore.feature_views v SET freshness_target = target WHERE v.name = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', $1
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- Monitoring
+-- ---------------------------------------------------------------------------
+
+-- fstore.stats and fstore.freshness read the queues through the C function
+-- fstore._queue_state (which takes over the name of 0.1's SECURITY DEFINER
+-- PL/pgSQL function, with a renamed parameter) instead of _queue_depth and
+-- _queue_state; fstore.freshness gains stream_workers and queue_stalled,
+-- and fs_check_freshness() a problem column.  None of that can be done in
+-- place: drop them, dependents first, and create them as 0.2 does.
+--
+-- What is dropped loses the privileges set on it; they come back as 0.2
+-- sets them.  Say so when they had been changed since installation (they
+-- differ from what pg_init_privs recorded), so they can be set again.
+DO $do$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT pg_catalog.pg_describe_object(o.classid, o.objid, 0) AS what, o.acl
+          FROM (SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS classid, c.oid AS objid,
+                       c.relacl AS acl
+                  FROM pg_catalog.pg_class c
+                 WHERE c.oid IN ('fstore.stats'::pg_catalog.regclass,
+                                 'fstore.freshness'::pg_catalog.regclass)
+                UNION ALL
+                SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, p.proacl
+                  FROM pg_catalog.pg_proc p
+                 WHERE p.oid IN ('fstore._queue_depth(text)'::pg_catalog.regprocedure,
+                                 'fstore._queue_state(text)'::pg_catalog.regprocedure,
+                                 '@extschema@.fs_check_freshness()'::pg_catalog.regprocedure)) o
+          LEFT JOIN pg_catalog.pg_init_privs i
+            ON i.classoid = o.classid AND i.objoid = o.objid AND i.objsubid = 0
+         WHERE o.acl IS DISTINCT FROM i.initprivs
+         ORDER BY 1
+    LOOP
+        RAISE WARNING 'privileges on % are reset to those of fstore 0.2', r.what
+            USING DETAIL = pg_catalog.format('They were %s.', coalesce(r.acl::text, 'the default')),
+                  HINT = 'Grant or revoke again, after the update, what was changed.';
+    END LOOP;
+END
+$do$;
+
+DROP FUNCTION @extschema@.fs_check_freshness();
+DROP VIEW fstore.freshness;
+DROP VIEW fstore.stats;
+DROP FUNCTION fstore._queue_state(text);
+DROP FUNCTION fstore._queue_depth(text);
+
+-- Depth and oldest event_ts of a view's queue, read by fstore.stats and
+-- fstore.freshness.  A C function that scans the queue's heap directly
+-- (refusing anything but a plain table), so it runs no code of the view's
+-- owner; not SECURITY DEFINER: it needs no privilege on the queue and
+-- returns a count and a time only.
+CREATE FUNCTION fstore._queue_state(view_name text, OUT depth bigint, OUT oldest timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_queue_state'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW fstore.stats AS
+SELECT v.name AS view_name,
+       s.lookups, s.keys_requested, s.cache_hits, s.cache_misses, s.evictions,
+       s.rows_written, s.rows_unchanged, s.rows_late, s.stream_applied,
+       q.depth AS queue_depth,
+       s.stream_batches, s.dead_letters
+  FROM fstore.feature_views v
+  LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+GRANT SELECT ON fstore.stats TO PUBLIC;
+
+-- The stream workers of this database (shared memory; NULLs where unknown).
+CREATE FUNCTION fstore._stream_state(OUT preloaded bool, OUT workers int,
+    OUT wanted_since timestamptz, OUT launch_failed_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_stream_state'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW fstore.freshness AS
+SELECT v.name AS view_name,
+       s.last_event_ts,
+       s.last_write_at AS last_write,
+       r.finished_at AS last_materialization,
+       nullif(s.watermark, '-infinity') AS watermark,
+       -- times are finite (fstore refuses others), but a queue may hold
+       -- an infinite event_ts until it is dead-lettered: never overflow
+       CASE WHEN isfinite(s.last_event_ts) THEN now() - s.last_event_ts END AS lag,
+       v.ttl,
+       v.freshness_target,
+       v.freshness_target IS NOT NULL
+         AND (s.last_event_ts IS NULL OR NOT isfinite(s.last_event_ts)
+              OR now() - s.last_event_ts > v.freshness_target) AS stale,
+       q.depth AS queue_depth,
+       CASE WHEN isfinite(q.oldest) THEN now() - q.oldest END AS queue_lag,
+       w.workers AS stream_workers,
+       -- events wait and no worker takes them: none can be started (no
+       -- background worker slot), fstore is not preloaded, or none came
+       -- within 10 seconds of the first commit that asked for one
+       coalesce(q.depth > 0 AND w.workers = 0
+                AND (NOT w.preloaded OR w.launch_failed_at IS NOT NULL
+                     OR w.wanted_since < now() - interval '10 seconds'), false) AS queue_stalled
+  FROM fstore.feature_views v
+  CROSS JOIN fstore._stream_state() w
+  LEFT JOIN fstore.view_state s ON s.view_id = v.view_id
+  LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
+                       FROM fstore.materialization_runs m
+                      WHERE m.view_name = v.name) r ON true
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+GRANT SELECT ON fstore.freshness TO PUBLIC;
+
+-- The views that are stale, or whose queued events no worker takes: for
+-- alerting from cron or a monitor.
+CREATE FUNCTION @extschema@.fs_check_freshness()
+RETURNS TABLE (view_name text, last_event_ts timestamptz, lag interval,
+               freshness_target interval, problem text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT f.view_name, f.last_event_ts, f.lag, f.freshness_target,
+           CASE WHEN f.stale THEN 'stale' ELSE 'queue stalled' END
+      FROM fstore.freshness f WHERE f.stale OR f.queue_stalled ORDER BY f.view_name;
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- Privileges of the internal helpers
+-- ---------------------------------------------------------------------------
+
+-- As fstore--0.2.sql sets them.  What was granted to other roles stays; a
+-- role that defines entities, views or services needs the grants listed in
+-- docs/operations.md, "Delegating feature definitions", from now on.
+
+-- Helpers are not for PUBLIC.  The exceptions are what any role's own
+-- calls need and what cannot be misused: the monitoring views' sources
+-- (read-only, running no other role's code), the row counter in
+-- fs_write_query's query, the training-set helpers analysts' calls use
+-- (pure, or checking privileges themselves), and the trigger functions.
+-- Roles that define entities, views and services get the rest by grant
+-- (docs/operations.md, "Security model").
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    fstore._stats(), fstore._cache_stats(), fstore._queue_state(text),
+    fstore._stream_state(),
+    fstore._job_name(text), fstore._require_pg_cron(), fstore._unschedule(text),
+    fstore._ordinal(),
+    fstore._check_name(text, text, int), fstore._check_select(text),
+    fstore._query_columns(text), fstore._resolve_features(text[]),
+    fstore._estimate_rows(text), fstore._eq_operator(regtype),
+    fstore.as_of_join(text, text[], timestamptz),
+    fstore._catalog_changed(), fstore._online_dml(), fstore._stream_enqueued(),
+    fstore._catalog_guard()
+    TO PUBLIC;
+
+-- PostgreSQL records the whole new ACL of each function changed above as
+-- its initial privileges (pg_init_privs), including what was granted to
+-- other roles since 0.1 was installed; pg_dump leaves out what matches the
+-- initial privileges, so it would no longer dump those grants, and a
+-- restore would lose them.  Keep as initial only what fstore itself grants
+-- (to the owner and to PUBLIC), as a fresh install records it.
+UPDATE pg_catalog.pg_init_privs i
+   SET initprivs = (SELECT pg_catalog.array_agg(a.item ORDER BY a.n)
+                      FROM pg_catalog.unnest(i.initprivs) WITH ORDINALITY AS a(item, n)
+                     WHERE (SELECT x.grantee FROM pg_catalog.aclexplode(ARRAY[a.item]) x LIMIT 1)
+                           IN (0, p.proowner))
+  FROM pg_catalog.pg_proc p
+ WHERE i.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+   AND i.objoid = p.oid AND i.objsubid = 0 AND i.privtype = 'e'
+   AND p.pronamespace = 'fstore'::pg_catalog.regnamespace
+   AND EXISTS (SELECT 1 FROM pg_catalog.unnest(i.initprivs) AS a(item)
+                WHERE (SELECT x.grantee FROM pg_catalog.aclexplode(ARRAY[a.item]) x LIMIT 1)
+                      NOT IN (0, p.proowner));
+
+-- ---------------------------------------------------------------------------
+-- pg_cron jobs
+-- ---------------------------------------------------------------------------
+
+-- fs_schedule_materialize of 0.1 made jobs that run
+--     SELECT * FROM <schema>.fs_materialize('<view>')
+-- 0.2 makes them run fs_materialize with exactly typed arguments, which no
+-- other function can match (docs/operations.md, "Materialization and
+-- freshness").  The old command still works with 0.2, but a function
+-- created in fstore's schema could capture it; so the jobs 0.1 made are
+-- given the command 0.2 would give them, through cron.alter_job (pg_cron
+-- 1.4 and later).  Only jobs of this database, named as fstore names the job
+-- of an existing view and running exactly 0.1's command, are changed; their
+-- schedule, owner (username) and state are kept.  A job someone changed is
+-- left alone.  The update runs as a superuser, for whom cron.alter_job
+-- changes any role's job, but not when cron.enable_superuser_jobs is off;
+-- a job that cannot be changed (that, or an older pg_cron) is left as it
+-- was, with a warning saying how to change it.
+DO $do$
+DECLARE
+    v_schema text := (SELECT n.nspname FROM pg_catalog.pg_extension e
+                        JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                       WHERE e.extname = 'fstore');
+    v_alter  bool := pg_catalog.to_regprocedure('cron.alter_job(bigint,text,text,text,text,boolean)') IS NOT NULL;
+    v_cmd    text;
+    r        record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN;
+    END IF;
+    FOR r IN EXECUTE
+        'SELECT j.jobid, j.jobname::pg_catalog.text AS jobname, j.schedule, v.name AS view_name
+           FROM cron.job j
+           JOIN fstore.feature_views v ON j.jobname = fstore._job_name(v.name)
+          WHERE j.database = pg_catalog.current_database()
+            AND j.command = pg_catalog.format(''SELECT * FROM %I.fs_materialize(%L)'', $1, v.name)
+          ORDER BY j.jobid'
+        USING v_schema
+    LOOP
+        -- the command of 0.2's fs_schedule_materialize
+        v_cmd := pg_catalog.format('SELECT * FROM %I.fs_materialize(%L::pg_catalog.text, NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz)',
+                                   v_schema, r.view_name);
+        BEGIN
+            IF NOT v_alter THEN
+                RAISE EXCEPTION 'function cron.alter_job does not exist (pg_cron before 1.4)';
+            END IF;
+            EXECUTE 'SELECT cron.alter_job($1, command => $2)' USING r.jobid, v_cmd;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_cron job % (%) keeps the command of fstore 0.1', r.jobid, r.jobname
+                USING DETAIL = pg_catalog.format('cron.alter_job: %s', SQLERRM),
+                      HINT = pg_catalog.format('The job still works.  To give it the command of 0.2, run as its owner: SELECT %I.fs_schedule_materialize(%L, %L);',
+                                               v_schema, r.view_name, r.schedule);
+        END;
+    END LOOP;
+END
+$do$;
