@@ -107,7 +107,7 @@ q -c "SELECT pg_prewarm(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.
 features="ARRAY['v1.*', 'v2.*', 'v3.*']"
 
 for size in 100000 2000000; do
-	eq="SELECT row_id, doc_id, event_ts, label FROM labels WHERE row_id <= $size"
+	eq="SELECT row_id, doc_id, event_ts, label FROM public.labels WHERE row_id <= $size"
 	strategy=$(q -c "SELECT CASE WHEN fs_training_set_query(\$q\$$eq\$q\$, $features) LIKE '%as_of_join%'
 	                             THEN 'hash' ELSE 'lateral' END")
 	variants="window fstore"
