@@ -199,5 +199,30 @@ $node->safe_psql('postgres', 'DROP DATABASE sec2', extra_params => ['-U', 'dbo']
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'sec2'}), '0',
 	"the owner's DROP DATABASE works");
 
+# ---------------------------------------------------------------------------
+# 5. Databases are isolated: the shared cache and counters of one database
+#    never answer for another, although their view ids and keys coincide.
+# ---------------------------------------------------------------------------
+for my $i (1, 2)
+{
+	$node->safe_psql('postgres', "CREATE DATABASE iso$i");
+	$node->safe_psql("iso$i", qq{
+		CREATE EXTENSION fstore;
+		SELECT fs_create_entity('doc', 'doc_id bigint');
+		SELECT fs_create_feature_view('v', 'doc', 'a int');
+		SELECT written FROM fs_write('v', ARRAY[ROW(1, $i, now())]::fstore_online.v[]);
+	});
+}
+for my $round (1 .. 3)
+{
+	for my $i (1, 2)
+	{
+		is($node->safe_psql("iso$i", q{SELECT a FROM fs_get_many(NULL::fstore_online.v, ARRAY[1]::bigint[])}),
+			$i, "iso$i reads its own value (round $round)");
+	}
+}
+is($node->safe_psql('iso1', q{SELECT (SELECT view_id FROM fstore.feature_views) || ' ' || lookups FROM fstore.stats}),
+	'1 3', 'iso1 counts its own lookups, under the same view id as iso2');
+
 $node->stop;
 done_testing();
