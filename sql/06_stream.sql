@@ -59,18 +59,7 @@ DROP ROLE fs_producer;
 -- applies them in this session
 ALTER SYSTEM SET fstore.stream_workers = 0;
 SELECT pg_reload_conf();
-DO $$
-BEGIN
-    FOR i IN 1 .. 1000 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity
-                               WHERE backend_type = 'fstore stream worker'
-                                 AND datname = current_database());
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-END
-$$;
-SELECT count(*) AS workers FROM pg_stat_activity
- WHERE backend_type = 'fstore stream worker' AND datname = current_database();
+SELECT t.workers_gone() AS workers;
 INSERT INTO fstore_stream.qv VALUES (30, 1, 'm', '2026-01-01'), (31, 2, 'm', '2026-01-01'),
                                     (30, 3, 'm', '2026-01-02');
 SELECT fs_stream_wait('qv', '100 milliseconds') AS drained;
