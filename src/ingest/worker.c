@@ -228,26 +228,32 @@ void
 fs_stream_wake(int64 view_id)
 {
 	bool		found = false;
+	int			idx;
 	int			i;
 
-	if (ingest == NULL)
+	if (ingest == NULL || fs_stream_workers == 0)
 		return;
+	idx = (int) (view_id % fs_stream_workers);
 	LWLockAcquire(ingest->lock, LW_SHARED);
 	for (i = 0; i < ingest->nslots; i++)
 	{
 		FsWorkerSlot *s = &ingest->slots[i];
 
-		if (s->pid != 0 && s->dbid == MyDatabaseId)
+		if (s->pid != 0 && s->dbid == MyDatabaseId && s->idx == idx)
 		{
 			SetLatch(s->latch);
 			found = true;
 		}
 	}
 	LWLockRelease(ingest->lock);
-	if (found || fs_stream_workers == 0)
+	if (found)
 		return;
 
-	/* no worker serves this database yet: ask the launcher for one */
+	/*
+	 * The worker that serves this view is not running (it may have left for
+	 * lack of work while the database's other workers stayed): ask the
+	 * launcher for it.
+	 */
 	LWLockAcquire(ingest->lock, LW_EXCLUSIVE);
 	{
 		FsDbNote   *note = db_note(MyDatabaseId, true);

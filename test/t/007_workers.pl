@@ -115,5 +115,46 @@ $node->safe_psql('db5', q{ALTER TABLE fstore_stream.v ALTER COLUMN a TYPE int US
 ok($node->poll_query_until('db5', q{SELECT count(*) = 2 FROM fstore_online.v WHERE doc_id > 7000}),
 	'the type changed back, the events are applied');
 
+# ---------------------------------------------------------------------------
+# 4. Two workers per database: the worker of one view leaves for lack of
+#    work while the other stays busy; an event for the first view brings
+#    its worker back (the busy one does not serve that view).
+# ---------------------------------------------------------------------------
+$node->append_conf('postgresql.conf', "fstore.stream_workers = 2\nfstore.stream_idle_timeout = 2");
+$node->reload;
+# the launcher starts the new worker number once in every database (their
+# views' events may now be its), three slots at a time; let them leave
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'fstore stream worker'}),
+	'the new workers of the other databases leave');
+$node->safe_psql('postgres', 'CREATE DATABASE db6');
+$node->safe_psql('db6', q{
+	CREATE EXTENSION fstore;
+	SELECT fs_create_entity('doc', 'doc_id bigint');
+	SELECT fs_create_feature_view('v1', 'doc', 'a int');	-- view_id 1: worker 1
+	SELECT fs_create_feature_view('v2', 'doc', 'a int');	-- view_id 2: worker 0
+});
+my $deadline = time + 6;
+my $k = 0;
+while (time < $deadline)
+{
+	$k++;
+	$node->safe_psql('db6', "INSERT INTO fstore_stream.v2 VALUES ($k, $k, now())");
+	sleep(0.2);
+}
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type = 'fstore stream worker' AND datname = 'db6'}),
+	'1', 'the busy view keeps its worker; the idle one left') or diag($node->safe_psql('postgres', q{SELECT string_agg(datname || ':' || pid || ':' || backend_start::time, ' ') FROM pg_stat_activity WHERE backend_type = 'fstore stream worker'}));
+$node->safe_psql('db6', q{INSERT INTO fstore_stream.v1 VALUES (1, 1, now())});
+my $applied = 0;
+for (1 .. 100)
+{
+	$applied = $node->safe_psql('db6', q{SELECT count(*) FROM fstore_online.v1});
+	last if $applied eq '1';
+	sleep(0.1);
+}
+is($applied, '1', "an event for the idle view's worker is applied within 10 s");
+ok($node->poll_query_until('db6', "SELECT count(*) = $k FROM fstore_online.v2"), 'and every event of the busy view');
+
 $node->stop;
 done_testing();
