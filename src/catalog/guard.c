@@ -194,11 +194,10 @@ fs_catalog_guard(PG_FUNCTION_ARGS)
 
 	if (!superuser())
 	{
-		if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-			check_row(table, trigdata->tg_trigtuple, td);
-		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-			check_row(table, trigdata->tg_trigtuple, td);
-		else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		/* the row inserted or deleted, or as it was before an update */
+		check_row(table, trigdata->tg_trigtuple, td);
+		/* and as an update leaves it */
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 			check_row(table, trigdata->tg_newtuple, td);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
