@@ -234,26 +234,34 @@ static const char *const table_schema[] = {"fstore_online", "fstore_offline", "f
 
 /* Refuses an online "table" that is not a plain table (a view, say). */
 static void
-check_relkind(FsView *view, Relation rel, FsTableKind kind)
+check_online_relkind(FsView *view, Relation rel)
 {
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s.%s\" is not a table", table_schema[kind], view->name),
+				 errmsg("\"fstore_online.%s\" is not a table", view->name),
 				 errdetail("The tables of feature view \"%s\" must be plain tables.",
 						   view->name)));
 }
 
-static void
-type_mismatch(FsView *view, FsTableKind kind, const char *col, Oid have, Oid want)
+/* The message of a column whose type is not the one the view expects. */
+static char *
+mismatch_message(FsView *view, FsTableKind kind, const char *col, Oid have, Oid want)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("column \"%s\" of table \"%s.%s\" has type %s, but feature view \"%s\" expects %s",
+	return psprintf("column \"%s\" of table \"%s.%s\" has type %s, but feature view \"%s\" expects %s",
 					col, table_schema[kind], view->name,
 					OidIsValid(have) ? format_type_be(have) : "unknown",
 					view->name,
-					OidIsValid(want) ? format_type_be(want) : "unknown"),
+					OidIsValid(want) ? format_type_be(want) : "unknown");
+}
+
+void
+fs_catalog_type_mismatch(FsView *view, FsTableKind kind, const char *col,
+						 Oid have, Oid want)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg_internal("%s", mismatch_message(view, kind, col, have, want)),
 			 errdetail("The table no longer matches the view's definition in fstore's catalogs."),
 			 errhint("Change the column back to its type.")));
 }
@@ -286,10 +294,7 @@ table_mismatch(FsView *view, FsTableKind kind, TupleDesc td, int *code)
 		if (a->atttypid != c->typid)
 		{
 			*code = ERRCODE_DATATYPE_MISMATCH;
-			return psprintf("column \"%s\" of table \"%s.%s\" has type %s, but feature view \"%s\" expects %s",
-							c->name, table_schema[kind], view->name,
-							format_type_be(a->atttypid), view->name,
-							format_type_be(c->typid));
+			return mismatch_message(view, kind, c->name, a->atttypid, c->typid);
 		}
 	}
 	if (kind == FS_TABLE_OFFLINE)
@@ -391,7 +396,7 @@ load_online(FsView *view, Oid nsp)
 				 errmsg("online table of feature view \"%s\" does not exist",
 						view->name)));
 	rel = table_open(view->online_relid, AccessShareLock);
-	check_relkind(view, rel, FS_TABLE_ONLINE);
+	check_online_relkind(view, rel);
 	td = RelationGetDescr(rel);
 	view->rowtype = rel->rd_rel->reltype;
 	view->owner = rel->rd_rel->relowner;
@@ -413,7 +418,8 @@ load_online(FsView *view, Oid nsp)
 		c->typbyval = att->attbyval;
 		c->typalign = att->attalign;
 		if (c->typid != c->catalog_typid)
-			type_mismatch(view, FS_TABLE_ONLINE, c->name, c->typid, c->catalog_typid);
+			fs_catalog_type_mismatch(view, FS_TABLE_ONLINE, c->name, c->typid,
+									 c->catalog_typid);
 	}
 
 	/* the key type fs_get_many takes must have the key columns' layout */

@@ -138,6 +138,9 @@ typedef enum FsTableKind
 	FS_TABLE_STREAM
 } FsTableKind;
 extern void fs_catalog_check_table(FsView *view, FsTableKind kind, TupleDesc td);
+/* Raises 42804 for column col of one of the view's tables. */
+extern void fs_catalog_type_mismatch(FsView *view, FsTableKind kind, const char *col,
+									 Oid have, Oid want) pg_attribute_noreturn();
 
 /* Locks a view against concurrent writers (fs_write, plain DML, workers). */
 extern void fs_catalog_lock_view_writers(FsView *view);

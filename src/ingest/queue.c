@@ -191,6 +191,14 @@ event_jsonb(FsView *view, const Datum *values, const bool *nulls)
 			appendStringInfoString(&buf, "null");
 			continue;
 		}
+		if (c->typid == DATEOID || c->typid == TIMESTAMPOID || c->typid == TIMESTAMPTZOID)
+		{
+			/* ISO 8601 whatever the DateStyle, as to_jsonb writes them */
+			char		iso[MAXDATELEN + 1];
+
+			escape_json(&buf, JsonEncodeDateTime(iso, values[j], c->typid, NULL));
+			continue;
+		}
 		getTypeOutputInfo(c->typid, &typoutput, &isvarlena);
 		text = OidOutputFunctionCall(typoutput, values[j]);
 		switch (c->typid)
@@ -209,16 +217,6 @@ event_jsonb(FsView *view, const Datum *values, const bool *nulls)
 				break;
 			case BOOLOID:
 				appendStringInfoString(&buf, text[0] == 't' ? "true" : "false");
-				break;
-			case DATEOID:
-			case TIMESTAMPOID:
-			case TIMESTAMPTZOID:
-				/* ISO 8601 whatever the DateStyle, as to_jsonb writes them */
-				{
-					char		iso[MAXDATELEN + 1];
-
-					escape_json(&buf, JsonEncodeDateTime(iso, values[j], c->typid, NULL));
-				}
 				break;
 			case JSONOID:
 			case JSONBOID:
@@ -432,13 +430,9 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	/* the queue's columns must still have the view's types */
 	for (j = 0; j < view->ncols; j++)
 		if (TupleDescAttr(bs.desc, j)->atttypid != view->cols[j].typid)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of table \"fstore_stream.%s\" has type %s, but feature view \"%s\" expects %s",
-							view->cols[j].name, view->name,
-							format_type_be(TupleDescAttr(bs.desc, j)->atttypid),
-							view->name, format_type_be(view->cols[j].typid)),
-					 errhint("Change the column back to its type.")));
+			fs_catalog_type_mismatch(view, FS_TABLE_STREAM, view->cols[j].name,
+									 TupleDescAttr(bs.desc, j)->atttypid,
+									 view->cols[j].typid);
 
 	bs.rows = palloc(sizeof(FsRow) * n);
 	bs.order = palloc(sizeof(int) * n);

@@ -59,7 +59,6 @@ extern void fs_apply_rows(FsApply *ap, FsRow *rows, int nrows);
 extern void fs_apply_end(FsApply *ap, FsApplyCounts *counts);
 extern void fs_apply_check_row(FsView *view, FsRow *row, int rowno);
 extern bool fs_row_ts_finite(FsView *view, const FsRow *row);
-extern void fs_apply_check_not_active(FsView *view);
 extern void fs_write_select(FsView *view, const char *select, int nargs,
 							Oid *argtypes, Datum *args, FsApplyCounts *counts,
 							int64 *read);

@@ -156,8 +156,8 @@ active_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /* Raises 55006 if an apply of the view is running in this backend. */
-void
-fs_apply_check_not_active(FsView *view)
+static void
+check_not_active(FsView *view)
 {
 	int			i;
 
@@ -174,7 +174,7 @@ fs_apply_check_not_active(FsView *view)
 static void
 active_push(FsView *view)
 {
-	fs_apply_check_not_active(view);
+	check_not_active(view);
 	if (!active_callbacks)
 	{
 		RegisterXactCallback(active_xact_callback, NULL);
@@ -1319,7 +1319,7 @@ fs_online_dml(PG_FUNCTION_ARGS)
 	view = fs_catalog_view_by_relid(RelationGetRelid(trigdata->tg_relation));
 	if (view)
 	{
-		fs_apply_check_not_active(view);
+		check_not_active(view);
 		fs_catalog_lock_view_writers(view);
 		fs_cache_note_view(view);
 	}
