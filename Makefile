@@ -15,6 +15,7 @@ OBJS = \
 	src/ingest/queue.o \
 	src/ingest/worker.o \
 	src/materialize/materialize.o \
+	src/materialize/runlog.o \
 	src/training/training.o \
 	src/catalog/parse.o \
 	src/online/decide.o \
@@ -22,6 +23,7 @@ OBJS = \
 	src/online/packed.o \
 	src/online/read.o \
 	src/online/write.o \
+	src/stats/progress.o \
 	src/stats/stats.o
 
 PG_CONFIG ?= pg_config

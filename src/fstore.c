@@ -19,15 +19,21 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "fstore.h"
+#include "cache/cache.h"
+#include "catalog/metadata.h"
+#include "stats/progress.h"
 #include "stats/stats.h"
 
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(fs_forget_view);
 PG_FUNCTION_INFO_V1(fs_init_view);
+PG_FUNCTION_INFO_V1(fs_view_changed);
 
 void		_PG_init(void);
 
@@ -45,9 +51,10 @@ fs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 
-	RequestAddinShmemSpace(add_size(add_size(fs_stats_shmem_size(),
-											 fs_cache_shmem_size()),
-									fs_ingest_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(add_size(fs_stats_shmem_size(),
+													  fs_cache_shmem_size()),
+											 fs_ingest_shmem_size()),
+									fs_progress_shmem_size()));
 	RequestNamedLWLockTranche("fstore_stats", 1);
 	RequestNamedLWLockTranche("fstore_cache", fs_cache_lwlocks());
 	RequestNamedLWLockTranche("fstore_ingest", 1);
@@ -64,6 +71,7 @@ fs_shmem_startup(void)
 	fs_stats_shmem_startup();
 	fs_cache_shmem_startup();
 	fs_ingest_shmem_startup();
+	fs_progress_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 
 	fs_shmem_ready = true;
@@ -146,6 +154,29 @@ fs_init_view(PG_FUNCTION_ARGS)
 				 errmsg("feature view %lld was not created by this transaction", (long long) view_id),
 				 errhint("fstore._init_view is called by fs_create_feature_view.")));
 	fs_stats_forget(view_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * fstore._view_changed(name): called by fs_alter_feature_view once it has
+ * changed a view.  Takes the view's writer lock (so no fs_write or stream
+ * batch is between reading and writing it) and tells the hot cache, at
+ * commit, to drop every entry of the view (a new generation).  Other
+ * backends and the stream workers reload the view's metadata by
+ * themselves: the catalogs' statement triggers and the ALTER TABLEs
+ * invalidate it.  Only for the view's owner.
+ */
+Datum
+fs_view_changed(PG_FUNCTION_ARGS)
+{
+	FsView	   *view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	if (!has_privs_of_role(GetUserId(), view->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of feature view \"%s\"", view->name)));
+	fs_catalog_lock_view_writers(view);
+	fs_cache_note_view(view);
 	PG_RETURN_VOID();
 }
 

@@ -25,12 +25,16 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "access/xact.h"
 
 #include "fstore.h"
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
+#include "materialize/runlog.h"
 #include "online/online.h"
+#include "stats/progress.h"
 
 PG_FUNCTION_INFO_V1(fs_materialize);
 PG_FUNCTION_INFO_V1(fs_sql_check_select);
@@ -111,10 +115,86 @@ window_select(FsView *view, SourceInfo *src)
 	return sql.data;
 }
 
+static void check_lookback(Interval *lookback);
+
+/* The run itself: reads the window, applies it, records the run. */
+static void
+run_window(FsView *view, SourceInfo *src, TimestampTz since, TimestampTz until,
+		   Interval *lookback, bool has_lookback, TimestampTz started, FsApplyCounts *counts,
+		   int64 *read, TimestampTz *finished)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
+
+	if (since < until)
+	{
+		FsUserContext uc;
+
+		args[0] = TimestampTzGetDatum(since);
+		args[1] = TimestampTzGetDatum(until);
+
+		/*
+		 * The source (a relation that may be a view, or a query calling
+		 * functions) and the view's triggers are its owner's code: they run
+		 * as the owner, restricted, with a pinned search_path, whoever runs
+		 * fs_materialize (a superuser, a pg_cron job).
+		 */
+		fs_progress_phase("reading and applying");
+		fs_become_owner(view->owner, &uc);
+		fs_write_select(view, window_select(view, src), 2, argtypes, args,
+						counts, read);
+		fs_restore_user(&uc);
+	}
+	*finished = GetCurrentTimestamp();
+	fs_progress_phase("recording");
+
+	/* the record of the run and the new watermark commit with the run */
+	{
+		static const char *record_sql =
+			"INSERT INTO fstore.materialization_runs"
+			" (view_name, since, until, read, written, unchanged, late, started_at, finished_at,"
+			"  status, lookback)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'succeeded',"
+			"         CASE WHEN $11 THEN $10 END)";
+		static const char *watermark_sql =
+			"INSERT INTO fstore.view_state AS s (view_id, watermark) VALUES ($1, $2)"
+			" ON CONFLICT (view_id) DO UPDATE"
+			" SET watermark = GREATEST(s.watermark, excluded.watermark)";
+		Oid			rtypes[11] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+			INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, BOOLOID};
+		Datum		rvals[11];
+		Oid			wtypes[2] = {INT8OID, TIMESTAMPTZOID};
+		Datum		wvals[2];
+
+		rvals[0] = CStringGetTextDatum(view->name);
+		rvals[1] = TimestampTzGetDatum(since);
+		rvals[2] = TimestampTzGetDatum(until);
+		rvals[3] = Int64GetDatum(*read);
+		rvals[4] = Int64GetDatum(counts->written);
+		rvals[5] = Int64GetDatum(counts->unchanged);
+		rvals[6] = Int64GetDatum(counts->late);
+		rvals[7] = TimestampTzGetDatum(started);
+		rvals[8] = TimestampTzGetDatum(*finished);
+		/* fs_catalog_exec_as_owner takes no NULLs: a flag says "none" */
+		rvals[9] = IntervalPGetDatum(lookback);
+		rvals[10] = BoolGetDatum(has_lookback);
+		fs_catalog_exec_as_owner(record_sql, 11, rtypes, rvals, SPI_OK_INSERT);
+		wvals[0] = Int64GetDatum(view->view_id);
+		wvals[1] = TimestampTzGetDatum(until);
+		fs_catalog_exec_as_owner(watermark_sql, 2, wtypes, wvals, SPI_OK_INSERT);
+	}
+}
+
 /*
  * fs_materialize(view text, since timestamptz DEFAULT NULL,
- *                until timestamptz DEFAULT NULL)
+ *                until timestamptz DEFAULT NULL, lookback interval DEFAULT NULL)
  *   -> (read, written, unchanged, late, seconds)
+ *
+ * The run proper (reading, applying, recording) runs in a subtransaction:
+ * when it fails, the subtransaction is rolled back, the failure is
+ * recorded in a transaction of its own (runlog.c), and the error is raised
+ * again.  Errors before the run starts (bad arguments, privileges, a run
+ * already in progress) are not runs and are not recorded.
  */
 Datum
 fs_materialize(PG_FUNCTION_ARGS)
@@ -124,14 +204,16 @@ fs_materialize(PG_FUNCTION_ARGS)
 	TimestampTz since;
 	TimestampTz until;
 	TimestampTz started;
-	TimestampTz finished;
+	TimestampTz finished = 0;
 	FsApplyCounts counts = {0};
 	int64		read = 0;
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[2];
+	Interval	lookback = {0};
+	bool		has_lookback = !PG_ARGISNULL(3);
 	TupleDesc	td;
 	Datum		values[5];
 	bool		nulls[5] = {false};
+	MemoryContext callcxt = CurrentMemoryContext;
+	ResourceOwner callowner = CurrentResourceOwner;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -154,6 +236,11 @@ fs_materialize(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("since must not be later than until")));
+	if (has_lookback)
+	{
+		lookback = *PG_GETARG_INTERVAL_P(3);
+		check_lookback(&lookback);
+	}
 
 	if (!ConditionalLockDatabaseObject(fs_catalog_views_relid(), (Oid) view->view_id,
 									   1, ExclusiveLock))
@@ -175,58 +262,52 @@ fs_materialize(PG_FUNCTION_ARGS)
 		PG_GETARG_TIMESTAMPTZ(1);
 	until = PG_ARGISNULL(2) ? GetCurrentTransactionStartTimestamp() :
 		PG_GETARG_TIMESTAMPTZ(2);
+	/* re-read (start - lookback, until]: late rows stamped before the start */
+	if (has_lookback && !TIMESTAMP_NOT_FINITE(since))
+		since = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														TimestampTzGetDatum(since),
+														IntervalPGetDatum(&lookback)));
 
 	started = GetCurrentTimestamp();
-	if (since < until)
+	fs_progress_begin(FS_PROGRESS_MATERIALIZE, view->view_id, view->name, "starting");
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(callcxt);
+	PG_TRY();
 	{
-		FsUserContext uc;
-
-		args[0] = TimestampTzGetDatum(since);
-		args[1] = TimestampTzGetDatum(until);
-
-		/*
-		 * The source (a relation that may be a view, or a query calling
-		 * functions) and the view's triggers are its owner's code: they run
-		 * as the owner, restricted, with a pinned search_path, whoever runs
-		 * fs_materialize (a superuser, a pg_cron job).
-		 */
-		fs_become_owner(view->owner, &uc);
-		fs_write_select(view, window_select(view, &src), 2, argtypes, args,
-						&counts, &read);
-		fs_restore_user(&uc);
+		run_window(view, &src, since, until, &lookback, has_lookback, started, &counts, &read,
+				   &finished);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(callcxt);
+		CurrentResourceOwner = callowner;
 	}
-	finished = GetCurrentTimestamp();
-
-	/* the record of the run and the new watermark commit with the run */
+	PG_CATCH();
 	{
-		static const char *record_sql =
-			"INSERT INTO fstore.materialization_runs"
-			" (view_name, since, until, read, written, unchanged, late, started_at, finished_at)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-		static const char *watermark_sql =
-			"INSERT INTO fstore.view_state AS s (view_id, watermark) VALUES ($1, $2)"
-			" ON CONFLICT (view_id) DO UPDATE"
-			" SET watermark = GREATEST(s.watermark, excluded.watermark)";
-		Oid			rtypes[9] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
-			INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-		Datum		rvals[9];
-		Oid			wtypes[2] = {INT8OID, TIMESTAMPTZOID};
-		Datum		wvals[2];
+		ErrorData  *edata;
+		FsFailedRun run;
 
-		rvals[0] = CStringGetTextDatum(view->name);
-		rvals[1] = TimestampTzGetDatum(since);
-		rvals[2] = TimestampTzGetDatum(until);
-		rvals[3] = Int64GetDatum(read);
-		rvals[4] = Int64GetDatum(counts.written);
-		rvals[5] = Int64GetDatum(counts.unchanged);
-		rvals[6] = Int64GetDatum(counts.late);
-		rvals[7] = TimestampTzGetDatum(started);
-		rvals[8] = TimestampTzGetDatum(finished);
-		fs_catalog_exec_as_owner(record_sql, 9, rtypes, rvals, SPI_OK_INSERT);
-		wvals[0] = Int64GetDatum(view->view_id);
-		wvals[1] = TimestampTzGetDatum(until);
-		fs_catalog_exec_as_owner(watermark_sql, 2, wtypes, wvals, SPI_OK_INSERT);
+		MemoryContextSwitchTo(callcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(callcxt);
+		CurrentResourceOwner = callowner;
+
+		fs_progress_end();
+		run.view = view->name;
+		run.since = since;
+		run.until = until;
+		run.has_lookback = has_lookback;
+		run.lookback = lookback;
+		run.started_at = started;
+		run.finished_at = GetCurrentTimestamp();
+		run.sqlerrcode = edata->sqlerrcode;
+		run.message = edata->message;
+		fs_record_failed_run(&run);
+		ReThrowError(edata);
 	}
+	PG_END_TRY();
+	fs_progress_end();
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -236,6 +317,23 @@ fs_materialize(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum(counts.late);
 	values[4] = Float8GetDatum((double) (finished - started) / USECS_PER_SEC);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+/*
+ * Refuses a lookback that is negative or infinite (22023).  A zero
+ * lookback is allowed and means none.
+ */
+static void
+check_lookback(Interval *lookback)
+{
+	Interval	zero = {0};
+
+	/* (PostgreSQL 15 has no infinite intervals: the input refuses them) */
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(lookback),
+										  IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lookback must be a finite, non-negative interval")));
 }
 
 /* fstore._check_select(query text) -> the single SELECT it holds */

@@ -56,6 +56,7 @@
 #include "cache/cache.h"
 #include "online/decide.h"
 #include "online/online.h"
+#include "stats/progress.h"
 #include "stats/stats.h"
 
 PG_FUNCTION_INFO_V1(fs_write);
@@ -1206,6 +1207,7 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 		SPI_cursor_fetch(portal, true, WRITE_QUERY_CHUNK);
 		n = SPI_processed;
 		*read += n;
+		fs_progress_rows(*read, -2);
 
 		old = MemoryContextSwitchTo(chunkcxt);
 		nrows = ncarry + (int) n;
