@@ -65,15 +65,44 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.dead_letters
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.training_sets
     FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
 
+-- Failed fs_materialize runs are recorded too (status, error, SQLSTATE;
+-- their counts are NULL), and each run its lookback.
+ALTER TABLE fstore.materialization_runs
+    ALTER COLUMN read DROP NOT NULL,
+    ALTER COLUMN written DROP NOT NULL,
+    ALTER COLUMN unchanged DROP NOT NULL,
+    ALTER COLUMN late DROP NOT NULL,
+    ADD COLUMN status text NOT NULL DEFAULT 'succeeded'
+        CHECK (status IN ('succeeded', 'failed')),
+    ADD COLUMN lookback interval,
+    ADD COLUMN error text,
+    ADD COLUMN sqlstate text;
+
+-- A view renamed by fs_alter_feature_view takes its features and the
+-- services' references along.
+ALTER TABLE fstore.features
+    DROP CONSTRAINT features_view_name_fkey,
+    ADD CONSTRAINT features_view_name_fkey FOREIGN KEY (view_name)
+        REFERENCES fstore.feature_views (name) ON DELETE CASCADE ON UPDATE CASCADE;
+ALTER TABLE fstore.service_features
+    DROP CONSTRAINT service_features_view_name_fkey,
+    ADD CONSTRAINT service_features_view_name_fkey FOREIGN KEY (view_name)
+        REFERENCES fstore.feature_views (name) ON UPDATE CASCADE;
+
 -- ---------------------------------------------------------------------------
 -- Functions
 -- ---------------------------------------------------------------------------
 
 -- Every SQL and PL/pgSQL function of 0.2, as fstore--0.2.sql defines it.
--- Their signatures and result types are 0.1's, so CREATE OR REPLACE keeps
--- each function's identity, its privileges and what depends on it; it
--- replaces the body and the settings (SET search_path).  fs_check_freshness
--- changes its result type: it is recreated below, with the monitoring views.
+-- Where their signatures and result types are 0.1's, CREATE OR REPLACE
+-- keeps each function's identity, its privileges and what depends on it;
+-- it replaces the body and the settings (SET search_path).
+-- fs_create_entity, fs_create_feature_view (or_replace),
+-- fs_schedule_materialize (lookback, or_replace) and fs_materialize
+-- (lookback) gain parameters: they are created anew, given the privileges
+-- of the 0.1 function, which is then dropped (see "Changed signatures").
+-- fs_check_freshness changes its result type: it is recreated below, with
+-- the monitoring views.
 
 -- Validates an object name: a lowercase SQL identifier of at most maxlen
 -- bytes.  Returns it unchanged.
@@ -146,7 +175,8 @@ SET search_path = pg_catalog, pg_temp AS $fn$
         'OPERATOR(pg_catalog.=)');
 $fn$;
 
-CREATE OR REPLACE FUNCTION @extschema@.fs_create_entity(name text, keys text)
+CREATE FUNCTION @extschema@.fs_create_entity(name text, keys text,
+    or_replace boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -162,9 +192,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM fstore._lock_catalog();
-    IF fstore._entity_exists(v_name) THEN
+    IF fstore._entity_exists(v_name) AND NOT coalesce(or_replace, false) THEN
         RAISE EXCEPTION 'entity "%" already exists', v_name
-            USING ERRCODE = 'duplicate_object';
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Pass or_replace => true to accept an identical definition.';
     END IF;
 
     FOR r IN SELECT * FROM fstore._parse_columns(keys) LOOP
@@ -190,6 +221,19 @@ BEGIN
     IF cardinality(v_cols) > 16 THEN
         RAISE EXCEPTION 'entity "%" has % key columns, at most 16 are allowed', v_name, cardinality(v_cols)
             USING ERRCODE = 'too_many_columns';
+    END IF;
+
+    -- or_replace: the same keys are a no-op; other keys are another entity
+    IF fstore._entity_exists(v_name) THEN
+        IF EXISTS (SELECT 1 FROM fstore.entities e
+                    WHERE e.name = v_name AND e.key_columns = v_cols AND e.key_types = v_types) THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'entity "%" already exists with other key columns', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = format('Its keys are %s; the new definition has %s.',
+                                  fstore._key_defs(v_name), array_to_string(v_defs, ', ')),
+                  HINT = 'Key columns cannot change: create an entity with another name.';
     END IF;
 
     IF cardinality(v_cols) = 1 THEN
@@ -242,14 +286,15 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION @extschema@.fs_create_feature_view(
+CREATE FUNCTION @extschema@.fs_create_feature_view(
     name text,
     entity text,
     features text DEFAULT NULL,
     source regclass DEFAULT NULL,
     timestamp_column name DEFAULT 'event_ts',
     ttl interval DEFAULT NULL,
-    source_query text DEFAULT NULL)
+    source_query text DEFAULT NULL,
+    or_replace boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -265,6 +310,11 @@ DECLARE
     v_keydefs text;
     v_keylist text;
     v_id      bigint;
+    v_replace bool := false;
+    v_old     record;
+    v_add     text;
+    v_drop    name[];
+    v_same    bool;
     r record;
     i int;
 BEGIN
@@ -277,9 +327,20 @@ BEGIN
         RAISE EXCEPTION 'entity "%" does not exist', v_entity
             USING ERRCODE = 'undefined_object';
     END IF;
-    IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
-        RAISE EXCEPTION 'feature view "%" already exists', v_name
-            USING ERRCODE = 'duplicate_object';
+    SELECT * INTO v_old FROM fstore.feature_views v WHERE v.name = v_name;
+    IF FOUND THEN
+        IF NOT coalesce(or_replace, false) THEN
+            RAISE EXCEPTION 'feature view "%" already exists', v_name
+                USING ERRCODE = 'duplicate_object',
+                      HINT = 'Pass or_replace => true to apply the definition to the existing view, or change it with fs_alter_feature_view.';
+        END IF;
+        IF v_old.entity <> v_entity THEN
+            RAISE EXCEPTION 'feature view "%" already exists with entity "%"', v_name, v_old.entity
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = format('The new definition has entity "%s"; the entity (and so the key columns) of a view cannot change.', v_entity),
+                      HINT = 'Create a view with another name, or drop this one first.';
+        END IF;
+        v_replace := true;
     END IF;
     IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
         RAISE EXCEPTION 'a feature service named "%" already exists', v_name
@@ -406,6 +467,45 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- or_replace on an existing view: an identical definition changes
+    -- nothing; a compatible one is applied by fs_alter_feature_view
+    IF v_replace THEN
+        FOR i IN 1 .. cardinality(v_fnames) LOOP
+            FOR r IN SELECT f.type FROM fstore.features f
+                      WHERE f.view_name = v_name AND f.name = v_fnames[i] AND f.type <> v_ftypes[i] LOOP
+                RAISE EXCEPTION 'feature "%" of feature view "%" has type %, the new definition has %',
+                                v_fnames[i], v_name, r.type, v_ftypes[i]
+                    USING ERRCODE = 'datatype_mismatch',
+                          DETAIL = 'The type of a feature cannot change in place.',
+                          HINT = 'Add the feature under another name (and drop the old one), or drop and create the view.';
+            END LOOP;
+        END LOOP;
+        SELECT string_agg(format('%I %s', f.n, f.t), ', ' ORDER BY f.i) INTO v_add
+          FROM unnest(v_fnames, v_ftypes) WITH ORDINALITY AS f(n, t, i)
+         WHERE NOT EXISTS (SELECT 1 FROM fstore.features x
+                            WHERE x.view_name = v_name AND x.name = f.n);
+        SELECT array_agg(x.name ORDER BY x.position) INTO v_drop
+          FROM fstore.features x
+         WHERE x.view_name = v_name AND x.name <> ALL (v_fnames);
+        v_same := v_old.source IS NOT DISTINCT FROM v_source
+                  AND v_old.source_query IS NOT DISTINCT FROM v_query
+                  AND v_old.timestamp_column = $5;
+        IF v_add IS NULL AND v_drop IS NULL AND v_same
+           AND v_old.ttl IS NOT DISTINCT FROM $6 THEN
+            RETURN;
+        END IF;
+        PERFORM @extschema@.fs_alter_feature_view(v_name,
+            add_features => v_add,
+            drop_features => v_drop,
+            ttl => $6,
+            clear_ttl => $6 IS NULL AND v_old.ttl IS NOT NULL,
+            source => CASE WHEN NOT v_same THEN $4 END,
+            source_query => CASE WHEN NOT v_same THEN v_query END,
+            timestamp_column => CASE WHEN NOT v_same THEN $5 END,
+            clear_source => NOT v_same AND $4 IS NULL AND v_query IS NULL);
+        RETURN;
+    END IF;
+
     v_keydefs := fstore._key_defs(v_entity);
     v_keylist := fstore._key_list(v_entity);
 
@@ -472,6 +572,280 @@ BEGIN
     DELETE FROM fstore.dead_letters d WHERE d.view_name = v_name;
     DELETE FROM fstore.feature_views v WHERE v.view_id = v_id;
     PERFORM fstore._forget_view(v_id);
+END
+$fn$;
+
+-- Changes a feature view in place: features added (NULL for the keys
+-- already there until written) or dropped, ttl set or cleared, source or
+-- timestamp column changed, view renamed.  The online, history and queue
+-- tables are altered (keeping every row), the catalogs follow, and the
+-- hot cache drops the view's entries at commit; all in the caller's
+-- transaction.
+CREATE FUNCTION @extschema@.fs_alter_feature_view(
+    name text,
+    add_features text DEFAULT NULL,
+    drop_features text[] DEFAULT NULL,
+    ttl interval DEFAULT NULL,
+    clear_ttl boolean DEFAULT false,
+    rename_to text DEFAULT NULL,
+    source regclass DEFAULT NULL,
+    source_query text DEFAULT NULL,
+    timestamp_column name DEFAULT NULL,
+    clear_source boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name    text := $1;
+    v_view    record;
+    v_owner   oid;
+    v_keys    name[];
+    v_fnames  name[];
+    v_ftypes  text[];
+    v_keep_n  name[] := '{}';
+    v_keep_t  text[] := '{}';
+    v_add_n   name[] := '{}';
+    v_add_t   text[] := '{}';
+    v_drop    name[] := '{}';
+    v_src     text;
+    v_srcrel  regclass;
+    v_query   text;
+    v_qcols   name[];
+    v_ts      name;
+    v_new     text;
+    v_users   text;
+    v_tbl     text;
+    v_alter   text;
+    v_f       text;
+    r record;
+    i int;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    SELECT * INTO v_view FROM fstore.feature_views v WHERE v.name = v_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT c.relowner INTO v_owner FROM pg_catalog.pg_class c
+     WHERE c.oid = pg_catalog.to_regclass(format('fstore_online.%I', v_name));
+    IF v_owner IS NOT NULL AND NOT pg_catalog.pg_has_role(v_owner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of feature view "%"', v_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Only the owner of a feature view (the owner of its online table) can change it.';
+    END IF;
+
+    -- everything is checked before anything changes
+    IF clear_ttl AND $4 IS NOT NULL THEN
+        RAISE EXCEPTION 'ttl and clear_ttl cannot both be given'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF $4 IS NOT NULL AND $4 <= interval '0' THEN
+        RAISE EXCEPTION 'ttl of feature view "%" must be positive', v_name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass clear_ttl => true to remove the ttl.';
+    END IF;
+    IF $7 IS NOT NULL AND $8 IS NOT NULL THEN
+        RAISE EXCEPTION 'feature view "%" can have a source or a source query, not both', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF clear_source AND ($7 IS NOT NULL OR $8 IS NOT NULL) THEN
+        RAISE EXCEPTION 'clear_source cannot be given with a new source'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT e.key_columns INTO v_keys FROM fstore.entities e WHERE e.name = v_view.entity;
+    SELECT coalesce(array_agg(f.name ORDER BY f.position), '{}'),
+           coalesce(array_agg(f.type ORDER BY f.position), '{}')
+      INTO v_fnames, v_ftypes
+      FROM fstore.features f WHERE f.view_name = v_name;
+    v_ts := coalesce($9, v_view.timestamp_column);
+
+    -- features dropped
+    FOREACH v_f IN ARRAY coalesce(drop_features, '{}') LOOP
+        IF v_f IS NULL THEN
+            RAISE EXCEPTION 'feature to drop must not be NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF v_f = ANY (v_keys) THEN
+            RAISE EXCEPTION 'cannot drop key column "%" of feature view "%"', v_f, v_name
+                USING ERRCODE = 'invalid_table_definition',
+                      DETAIL = format('Key columns belong to entity "%s" and every view of it has them.', v_view.entity);
+        END IF;
+        IF v_f IN ('event_ts', 'created_at') OR v_f = v_view.timestamp_column THEN
+            RAISE EXCEPTION 'cannot drop timestamp column "%" of feature view "%"', v_f, v_name
+                USING ERRCODE = 'invalid_table_definition',
+                      DETAIL = 'fstore keeps the event time of every row; a source''s timestamp column is chosen with timestamp_column.';
+        END IF;
+        IF v_f <> ALL (v_fnames) THEN
+            RAISE EXCEPTION 'feature "%" does not exist in feature view "%"', v_f, v_name
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF v_f <> ALL (v_drop) THEN
+            v_drop := v_drop || v_f::name;
+        END IF;
+    END LOOP;
+    SELECT string_agg(DISTINCT sf.service, ', ') INTO v_users
+      FROM fstore.service_features sf
+     WHERE sf.view_name = v_name AND sf.feature = ANY (v_drop);
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop features of feature view "%" because feature services use them', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Feature services using them: %s.', v_users),
+                  HINT = 'Drop or redefine those feature services first.';
+    END IF;
+    FOR i IN 1 .. cardinality(v_fnames) LOOP
+        IF v_fnames[i] <> ALL (v_drop) THEN
+            v_keep_n := v_keep_n || v_fnames[i];
+            v_keep_t := v_keep_t || v_ftypes[i];
+        END IF;
+    END LOOP;
+
+    -- features added
+    IF add_features IS NOT NULL THEN
+        FOR r IN SELECT * FROM fstore._parse_columns(add_features) LOOP
+            IF r.colname = ANY (v_keys) THEN
+                RAISE EXCEPTION 'feature "%" has the name of a key column of entity "%"', r.colname, v_view.entity
+                    USING ERRCODE = 'duplicate_column';
+            END IF;
+            IF r.colname IN ('event_ts', 'created_at') THEN
+                RAISE EXCEPTION 'feature name "%" is reserved', r.colname
+                    USING ERRCODE = 'reserved_name',
+                          DETAIL = 'fstore uses event_ts and created_at for its own columns.';
+            END IF;
+            IF r.colname = ANY (v_keep_n) THEN
+                RAISE EXCEPTION 'feature "%" already exists in feature view "%"', r.colname, v_name
+                    USING ERRCODE = 'duplicate_column';
+            END IF;
+            IF r.colname = ANY (v_add_n) THEN
+                RAISE EXCEPTION 'feature "%" is listed more than once', r.colname
+                    USING ERRCODE = 'duplicate_column';
+            END IF;
+            v_add_n := v_add_n || r.colname;
+            v_add_t := v_add_t || r.typesql;
+        END LOOP;
+    END IF;
+    IF cardinality(v_keep_n) + cardinality(v_add_n) = 0 THEN
+        RAISE EXCEPTION 'feature view "%" would have no features', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- the source after the change holds the keys, the timestamp column
+    -- and every feature, and its new owner may read it
+    IF clear_source THEN
+        v_src := NULL; v_query := NULL;
+    ELSIF $7 IS NOT NULL THEN
+        SELECT format('%I.%I', n.nspname, c.relname) INTO v_src
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = $7;
+        v_query := NULL;
+    ELSIF $8 IS NOT NULL THEN
+        v_src := NULL;
+        v_query := fstore._check_select($8);
+    ELSE
+        v_src := v_view.source;
+        v_query := v_view.source_query;
+    END IF;
+    IF v_src IS NOT NULL AND ($7 IS NOT NULL OR $9 IS NOT NULL OR cardinality(v_add_n) > 0) THEN
+        v_srcrel := pg_catalog.to_regclass(v_src);
+        IF v_srcrel IS NULL THEN
+            RAISE EXCEPTION 'source % of feature view "%" does not exist', v_src, v_name
+                USING ERRCODE = 'undefined_table';
+        END IF;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_keep_n || v_add_n || v_ts) AS x(col)
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid = v_srcrel AND a.attname = x.col
+                                  AND a.attnum > 0 AND NOT a.attisdropped)
+        LOOP
+            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, v_src
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
+        END LOOP;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_keep_n || v_add_n || v_ts) AS x(col)
+             WHERE NOT pg_catalog.has_column_privilege(v_srcrel, x.col, 'SELECT')
+        LOOP
+            RAISE EXCEPTION 'permission denied for source %', v_src
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('A feature view''s source must be readable by the role changing it; %I is not.', r.col);
+        END LOOP;
+    END IF;
+    IF v_query IS NOT NULL AND ($8 IS NOT NULL OR $9 IS NOT NULL OR cardinality(v_add_n) > 0) THEN
+        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(v_query) c;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_keep_n || v_add_n || v_ts) AS x(col)
+             WHERE x.col <> ALL (v_qcols)
+        LOOP
+            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
+        END LOOP;
+    END IF;
+
+    -- the new name
+    IF rename_to IS NOT NULL AND rename_to <> v_name THEN
+        v_new := fstore._check_name(rename_to, 'feature view');
+        IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_new) THEN
+            RAISE EXCEPTION 'feature view "%" already exists', v_new
+                USING ERRCODE = 'duplicate_table';
+        END IF;
+        IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_new) THEN
+            RAISE EXCEPTION 'a feature service named "%" already exists', v_new
+                USING ERRCODE = 'duplicate_table',
+                      DETAIL = 'Feature views and feature services share the fstore_online namespace.';
+        END IF;
+        FOREACH v_tbl IN ARRAY ARRAY['fstore_online', 'fstore_offline', 'fstore_stream'] LOOP
+            IF pg_catalog.to_regclass(format('%I.%I', v_tbl, v_new)) IS NOT NULL
+               OR pg_catalog.to_regtype(format('%I.%I', v_tbl, v_new)) IS NOT NULL THEN
+                RAISE EXCEPTION 'relation "%.%" already exists', v_tbl, v_new
+                    USING ERRCODE = 'duplicate_table';
+            END IF;
+        END LOOP;
+    END IF;
+
+    -- the tables: every row stays; added columns are NULL
+    v_alter := '';
+    FOREACH v_f IN ARRAY v_drop LOOP
+        v_alter := v_alter || format(', DROP COLUMN IF EXISTS %I', v_f);
+    END LOOP;
+    FOR i IN 1 .. cardinality(v_add_n) LOOP
+        v_alter := v_alter || format(', ADD COLUMN %I %s', v_add_n[i], v_add_t[i]);
+    END LOOP;
+    FOREACH v_tbl IN ARRAY ARRAY['fstore_online', 'fstore_offline', 'fstore_stream'] LOOP
+        CONTINUE WHEN pg_catalog.to_regclass(format('%I.%I', v_tbl, v_name)) IS NULL;
+        IF v_alter <> '' THEN
+            EXECUTE format('ALTER TABLE %I.%I %s', v_tbl, v_name, substr(v_alter, 3));
+        END IF;
+        IF v_new IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', v_tbl, v_name, v_new);
+        END IF;
+    END LOOP;
+    IF v_new IS NOT NULL AND octet_length(v_name) <= 58 AND octet_length(v_new) <= 58
+       AND pg_catalog.to_regclass(format('fstore_online.%I', v_name || '_pkey')) IS NOT NULL THEN
+        EXECUTE format('ALTER INDEX fstore_online.%I RENAME TO %I', v_name || '_pkey', v_new || '_pkey');
+    END IF;
+
+    -- the catalogs (a new name reaches features and services by cascade)
+    IF cardinality(v_drop) > 0 OR cardinality(v_add_n) > 0 THEN
+        DELETE FROM fstore.features f WHERE f.view_name = v_name;
+        INSERT INTO fstore.features (view_name, position, name, type)
+        SELECT v_name, f.i, f.n, f.t
+          FROM unnest(v_keep_n || v_add_n, v_keep_t || v_add_t) WITH ORDINALITY AS f(n, t, i);
+    END IF;
+    UPDATE fstore.feature_views v
+       SET ttl = CASE WHEN clear_ttl THEN NULL ELSE coalesce($4, v.ttl) END,
+           source = v_src,
+           source_query = v_query,
+           timestamp_column = v_ts,
+           name = coalesce(v_new, v.name)
+     WHERE v.view_id = v_view.view_id;
+    IF v_new IS NOT NULL THEN
+        UPDATE fstore.materialization_runs m SET view_name = v_new WHERE m.view_name = v_name;
+        UPDATE fstore.dead_letters d SET view_name = v_new WHERE d.view_name = v_name;
+        PERFORM fstore._rename_job(v_name, v_new);
+    END IF;
+
+    -- readers and writers: the writers' lock, and a new cache generation
+    PERFORM fstore._view_changed(coalesce(v_new, v_name));
 END
 $fn$;
 
@@ -692,12 +1066,56 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION @extschema@.fs_schedule_materialize(view text, schedule text)
+-- The command of a view's pg_cron job: fs_materialize with exactly typed
+-- arguments, so that only fstore's own function matches.
+CREATE FUNCTION fstore._job_command(p_view text, p_lookback interval) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET IntervalStyle = postgres AS $fn$
+    SELECT format('SELECT * FROM %I.fs_materialize(%L::pg_catalog.text, NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz, %s::pg_catalog.interval)',
+                  (SELECT n.nspname FROM pg_catalog.pg_extension e
+                     JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'fstore'),
+                  p_view, coalesce(quote_literal(p_lookback::text), 'NULL'));
+$fn$;
+
+-- Moves the pg_cron job of a renamed view to the new name (the job's
+-- schedule and lookback kept; it then belongs to the current role).
+CREATE FUNCTION fstore._rename_job(p_old text, p_new text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron')
+       OR NOT pg_catalog.has_schema_privilege('cron', 'USAGE') THEN
+        RETURN;
+    END IF;
+    FOR r IN EXECUTE 'SELECT jobid, schedule, command FROM cron.job WHERE jobname = $1::name'
+             USING fstore._job_name(p_old) LOOP
+        IF pg_catalog.octet_length(fstore._job_name(p_new)) > 63 THEN
+            RAISE EXCEPTION 'feature view name "%" is too long for a pg_cron job name', p_new
+                USING ERRCODE = 'name_too_long',
+                      DETAIL = format('Feature view "%s" is scheduled; its job would be named %L, over the 63 bytes of a name.', p_old, fstore._job_name(p_new)),
+                      HINT = 'Scheduled views have names of at most 44 bytes.';
+        END IF;
+        EXECUTE 'SELECT cron.unschedule($1::bigint)' USING r.jobid;
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+          USING fstore._job_name(p_new), r.schedule,
+                replace(r.command, format('%L::pg_catalog.text', p_old), format('%L::pg_catalog.text', p_new));
+    END LOOP;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_schedule_materialize(view text, schedule text,
+    lookback interval DEFAULT NULL, or_replace boolean DEFAULT false)
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     v_name text := $1;
     v_job  bigint;
+    v_cmd  text;
+    r      record;
 BEGIN
     IF v_name IS NULL OR NOT EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
         RAISE EXCEPTION 'feature view "%" does not exist', v_name
@@ -713,6 +1131,10 @@ BEGIN
         RAISE EXCEPTION 'schedule must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF lookback IS NOT NULL AND lookback < interval '0' THEN
+        RAISE EXCEPTION 'lookback must be a finite, non-negative interval'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF pg_catalog.octet_length(fstore._job_name(v_name)) > 63 THEN
         RAISE EXCEPTION 'feature view name "%" is too long for a pg_cron job name', v_name
             USING ERRCODE = 'name_too_long',
@@ -720,15 +1142,24 @@ BEGIN
                   HINT = 'Schedule views whose names have at most 44 bytes.';
     END IF;
     PERFORM fstore._require_pg_cron();
+    v_cmd := fstore._job_command(v_name, lookback);
+    -- the job this role has for the view: the same one is a no-op, another
+    -- is replaced only when asked to
+    FOR r IN EXECUTE 'SELECT jobid, schedule, command FROM cron.job WHERE jobname = $1::name AND username = current_user'
+             USING fstore._job_name(v_name) LOOP
+        IF r.schedule = schedule AND r.command = v_cmd THEN
+            RETURN r.jobid;
+        END IF;
+        IF NOT coalesce(or_replace, false) THEN
+            RAISE EXCEPTION 'feature view "%" is already scheduled', v_name
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = format('Job %s runs %L at %L.', r.jobid, r.command, r.schedule),
+                      HINT = 'Pass or_replace => true to change the schedule.';
+        END IF;
+    END LOOP;
     EXECUTE 'SELECT cron.schedule($1, $2, $3)'
        INTO v_job
-      USING fstore._job_name(v_name), schedule,
-            -- exactly typed arguments: only fstore's own function matches
-            format('SELECT * FROM %I.fs_materialize(%L::pg_catalog.text, NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz)',
-                   (SELECT n.nspname FROM pg_catalog.pg_extension e
-                      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-                     WHERE e.extname = 'fstore'),
-                   v_name);
+      USING fstore._job_name(v_name), schedule, v_cmd;
     RETURN v_job;
 END
 $fn$;
@@ -1058,27 +1489,117 @@ SELECT v.name AS view_name,
        -- within 10 seconds of the first commit that asked for one
        coalesce(q.depth > 0 AND w.workers = 0
                 AND (NOT w.preloaded OR w.launch_failed_at IS NOT NULL
-                     OR w.wanted_since < now() - interval '10 seconds'), false) AS queue_stalled
+                     OR w.wanted_since < now() - interval '10 seconds'), false) AS queue_stalled,
+       -- the newest failed fs_materialize run of this view (not of an
+       -- earlier view of the same name), and whether it is the newest run
+       lf.finished_at AS last_failure,
+       lf.sqlstate || ': ' || lf.error AS last_error,
+       coalesce(lf.finished_at > r.finished_at OR (lf.finished_at IS NOT NULL AND r.finished_at IS NULL),
+                false) AS failing
   FROM fstore.feature_views v
   CROSS JOIN fstore._stream_state() w
   LEFT JOIN fstore.view_state s ON s.view_id = v.view_id
   LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
                        FROM fstore.materialization_runs m
-                      WHERE m.view_name = v.name) r ON true
+                      WHERE m.view_name = v.name AND m.status = 'succeeded') r ON true
+  LEFT JOIN LATERAL (SELECT m.finished_at, m.error, m.sqlstate
+                       FROM fstore.materialization_runs m
+                      WHERE m.view_name = v.name AND m.status = 'failed'
+                        AND m.started_at >= v.created_at
+                      ORDER BY m.finished_at DESC, m.run_id DESC LIMIT 1) lf ON true
   LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
 GRANT SELECT ON fstore.freshness TO PUBLIC;
 
--- The views that are stale, or whose queued events no worker takes: for
--- alerting from cron or a monitor.
+-- The views that are stale, whose queued events no worker takes, or whose
+-- last materialization failed: for alerting from cron or a monitor.
 CREATE FUNCTION @extschema@.fs_check_freshness()
 RETURNS TABLE (view_name text, last_event_ts timestamptz, lag interval,
-               freshness_target interval, problem text)
+               freshness_target interval, problem text, last_error text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $fn$
     SELECT f.view_name, f.last_event_ts, f.lag, f.freshness_target,
-           CASE WHEN f.stale THEN 'stale' ELSE 'queue stalled' END
-      FROM fstore.freshness f WHERE f.stale OR f.queue_stalled ORDER BY f.view_name;
+           concat_ws(', ', CASE WHEN f.stale THEN 'stale' END,
+                           CASE WHEN f.queue_stalled THEN 'queue stalled' END,
+                           CASE WHEN f.failing THEN 'materialization failed' END),
+           CASE WHEN f.failing THEN f.last_error END
+      FROM fstore.freshness f WHERE f.stale OR f.queue_stalled OR f.failing
+     ORDER BY f.view_name;
 $fn$;
+
+-- What every running fs_materialize, training-set build and stream batch
+-- of this database is doing (shared memory; empty unless preloaded).
+CREATE FUNCTION fstore._progress(OUT pid int, OUT kind text, OUT view_id bigint,
+    OUT view_name text, OUT phase text, OUT rows_done bigint, OUT rows_total bigint,
+    OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_progress'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW fstore.progress AS
+SELECT p.pid, p.kind, p.view_name, p.phase, p.rows_done, p.rows_total,
+       p.started_at, now() - p.started_at AS elapsed
+  FROM fstore._progress() p;
+GRANT SELECT ON fstore.progress TO PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- New C functions, changed signatures
+-- ---------------------------------------------------------------------------
+
+-- After fs_alter_feature_view: locks out the view's writers and makes the
+-- hot cache drop the view's entries at commit (owner only).
+CREATE FUNCTION fstore._view_changed(view_name text) RETURNS void
+AS 'MODULE_PATHNAME', 'fs_view_changed'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION @extschema@.fs_materialize(view text,
+    since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+    lookback interval DEFAULT NULL,
+    OUT read bigint, OUT written bigint, OUT unchanged bigint, OUT late bigint,
+    OUT seconds float8)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_materialize'
+LANGUAGE C VOLATILE;
+
+-- The functions whose signature changed exist twice now.  What was granted
+-- or revoked on the 0.1 function is carried over to the new one (and not
+-- recorded as initial privileges, so pg_dump still dumps it); then the 0.1
+-- function is dropped.
+DO $do$
+DECLARE
+    p record;
+    a record;
+BEGIN
+    FOR p IN
+        SELECT n.oid AS new_oid, n.oid::pg_catalog.regprocedure::pg_catalog.text AS new_sig, o.proacl
+          FROM (VALUES ('@extschema@.fs_create_entity(text,text)',
+                        '@extschema@.fs_create_entity(text,text,boolean)'),
+                       ('@extschema@.fs_create_feature_view(text,text,text,regclass,name,interval,text)',
+                        '@extschema@.fs_create_feature_view(text,text,text,regclass,name,interval,text,boolean)'),
+                       ('@extschema@.fs_schedule_materialize(text,text)',
+                        '@extschema@.fs_schedule_materialize(text,text,interval,boolean)'),
+                       ('@extschema@.fs_materialize(text,timestamptz,timestamptz)',
+                        '@extschema@.fs_materialize(text,timestamptz,timestamptz,interval)')) AS x(o, n)
+          JOIN pg_catalog.pg_proc o ON o.oid = x.o::pg_catalog.regprocedure
+          JOIN pg_catalog.pg_proc n ON n.oid = x.n::pg_catalog.regprocedure
+    LOOP
+        IF p.proacl IS NOT NULL THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p.new_sig);
+            FOR a IN SELECT * FROM pg_catalog.aclexplode(p.proacl) LOOP
+                EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', p.new_sig,
+                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END,
+                    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+            END LOOP;
+        END IF;
+        DELETE FROM pg_catalog.pg_init_privs i
+         WHERE i.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND i.objoid = p.new_oid;
+    END LOOP;
+END
+$do$;
+DROP FUNCTION @extschema@.fs_create_entity(text, text);
+DROP FUNCTION @extschema@.fs_create_feature_view(text, text, text, regclass, name, interval, text);
+DROP FUNCTION @extschema@.fs_schedule_materialize(text, text);
+DROP FUNCTION @extschema@.fs_materialize(text, timestamptz, timestamptz);
 
 -- ---------------------------------------------------------------------------
 -- Privileges of the internal helpers
@@ -1098,8 +1619,8 @@ $fn$;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     fstore._stats(), fstore._cache_stats(), fstore._queue_state(text),
-    fstore._stream_state(),
-    fstore._job_name(text), fstore._require_pg_cron(), fstore._unschedule(text),
+    fstore._stream_state(), fstore._progress(),
+    fstore._job_name(text), fstore._job_command(text, interval), fstore._require_pg_cron(), fstore._unschedule(text),
     fstore._ordinal(),
     fstore._check_name(text, text, int), fstore._check_select(text),
     fstore._query_columns(text), fstore._resolve_features(text[]),
@@ -1168,8 +1689,7 @@ BEGIN
         USING v_schema
     LOOP
         -- the command of 0.2's fs_schedule_materialize
-        v_cmd := pg_catalog.format('SELECT * FROM %I.fs_materialize(%L::pg_catalog.text, NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz)',
-                                   v_schema, r.view_name);
+        v_cmd := fstore._job_command(r.view_name, NULL);
         BEGIN
             IF NOT v_alter THEN
                 RAISE EXCEPTION 'function cron.alter_job does not exist (pg_cron before 1.4)';

@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "catalog/namespace.h"
 #include "utils/lsyscache.h"
 #include "utils/plancache.h"
 #include "utils/resowner.h"
@@ -117,6 +118,20 @@ window_select(FsView *view, SourceInfo *src)
 
 static void check_lookback(Interval *lookback);
 
+/*
+ * true when fstore.materialization_runs has the columns of 0.2 (status,
+ * lookback): false with 0.1's catalogs, before ALTER EXTENSION UPDATE.
+ */
+bool
+fs_runs_have_status(void)
+{
+	Oid			nsp = get_namespace_oid("fstore", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("materialization_runs", nsp) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "status") != InvalidAttrNumber &&
+		get_attnum(relid, "lookback") != InvalidAttrNumber;
+}
+
 /* The run itself: reads the window, applies it, records the run. */
 static void
 run_window(FsView *view, SourceInfo *src, TimestampTz since, TimestampTz until,
@@ -156,6 +171,10 @@ run_window(FsView *view, SourceInfo *src, TimestampTz since, TimestampTz until,
 			"  status, lookback)"
 			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'succeeded',"
 			"         CASE WHEN $11 THEN $10 END)";
+		static const char *record_sql_01 =
+			"INSERT INTO fstore.materialization_runs"
+			" (view_name, since, until, read, written, unchanged, late, started_at, finished_at)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 		static const char *watermark_sql =
 			"INSERT INTO fstore.view_state AS s (view_id, watermark) VALUES ($1, $2)"
 			" ON CONFLICT (view_id) DO UPDATE"
@@ -178,7 +197,10 @@ run_window(FsView *view, SourceInfo *src, TimestampTz since, TimestampTz until,
 		/* fs_catalog_exec_as_owner takes no NULLs: a flag says "none" */
 		rvals[9] = IntervalPGetDatum(lookback);
 		rvals[10] = BoolGetDatum(has_lookback);
-		fs_catalog_exec_as_owner(record_sql, 11, rtypes, rvals, SPI_OK_INSERT);
+		if (fs_runs_have_status())
+			fs_catalog_exec_as_owner(record_sql, 11, rtypes, rvals, SPI_OK_INSERT);
+		else
+			fs_catalog_exec_as_owner(record_sql_01, 9, rtypes, rvals, SPI_OK_INSERT);
 		wvals[0] = Int64GetDatum(view->view_id);
 		wvals[1] = TimestampTzGetDatum(until);
 		fs_catalog_exec_as_owner(watermark_sql, 2, wtypes, wvals, SPI_OK_INSERT);
@@ -208,7 +230,8 @@ fs_materialize(PG_FUNCTION_ARGS)
 	FsApplyCounts counts = {0};
 	int64		read = 0;
 	Interval	lookback = {0};
-	bool		has_lookback = !PG_ARGISNULL(3);
+	/* (0.1's declaration, before ALTER EXTENSION UPDATE, has no lookback) */
+	bool		has_lookback = PG_NARGS() > 3 && !PG_ARGISNULL(3);
 	TupleDesc	td;
 	Datum		values[5];
 	bool		nulls[5] = {false};

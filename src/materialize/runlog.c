@@ -68,6 +68,9 @@ fs_record_failed_run(const FsFailedRun *run)
 	BgwHandleStatus status;
 	bool		done;
 
+	/* 0.1's catalogs (before ALTER EXTENSION UPDATE) have no place for it */
+	if (!fs_runs_have_status())
+		return false;
 	if (RecoveryInProgress())
 	{
 		ereport(WARNING,
