@@ -1612,8 +1612,11 @@ BEGIN
             USING ERRCODE = 'duplicate_object';
     END IF;
     v_sql := @extschema@.fs_training_set_query(entity_query, features, created_before, strategy);
+    -- fstore.progress shows the build (an error ends the report)
+    PERFORM fstore._progress_begin('training set', v_name, 'building');
     EXECUTE format('CREATE TABLE fstore_training.%I AS %s', v_name, v_sql);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    PERFORM fstore._progress_end();
     INSERT INTO fstore.training_sets (name, entity_query, features, created_before, query, row_count)
     VALUES (v_name, entity_query, features, created_before, v_sql, v_rows);
     RETURN v_rows;
@@ -1756,6 +1759,16 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fs_progress'
 LANGUAGE C STRICT VOLATILE;
 
+-- Reports of work done in SQL (training-set builds) to fstore.progress.
+CREATE FUNCTION fstore._progress_begin(kind text, name text, phase text,
+    rows_total bigint DEFAULT NULL) RETURNS void
+AS 'MODULE_PATHNAME', 'fs_progress_sql_begin'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fstore._progress_end() RETURNS void
+AS 'MODULE_PATHNAME', 'fs_progress_sql_end'
+LANGUAGE C VOLATILE;
+
 CREATE VIEW fstore.progress AS
 SELECT p.pid, p.kind, p.view_name, p.phase, p.rows_done, p.rows_total,
        p.started_at, now() - p.started_at AS elapsed
@@ -1788,6 +1801,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     fstore._stats(), fstore._cache_stats(), fstore._queue_state(text),
     fstore._stream_state(), fstore._progress(),
+    fstore._progress_begin(text, text, text, bigint), fstore._progress_end(),
     fstore._job_name(text), fstore._job_command(text, interval), fstore._require_pg_cron(), fstore._unschedule(text),
     fstore._ordinal(),
     fstore._check_name(text, text, int), fstore._check_select(text),

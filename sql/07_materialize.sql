@@ -41,11 +41,12 @@ SELECT watermark FROM fstore.view_state s JOIN fstore.feature_views v USING (vie
 SELECT view_name, since, until, read, written, unchanged, late, finished_at >= started_at AS timed
   FROM fstore.materialization_runs WHERE view_name = 'mv' ORDER BY run_id;
 
--- a failed run changes nothing: no rows, no record, same watermark
+-- a failed run changes nothing: no rows, same watermark; it is recorded
+-- as failed (sql/11_definitions.sql tests that record)
 INSERT INTO raw.mat_src VALUES (6, '2026-01-07', 60, 'ok'), (NULL, '2026-01-07', 1, 'bad');
 SELECT t.err($$SELECT fs_materialize('mv', until => '2026-01-08')$$);
 SELECT count(*) FROM fstore_online.mv WHERE doc_id = 6;
-SELECT count(*) FROM fstore.materialization_runs WHERE view_name = 'mv';
+SELECT status, count(*) FROM fstore.materialization_runs WHERE view_name = 'mv' GROUP BY 1 ORDER BY 1;
 SELECT watermark FROM fstore.view_state s JOIN fstore.feature_views v USING (view_id) WHERE v.name = 'mv';
 DELETE FROM raw.mat_src WHERE doc_id IS NULL;
 SELECT read, written FROM fs_materialize('mv', until => '2026-01-08');
@@ -84,8 +85,9 @@ SELECT fs_schedule_materialize('mv', '*/15 * 31 2 *');
 CREATE EXTENSION pg_cron;
 SELECT fs_schedule_materialize('mv', '*/15 * 31 2 *') > 0 AS scheduled;
 SELECT jobname, schedule, command FROM cron.job ORDER BY jobid;
--- scheduling again replaces the job
-SELECT fs_schedule_materialize('mv', '0 * 31 2 *') > 0 AS scheduled;
+-- scheduling again with another schedule replaces the job when asked to
+SELECT t.err($$SELECT fs_schedule_materialize('mv', '0 * 31 2 *')$$);
+SELECT fs_schedule_materialize('mv', '0 * 31 2 *', or_replace => true) > 0 AS scheduled;
 SELECT jobname, schedule FROM cron.job ORDER BY jobid;
 SELECT fs_unschedule_materialize('mv');
 SELECT t.err($$SELECT fs_unschedule_materialize('mv')$$);

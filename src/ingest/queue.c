@@ -51,6 +51,7 @@
 #include "catalog/metadata.h"
 #include "ingest/ingest.h"
 #include "online/online.h"
+#include "stats/progress.h"
 #include "stats/stats.h"
 
 PG_FUNCTION_INFO_V1(fs_stream_enqueued);
@@ -400,6 +401,8 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	 * letters) runs as the view's owner in a restricted context, whoever
 	 * called: a stream worker connects as a superuser.
 	 */
+	fs_progress_begin(FS_PROGRESS_STREAM_BATCH, view->view_id, view->name,
+					  "taking events");
 	fs_become_owner(view->owner, &uc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -419,8 +422,11 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	{
 		SPI_finish();
 		fs_restore_user(&uc);
+		fs_progress_end();
 		return;
 	}
+	fs_progress_phase("applying");
+	fs_progress_rows(0, n);
 	memset(&bs, 0, sizeof(bs));
 	bs.view = view;
 	bs.out = out;
@@ -477,6 +483,8 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 	fs_stats_add(view->view_id, deltas);
 	SPI_finish();
 	fs_restore_user(&uc);
+	fs_progress_rows(out->applied + out->dead, -2);
+	fs_progress_end();
 }
 
 /* ---- producers: wake the workers at commit ---- */

@@ -30,6 +30,8 @@
 #include "stats/progress.h"
 
 PG_FUNCTION_INFO_V1(fs_progress);
+PG_FUNCTION_INFO_V1(fs_progress_sql_begin);
+PG_FUNCTION_INFO_V1(fs_progress_sql_end);
 
 #define PHASE_LEN 32
 
@@ -50,6 +52,7 @@ typedef struct FsProgressSlot
 static FsProgressSlot *slots = NULL;
 static int	nslots = 0;
 static int	depth = 0;			/* nested begins in this backend */
+static int	begin_nestlevel = 0;	/* transaction nest level of the outer begin */
 static bool callback_registered = false;
 
 Size
@@ -113,6 +116,16 @@ progress_xact_callback(XactEvent event, void *arg)
 		clear_slot();
 }
 
+/* work begun in a subtransaction that aborts is over (an error caught) */
+static void
+progress_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && depth > 0 &&
+		GetCurrentTransactionNestLevel() <= begin_nestlevel)
+		clear_slot();
+}
+
 void
 fs_progress_begin(FsProgressKind kind, int64 view_id, const char *view,
 				  const char *phase)
@@ -126,8 +139,10 @@ fs_progress_begin(FsProgressKind kind, int64 view_id, const char *view,
 	if (!callback_registered)
 	{
 		RegisterXactCallback(progress_xact_callback, NULL);
+		RegisterSubXactCallback(progress_subxact_callback, NULL);
 		callback_registered = true;
 	}
+	begin_nestlevel = GetCurrentTransactionNestLevel();
 	write_begin(s);
 	s->pid = MyProcPid;
 	s->dbid = MyDatabaseId;
@@ -248,4 +263,38 @@ fs_progress(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * fstore._progress_begin(kind text, name text, phase text): for work done
+ * in SQL (training-set builds); kind is 'training set'.
+ */
+Datum
+fs_progress_sql_begin(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("kind, name and phase of a progress report must not be NULL")));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(kind, "training set") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown kind of progress report \"%s\"", kind)));
+	fs_progress_begin(FS_PROGRESS_TRAINING_SET, 0,
+					  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					  text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	if (!PG_ARGISNULL(3))
+		fs_progress_rows(0, PG_GETARG_INT64(3));
+	PG_RETURN_VOID();
+}
+
+/* fstore._progress_end(): the work begun by _progress_begin is over */
+Datum
+fs_progress_sql_end(PG_FUNCTION_ARGS)
+{
+	fs_progress_end();
+	PG_RETURN_VOID();
 }

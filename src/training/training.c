@@ -64,6 +64,7 @@
 #include "catalog/metadata.h"
 #include "online/keys.h"
 #include "online/online.h"
+#include "stats/progress.h"
 
 PG_FUNCTION_INFO_V1(fs_as_of_join);
 
@@ -1160,6 +1161,7 @@ fs_as_of_join(PG_FUNCTION_ARGS)
 	bool		eof = false;
 	uint64		pos = 0;
 	uint64		have = 0;
+	int64		done = 0;
 	SPITupleTable *batch = NULL;
 
 	if (PG_ARGISNULL(0))
@@ -1228,6 +1230,7 @@ fs_as_of_join(PG_FUNCTION_ARGS)
 
 	st->chunkcxt = AllocSetContextCreate(callcxt, "fstore as_of_join chunk",
 										 ALLOCSET_DEFAULT_SIZES);
+	fs_progress_phase("joining");
 
 	while (!eof)
 	{
@@ -1274,6 +1277,8 @@ fs_as_of_join(PG_FUNCTION_ARGS)
 				fetch_winners(st, v);
 			}
 			emit_chunk(st, rsinfo->setResult, rsinfo->setDesc);
+			done += st->nrows;
+			fs_progress_rows(done, -2);
 		}
 		tuplestore_end(st->rows);
 		MemoryContextSwitchTo(old);
