@@ -721,7 +721,7 @@ oid_array(Datum d, int *n)
 
 /* Reads a view's catalog rows and its tables' shapes; NULL if unknown. */
 static FsView *
-load_view(const char *name)
+load_view(const char *name, bool fresh_snapshot, bool *complete)
 {
 	/*
 	 * Every operator qualified and every column cast to the type read here,
@@ -766,8 +766,10 @@ load_view(const char *name)
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+	/* not read-only: a new snapshot (in READ COMMITTED), see lookup_view */
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, !fresh_snapshot, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read catalog of feature view \"%s\"", name);
+	*complete = true;
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
@@ -826,11 +828,18 @@ load_view(const char *name)
 		elog(ERROR, "key type %s of feature view \"%s\" has no array type",
 			 format_type_be(view->key_type), name);
 
+	/*
+	 * Opening a table may wait for a transaction that changes the view; if
+	 * that invalidated the metadata, stop: lookup_view reads it again.
+	 */
 	old = MemoryContextSwitchTo(meta_cxt);
 	load_online(view, fstore_namespace("fstore_online"));
-	load_offline(view, fstore_namespace("fstore_offline"));
-	load_stream(view, fstore_namespace("fstore_stream"));
+	if (meta_valid)
+		load_offline(view, fstore_namespace("fstore_offline"));
+	if (meta_valid)
+		load_stream(view, fstore_namespace("fstore_stream"));
 	MemoryContextSwitchTo(old);
+	*complete = meta_valid;
 	return view;
 }
 
@@ -838,28 +847,51 @@ load_view(const char *name)
 static FsView *
 lookup_view(const char *name)
 {
-	FsViewEntry  *e;
+	FsViewEntry *e;
 	FsView	   *view;
 	char		key[NAMEDATALEN];
 	uint64		generation;
+	int			attempt;
+	bool		complete;
 
-	catalog_ensure_valid();
 	if (strlen(name) >= NAMEDATALEN)
+	{
+		catalog_ensure_valid();
 		return NULL;
+	}
 	strlcpy(key, name, NAMEDATALEN);
-	e = hash_search(views_by_name, key, HASH_FIND, NULL);
-	if (e)
-		return e->view;
-	generation = meta_generation;
-	view = load_view(name);
+	for (attempt = 0;; attempt++)
+	{
+		catalog_ensure_valid();
+		e = hash_search(views_by_name, key, HASH_FIND, NULL);
+		if (e)
+			return e->view;
+		generation = meta_generation;
+		view = load_view(name, attempt > 0, &complete);
+		if (meta_valid && generation == meta_generation)
+			break;
 
-	/*
-	 * Loading may have processed invalidations that reset the metadata; the
-	 * view then lives in a retired context and is used for this transaction
-	 * only, not cached.
-	 */
-	if (view == NULL || generation != meta_generation)
-		return view;
+		/*
+		 * Loading processed invalidations: opening the view's tables waited
+		 * for a transaction that changed them (fs_alter_feature_view, a
+		 * rename, a drop), and the catalogs were read before it committed.
+		 * Read them again, with a new snapshot, so that a statement that
+		 * waited sees the view as that transaction left it (in READ
+		 * COMMITTED; at higher isolation levels the transaction's snapshot
+		 * stays, and the checks after locking report a changed view).
+		 * Should the view keep changing, the last complete load is used
+		 * for this transaction only, not cached.
+		 */
+		if (attempt >= 3 && complete)
+			return view;
+		if (attempt >= 10)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("feature view \"%s\" changed while it was being read", name),
+					 errhint("Try again.")));
+	}
+	if (view == NULL)
+		return NULL;
 	e = hash_search(views_by_name, key, HASH_ENTER, NULL);
 	e->view = view;
 	watch_relid(view->online_relid, view);
