@@ -18,6 +18,15 @@
  *   privileges    helpers revoked from PUBLIC, as in 0.2 (grants made to
  *                 other roles are kept, and still dumped by pg_dump)
  *   pg_cron       the jobs fs_schedule_materialize made get 0.2's command
+ *   definitions   (issue 13) fs_alter_feature_view; or_replace on
+ *                 fs_create_entity, fs_create_feature_view and
+ *                 fs_schedule_materialize; lookback on fs_materialize and
+ *                 fs_schedule_materialize (changed signatures: created anew
+ *                 with the old functions' privileges); failed runs in
+ *                 fstore.materialization_runs (status, error, sqlstate,
+ *                 lookback columns) and in fstore.freshness /
+ *                 fs_check_freshness; fstore.progress; view names cascade
+ *                 to fstore.features and fstore.service_features
  *
  * The library must be 0.2's already (install, restart, then update: see
  * docs/operations.md, "Upgrades").
@@ -1385,11 +1394,14 @@ BEGIN
         RAISE EXCEPTION 'freshness target must be positive'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE fstore.feature_views v SET freshness_target = target WHERE v.name = $1;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = $1) THEN
         RAISE EXCEPTION 'feature view "%" does not exist', $1
             USING ERRCODE = 'undefined_object';
     END IF;
+    -- the same target again changes nothing (a definitions file sets it
+    -- at every deployment)
+    UPDATE fstore.feature_views v SET freshness_target = target
+     WHERE v.name = $1 AND v.freshness_target IS DISTINCT FROM target;
 END
 $fn$;
 

@@ -1682,11 +1682,14 @@ BEGIN
         RAISE EXCEPTION 'freshness target must be positive'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE fstore.feature_views v SET freshness_target = target WHERE v.name = $1;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = $1) THEN
         RAISE EXCEPTION 'feature view "%" does not exist', $1
             USING ERRCODE = 'undefined_object';
     END IF;
+    -- the same target again changes nothing (a definitions file sets it
+    -- at every deployment)
+    UPDATE fstore.feature_views v SET freshness_target = target
+     WHERE v.name = $1 AND v.freshness_target IS DISTINCT FROM target;
 END
 $fn$;
 
