@@ -1,5 +1,7 @@
 # fs_materialize with pg_cron: a schedule that fires and records a run, a
-# failing scheduled run visible in cron.job_run_details, unscheduling; and
+# failing scheduled run visible in cron.job_run_details and recorded as
+# failed by fstore (though the job's transaction rolled back), in
+# fstore.freshness and fs_check_freshness, unscheduling; and
 # a run interrupted by an immediate shutdown leaves everything as it was.
 use strict;
 use warnings;
@@ -56,8 +58,18 @@ like($node->safe_psql('postgres',
 	q{SELECT d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
 	   WHERE j.jobname = 'fstore_materialize_bv' LIMIT 1}),
 	qr/null value in key column/, 'with its error');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM fstore.materialization_runs WHERE view_name = 'bv'}),
-	'0', 'a failed run records nothing');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM fstore.materialization_runs WHERE view_name = 'bv' AND status <> 'failed'}),
+	'0', 'a failed run records no success');
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) > 0 FROM fstore.materialization_runs WHERE view_name = 'bv' AND status = 'failed'}),
+	'the failed scheduled run is recorded, though its transaction rolled back');
+like($node->safe_psql('postgres', q{SELECT sqlstate || ' ' || error || ' ' || (read IS NULL)
+	FROM fstore.materialization_runs WHERE view_name = 'bv' AND status = 'failed' ORDER BY run_id LIMIT 1}),
+	qr/^23502 null value in key column "doc_id" .* true$/, 'with its SQLSTATE and error');
+is($node->safe_psql('postgres', q{SELECT failing FROM fstore.freshness WHERE view_name = 'bv'}),
+	't', 'fstore.freshness says the view is failing');
+like($node->safe_psql('postgres', q{SELECT problem || ': ' || last_error FROM fs_check_freshness() WHERE view_name = 'bv'}),
+	qr/^materialization failed: 23502: null value in key column/, 'fs_check_freshness reports it');
 is($node->safe_psql('postgres', q{SELECT watermark FROM fstore.freshness WHERE view_name = 'bv'}),
 	'', 'nor moves the watermark');
 
