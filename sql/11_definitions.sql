@@ -290,6 +290,25 @@ SELECT count(*) FROM fstore.progress;
 SELECT t.err($$SELECT fs_create_training_set('d11_ts2', 'SELECT d.acct_id / 0 AS acct_id, d.event_ts FROM d11.daily d', ARRAY['acct_seen.seen'])$$);
 SELECT count(*) FROM fstore.progress;
 SELECT fs_drop_training_set('d11_ts');
+-- a stream batch: a row trigger on the online table notes what the
+-- session reports while the batch applies
+CREATE TABLE d11.seen (what text);
+CREATE FUNCTION d11.note_progress() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO d11.seen
+    SELECT p.kind || '/' || p.view_name || '/' || p.phase || '/' || p.rows_done || '/' || p.rows_total
+      FROM fstore.progress p WHERE p.pid = pg_catalog.pg_backend_pid();
+    RETURN NEW;
+END
+$f$;
+CREATE TRIGGER note BEFORE INSERT ON fstore_online.acct_flags
+    FOR EACH ROW EXECUTE FUNCTION d11.note_progress();
+INSERT INTO fstore_stream.acct_flags (acct_id, fraud, risky, event_ts)
+SELECT g, false, true, '2026-03-01' FROM generate_series(2, 4) g;
+SELECT events, applied FROM fs_stream_apply('acct_flags');
+SELECT what, count(*) FROM d11.seen GROUP BY 1;
+SELECT count(*) FROM fstore.progress;
+DROP TRIGGER note ON fstore_online.acct_flags;
 
 -- ---------------------------------------------------------------------------
 -- 7. Schedules: lookback and or_replace

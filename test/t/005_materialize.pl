@@ -97,6 +97,12 @@ my $h = IPC::Run::start(['psql', '-X', '-d', $node->connstr('postgres'), '-c',
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) > 0 FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%fs_materialize(''bigv''%'}),
 	'a long run is in progress');
+# another session sees it in fstore.progress, with rows done growing
+ok($node->poll_query_until('postgres',
+	q{SELECT kind = 'materialize' AND phase = 'reading and applying' AND rows_done >= 20000
+	    AND rows_total IS NULL AND started_at <= now()
+	   FROM fstore.progress WHERE view_name = 'bigv'}),
+	'fstore.progress shows the run and its rows');
 sleep 2;
 $node->stop('immediate');
 $h->finish;

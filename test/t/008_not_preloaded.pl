@@ -36,5 +36,25 @@ is($node->safe_psql('postgres', q{SELECT lookups FROM fstore.stats}), '',
 is($node->safe_psql('postgres', q{SELECT fs_create_training_set('ts', 'SELECT 1::bigint AS doc_id, now() AS event_ts', ARRAY['v.a'])}),
 	'1', 'training sets work');
 is($node->safe_psql('postgres', q{SELECT a FROM fstore_training.ts}), '10', 'with the value');
+
+# progress reports need shared memory: the view is empty, even for the
+# session's own run
+$node->safe_psql('postgres', q{
+	CREATE TABLE src (doc_id bigint, event_ts timestamptz, a int, seen bigint);
+	INSERT INTO src VALUES (1, '2026-01-01', 5, 0);
+	SELECT fs_create_feature_view('m', 'doc', source_query =>
+	    'SELECT s.doc_id, s.event_ts, s.a, (SELECT count(*) FROM fstore.progress) AS seen FROM public.src s');
+});
+is($node->safe_psql('postgres', q{SELECT read FROM fs_materialize('m', until => '2026-01-02')}), '1',
+	'fs_materialize works');
+is($node->safe_psql('postgres', q{SELECT seen FROM fstore_online.m}), '0', 'fstore.progress is empty');
+# a failed run is recorded (the recorder is a dynamic background worker)
+$node->safe_psql('postgres', q{ALTER TABLE src RENAME TO src_gone});
+($ret, $out, $err) = $node->psql('postgres', q{SELECT fs_materialize('m', until => '2026-01-03')});
+like($err, qr/relation "public.src" does not exist/, 'a run fails');
+is($node->safe_psql('postgres', q{SELECT status || ' ' || sqlstate FROM fstore.materialization_runs WHERE view_name = 'm' ORDER BY run_id DESC LIMIT 1}),
+	'failed 42P01', 'and is recorded without preloading');
+is($node->safe_psql('postgres', q{SELECT failing FROM fstore.freshness WHERE view_name = 'm'}), 't',
+	'fstore.freshness shows it');
 $node->stop;
 done_testing();
