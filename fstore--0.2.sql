@@ -985,7 +985,13 @@ BEGIN
         END LOOP;
     END IF;
 
-    -- the tables: every row stays; added columns are NULL
+    -- the tables: every row stays; added columns are NULL.  Locked in the
+    -- order a stream batch takes them (queue, online, history), so that a
+    -- batch in progress is waited for, not deadlocked with.
+    FOREACH v_tbl IN ARRAY ARRAY['fstore_stream', 'fstore_online', 'fstore_offline'] LOOP
+        CONTINUE WHEN pg_catalog.to_regclass(format('%I.%I', v_tbl, v_name)) IS NULL;
+        EXECUTE format('LOCK TABLE %I.%I IN ACCESS EXCLUSIVE MODE', v_tbl, v_name);
+    END LOOP;
     v_alter := '';
     FOREACH v_f IN ARRAY v_drop LOOP
         v_alter := v_alter || format(', DROP COLUMN IF EXISTS %I', v_f);
