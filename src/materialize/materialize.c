@@ -6,9 +6,12 @@
  * them through the apply engine (fs_write's change detection) in event_ts
  * order per key; the rows stream through a sorted cursor in chunks, so a
  * window of any size is processed in bounded memory.  Without since, a run
- * starts at the view's watermark: the latest until of a successful run.  The
- * run, its record in fstore.materialization_runs and the new watermark are
- * one transaction: a run that fails changes nothing.  Runs of one view
+ * starts at the view's watermark: the latest until of a successful run; a
+ * lookback starts it that much earlier, so that rows loaded late with an
+ * earlier timestamp are read (those read again are unchanged).  The run,
+ * its record in fstore.materialization_runs and the new watermark are one
+ * transaction: a run that fails changes nothing in the view, and its
+ * failure is recorded by a transaction of its own (runlog.c).  Runs of one view
  * never interleave: a run takes the view's materialization lock, without
  * waiting; a second run meanwhile is refused (55P03).
  *
@@ -17,18 +20,17 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "catalog/namespace.h"
 #include "utils/lsyscache.h"
 #include "utils/plancache.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
-#include "access/xact.h"
 
 #include "fstore.h"
 #include "catalog/acl.h"
@@ -116,20 +118,21 @@ window_select(FsView *view, SourceInfo *src)
 	return sql.data;
 }
 
-static void check_lookback(Interval *lookback);
-
 /*
- * true when fstore.materialization_runs has the columns of 0.2 (status,
- * lookback): false with 0.1's catalogs, before ALTER EXTENSION UPDATE.
+ * Refuses a lookback that is negative or infinite (22023).  A zero
+ * lookback is allowed and means none.
  */
-bool
-fs_runs_have_status(void)
+static void
+check_lookback(Interval *lookback)
 {
-	Oid			nsp = get_namespace_oid("fstore", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("materialization_runs", nsp) : InvalidOid;
+	Interval	zero = {0};
 
-	return OidIsValid(relid) && get_attnum(relid, "status") != InvalidAttrNumber &&
-		get_attnum(relid, "lookback") != InvalidAttrNumber;
+	/* (PostgreSQL 15 has no infinite intervals: the input refuses them) */
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(lookback),
+										  IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lookback must be a finite, non-negative interval")));
 }
 
 /* The run itself: reads the window, applies it, records the run. */
@@ -340,23 +343,6 @@ fs_materialize(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum(counts.late);
 	values[4] = Float8GetDatum((double) (finished - started) / USECS_PER_SEC);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
-}
-
-/*
- * Refuses a lookback that is negative or infinite (22023).  A zero
- * lookback is allowed and means none.
- */
-static void
-check_lookback(Interval *lookback)
-{
-	Interval	zero = {0};
-
-	/* (PostgreSQL 15 has no infinite intervals: the input refuses them) */
-	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(lookback),
-										  IntervalPGetDatum(&zero))) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lookback must be a finite, non-negative interval")));
 }
 
 /* fstore._check_select(query text) -> the single SELECT it holds */

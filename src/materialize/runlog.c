@@ -21,6 +21,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -32,6 +33,7 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -57,6 +59,20 @@ typedef struct RunRecord
 	char		message[MESSAGE_MAX];
 	volatile bool done;			/* set by the worker after its commit */
 } RunRecord;
+
+/*
+ * true when fstore.materialization_runs has the columns of 0.2 (status,
+ * lookback): false with 0.1's catalogs, before ALTER EXTENSION UPDATE.
+ */
+bool
+fs_runs_have_status(void)
+{
+	Oid			nsp = get_namespace_oid("fstore", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("materialization_runs", nsp) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "status") != InvalidAttrNumber &&
+		get_attnum(relid, "lookback") != InvalidAttrNumber;
+}
 
 bool
 fs_record_failed_run(const FsFailedRun *run)

@@ -29,7 +29,7 @@ typedef struct FsFailedRun
  */
 extern bool fs_record_failed_run(const FsFailedRun *run);
 
-/* true when fstore.materialization_runs has 0.2's columns (materialize.c) */
+/* true when fstore.materialization_runs has 0.2's columns */
 extern bool fs_runs_have_status(void);
 
 #endif							/* FS_RUNLOG_H */

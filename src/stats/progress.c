@@ -185,18 +185,9 @@ fs_progress_rows(int64 done, int64 total)
 void
 fs_progress_end(void)
 {
-	if (depth == 0)
+	if (depth == 0 || --depth > 0)
 		return;
-	if (--depth > 0)
-		return;
-	depth = 1;
 	clear_slot();
-}
-
-bool
-fs_progress_active(void)
-{
-	return depth > 0;
 }
 
 static const char *

@@ -24,8 +24,6 @@ extern void fs_progress_phase(const char *phase);
 /* rows done so far; total < 0 when unknown (kept as it was when -2) */
 extern void fs_progress_rows(int64 done, int64 total);
 extern void fs_progress_end(void);
-/* true while this backend reports */
-extern bool fs_progress_active(void);
 
 extern Size fs_progress_shmem_size(void);
 extern void fs_progress_shmem_startup(void);
