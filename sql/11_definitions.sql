@@ -136,6 +136,19 @@ REVOKE ALL ON fstore.entities, fstore.feature_views, fstore.features FROM d11_ot
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM d11_other;
 DROP ROLE d11_other;
 
+-- a new ttl is seen at once: the hot cache drops the view's entries
+SELECT fs_create_feature_view('acct_ttl', 'acct', 'v int', ttl => '1 day');
+SELECT * FROM fs_write('acct_ttl', ARRAY[(1, 7, now() - interval '2 days')]::fstore_online.acct_ttl[]);
+SELECT acct_id, v FROM fs_get_many(NULL::fstore_online.acct_ttl, ARRAY[1]::bigint[]);
+SELECT acct_id, v FROM fs_get_many(NULL::fstore_online.acct_ttl, ARRAY[1]::bigint[]);
+SELECT cache_hits, cache_misses FROM fstore.stats WHERE view_name = 'acct_ttl';
+SELECT fs_alter_feature_view('acct_ttl', ttl => '3 days');
+SELECT acct_id, v FROM fs_get_many(NULL::fstore_online.acct_ttl, ARRAY[1]::bigint[]);
+SELECT fs_alter_feature_view('acct_ttl', ttl => '1 hour');
+SELECT acct_id, v FROM fs_get_many(NULL::fstore_online.acct_ttl, ARRAY[1]::bigint[]);
+SELECT cache_hits, cache_misses FROM fstore.stats WHERE view_name = 'acct_ttl';
+SELECT fs_drop_feature_view('acct_ttl');
+
 -- a view with a source: new features must be in it; a new source is checked
 CREATE TABLE d11.usage (acct_id bigint, ts timestamptz, minutes int, calls int);
 CREATE INDEX ON d11.usage (ts);
