@@ -11,6 +11,7 @@ when every record is complete) and then extracts every feature of every
 record with vectorised numpy gathers: no Python work per value.
 """
 
+import functools
 import struct
 
 import numpy as np
@@ -95,6 +96,18 @@ def parse_header(buf):
     return Header(bo, nrecords, names, codes, hsize)
 
 
+@functools.lru_cache(maxsize=64)
+def _value_bytes_tables(sizes):
+    """Per NULL-bits byte j, for each of its 256 values, the bytes the
+    non-NULL values of features 8j..8j+7 take."""
+    tables = []
+    for j in range((len(sizes) + 7) // 8):
+        group = sizes[8 * j:8 * j + 8]
+        tables.append([sum(s for i, s in enumerate(group) if not bits & (1 << i))
+                       for bits in range(256)])
+    return tables
+
+
 def _record_starts(b, h, sizes):
     """Offsets of the records and their presence, for fixed-size features.
 
@@ -111,14 +124,7 @@ def _record_starts(b, h, sizes):
         starts = h.size + full * np.arange(n, dtype=np.int64)
         return starts, np.ones(n, dtype=bool)
 
-    # per NULL-bits byte j, the bytes of the values that are there
-    tables = []
-    for j in range(nb):
-        group = sizes[8 * j:8 * j + 8]
-        t = []
-        for bits in range(256):
-            t.append(sum(s for i, s in enumerate(group) if not bits & (1 << i)))
-        tables.append(t)
+    tables = _value_bytes_tables(tuple(sizes))
     base = 1 + 8 + nb
     starts = [0] * n
     present = [False] * n
@@ -189,10 +195,14 @@ def decode_columns(buf, header=None):
             raise PackedFormatError("malformed record")
         event_ts = np.ascontiguousarray(body[:, 1:9]).view(bo + "i8").ravel().astype(np.int64)
         off = 9 + nb
-        for f, s in enumerate(sizes):
-            col = np.ascontiguousarray(body[:, off:off + s]).view(bo + _FIXED[h.codes[f]][1]).ravel()
-            columns[f] = col
-            off += s
+        if len(set(h.codes)) == 1:
+            block = np.ascontiguousarray(body[:, off:]).view(bo + _FIXED[h.codes[0]][1])
+            columns = [block[:, f] for f in range(nf)]
+        else:
+            for f, s in enumerate(sizes):
+                columns[f] = np.ascontiguousarray(body[:, off:off + s]).view(
+                    bo + _FIXED[h.codes[f]][1]).ravel()
+                off += s
         nulls[:] = False
         return h, present, event_ts, columns, nulls
 
@@ -209,14 +219,25 @@ def decode_columns(buf, header=None):
         size_arr = np.array(sizes, dtype=np.int64)
         contrib = np.where(pn, 0, size_arr)
         offs = p[:, None] + (9 + nb) + np.cumsum(contrib, axis=1) - contrib
-        last = len(b) - 1
+        # one gather of the value bytes of every present record: byte i of
+        # feature f is at offs[:, f] + i, for i below the largest size (a
+        # NULL or shorter feature's extra bytes are read from what follows,
+        # then discarded; clipped so they cannot point past the end)
+        width = max(sizes)
+        idx = offs[:, :, None] + np.arange(width)
+        np.minimum(idx, len(b) - 1, out=idx)
+        raw = arr[idx]                       # present records x features x width
+        same = len(set(h.codes)) == 1
+        if same:
+            block = raw.view(bo + _FIXED[h.codes[0]][1])[:, :, 0]
         for f, s in enumerate(sizes):
-            idx = offs[:, f, None] + np.arange(s)
-            # a NULL feature of the last record may point just past the end
-            np.minimum(idx, last, out=idx)
-            raw = np.ascontiguousarray(arr[idx]).view(bo + _FIXED[h.codes[f]][1]).ravel()
+            if same:
+                v = block[:, f]
+            else:
+                v = np.ascontiguousarray(raw[:, f, :s]).view(bo + _FIXED[h.codes[f]][1])[:, 0]
             col = columns[f]
-            col[pidx] = np.where(pn[:, f], 0, raw)
+            col[pidx] = v
+            col[nulls[:, f]] = 0
     return h, present, event_ts, columns, nulls
 
 
