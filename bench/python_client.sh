@@ -6,7 +6,7 @@
 # (bench/python_client.py).  100,000 keys x 32 float4 features, warm.
 # Runs with every key present and with 5% missing.
 # usage: python_client.sh CLUSTER_DIR   (FS_BENCH_SECONDS per mode, default 5;
-#        FS_BENCH_CSV: file to append results to)
+#        with FS_BENCH_OUT, writes the figures to $FS_BENCH_OUT/python_client.csv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -33,7 +33,10 @@ port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$dir/data/postgresql.conf" | tail -n
 dsn="host=$dir port=$port user=postgres dbname=$db"
 py=${FS_PYTHON:-/usr/bin/python3}
 csv=()
-if [ -n "${FS_BENCH_CSV:-}" ]; then csv=(--csv "$FS_BENCH_CSV"); fi
+if [ -n "${FS_BENCH_OUT:-}" ]; then
+	echo "bench,mode,keys,missing,p50_ms,p95_ms,p99_ms" >"$FS_BENCH_OUT/python_client.csv"
+	csv=(--csv "$FS_BENCH_OUT/python_client.csv")
+fi
 for missing in 0 0.05; do
 	"$py" bench/python_client.py "$dsn" wide 100000 --keys 1000 --missing $missing \
 		--seconds "${FS_BENCH_SECONDS:-5}" "${csv[@]}"
