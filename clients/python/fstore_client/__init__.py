@@ -35,13 +35,14 @@ class UnknownNameError(LookupError):
 class KeyInfo:
     """The key of a view or service: its entity's key columns and types."""
 
-    __slots__ = ("entity", "columns", "types", "key_type")
+    __slots__ = ("entity", "columns", "types", "key_type", "schema")
 
-    def __init__(self, entity, columns, types, key_type):
+    def __init__(self, entity, columns, types, key_type, schema):
         self.entity = entity
         self.columns = columns
         self.types = types
         self.key_type = key_type      # regtype text, quoted as needed
+        self.schema = schema          # where the fs_* functions are
 
     @property
     def composite(self):
@@ -53,12 +54,25 @@ class KeyInfo:
 _cache = weakref.WeakKeyDictionary()
 
 _KEY_QUERY = """
-SELECT e.name, e.key_columns::text[], e.key_types, e.key_type::text
+SELECT e.name, e.key_columns::text[], e.key_types,
+       -- the key type, schema-qualified unless built in, so that a later
+       -- search_path cannot change what the cached name means
+       (SELECT CASE WHEN t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+                    THEN pg_catalog.format_type(t.oid, NULL)
+                    ELSE pg_catalog.quote_ident(tn.nspname::text) OPERATOR(pg_catalog.||) '.'
+                         OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname::text) END
+          FROM pg_catalog.pg_type t
+          JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace
+         WHERE t.oid OPERATOR(pg_catalog.=) e.key_type),
+       (SELECT n.nspname::text FROM pg_catalog.pg_extension x
+          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) x.extnamespace
+         WHERE x.extname OPERATOR(pg_catalog.=) 'fstore')
   FROM fstore.entities e
- WHERE e.name = (SELECT v.entity FROM fstore.feature_views v WHERE v.name = %(n)s
-                 UNION ALL
-                 SELECT s.entity FROM fstore.feature_services s WHERE s.name = %(n)s
-                 LIMIT 1)
+ WHERE e.name OPERATOR(pg_catalog.=)
+       (SELECT v.entity FROM fstore.feature_views v WHERE v.name OPERATOR(pg_catalog.=) %(n)s
+        UNION ALL
+        SELECT s.entity FROM fstore.feature_services s WHERE s.name OPERATOR(pg_catalog.=) %(n)s
+        LIMIT 1)
 """
 
 
@@ -83,7 +97,7 @@ def key_info(conn, name):
             row = cur.fetchone()
         if row is None:
             raise UnknownNameError('feature view or service "%s" does not exist' % name)
-        info = KeyInfo(row[0], list(row[1]), list(row[2]), row[3])
+        info = KeyInfo(row[0], list(row[1]), list(row[2]), row[3], row[4])
         per_conn[name] = info
     return info
 
@@ -180,7 +194,8 @@ def get_many(conn, name, keys):
     """
     info = key_info(conn, name)
     karr, param = _keys_param(keys, info)
-    q = sql.SQL("SELECT * FROM fs_get_many({}, {})").format(_online(name), karr)
+    q = sql.SQL("SELECT * FROM {}({}, {})").format(
+        sql.Identifier(info.schema, "fs_get_many"), _online(name), karr)
     with conn.cursor() as cur:
         cur.execute(q, (param,))
         return frame_from_cursor(cur)
@@ -199,7 +214,8 @@ def get_many_matrix(conn, name, keys, dtype="float32", missing=np.nan,
     """
     info = key_info(conn, name)
     karr, param = _keys_param(keys, info)
-    q = sql.SQL("SELECT fs_get_many_packed({}, {})").format(_online(name), karr)
+    q = sql.SQL("SELECT {}({}, {})").format(
+        sql.Identifier(info.schema, "fs_get_many_packed"), _online(name), karr)
     with conn.cursor() as cur:
         cur.execute(q, (param,))
         buf = cur.fetchone()[0]

@@ -330,3 +330,39 @@ def test_cache_is_per_connection(conn):
     assert fs.key_info(conn, "ud").key_type == "fstore.user_doc_key"
     fs.clear_cache(conn)
     assert fs.key_info(conn, "ud").types == ["bigint", "text"]
+
+
+def test_extension_in_its_own_schema(conn):
+    """fs_* functions in a schema off the search_path, a search_path set
+    after the key types were cached: the client qualifies what it calls."""
+    admin = psycopg2.connect(dbname=conn.info.dbname)
+    admin.autocommit = True
+    db = conn.info.dbname + "_schema"
+    with admin.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+        cur.execute("CREATE DATABASE %s" % db)
+    try:
+        c = psycopg2.connect(dbname=db)
+        c.autocommit = True
+        with c.cursor() as cur:
+            cur.execute("""
+                CREATE SCHEMA fsx;
+                CREATE EXTENSION fstore SCHEMA fsx;
+                SET search_path = fsx;
+                SELECT fs_create_entity('ud', 'user_id bigint, doc_id text');
+                SELECT fs_create_feature_view('v', 'ud', 'x real');
+                SELECT fs_write('v', ARRAY[ROW(1, 'a', 1.5, now())]::fstore_online.v[]);
+                RESET search_path;""")
+        m, names = fs.get_many_matrix(c, "v", [(1, "a"), (2, "b")])
+        np.testing.assert_array_equal(m, np.array([[1.5], [np.nan]], dtype=np.float32))
+        assert fs.key_info(c, "v").key_type == "fstore.ud_key"
+        with c.cursor() as cur:
+            cur.execute("CREATE SCHEMA other; CREATE TYPE other.ud_key AS (a int);"
+                        " SET search_path = other, public")
+        df = fs.get_many(c, "v", [(1, "a")])
+        assert df["x"].iloc[0] == np.float32(1.5)
+        c.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP DATABASE %s WITH (FORCE)" % db)
+        admin.close()
