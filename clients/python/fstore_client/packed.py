@@ -208,7 +208,12 @@ def decode_columns(buf, header=None):
 
     pidx = np.flatnonzero(present)
     p = starts[pidx]
-    if len(p):
+    if len(p) and nf == 0:
+        if (arr[p] != 1).any():
+            raise PackedFormatError("malformed record")
+        ts = arr[p[:, None] + np.arange(1, 9)]
+        event_ts[pidx] = np.ascontiguousarray(ts).view(bo + "i8").ravel()
+    elif len(p):
         if (arr[p] != 1).any():
             raise PackedFormatError("malformed record")
         ts = arr[p[:, None] + np.arange(1, 9)]
