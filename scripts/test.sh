@@ -71,7 +71,9 @@ fi
 
 if want tap; then
 	echo "==> TAP"
-	installcheck REGRESS= ISOLATION= PROVE_TESTS="${PROVE_TESTS:-}" PROVE_FLAGS="${PROVE_FLAGS:-}" \
+	# an empty PROVE_TESTS on the command line would hide the Makefile's
+	# default (test/t/*.pl): pass it only when it names files
+	installcheck REGRESS= ISOLATION= ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} PROVE_FLAGS="${PROVE_FLAGS:-}" \
 		|| failed+=(tap)
 fi
 
