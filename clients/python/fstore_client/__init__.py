@@ -121,19 +121,16 @@ def _key_list(keys, info):
         elif isinstance(keys, (pd.Series, pd.Index)):
             keys = keys.to_numpy()
     if isinstance(keys, np.ndarray):
-        if info.composite:
-            if keys.dtype.names:
-                keys = [tuple(r) for r in keys.tolist()]
-            elif keys.ndim == 2:
-                keys = [tuple(r) for r in keys.tolist()]
-            else:
-                keys = keys.tolist()
+        if info.composite and (keys.dtype.names or keys.ndim == 2):
+            # a structured array or one column per key column: rows
+            keys = [tuple(r) for r in keys.tolist()]
+        elif info.composite:
+            keys = keys.tolist()
         else:
             if keys.ndim != 1:
                 raise ValueError("keys of entity \"%s\" must be a one-dimensional array"
                                  % info.entity)
-            # tolist() turns numpy scalars into Python ones in one call;
-            # a masked or NaN-free object array passes through unchanged
+            # tolist() turns numpy scalars into Python ones in one call
             keys = keys.tolist()
     elif isinstance(keys, (str, bytes)):
         raise TypeError("keys must be a sequence of keys, not a single %s"
