@@ -428,6 +428,14 @@ BEGIN
                   DETAIL = format('Feature services using it: %s.', v_users),
                   HINT = 'Drop the feature services first.';
     END IF;
+    SELECT string_agg(a.name, ', ' ORDER BY a.name)
+      INTO v_users FROM fstore.aggregation_views a WHERE a.entity = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Aggregation views using it: %s.', v_users),
+                  HINT = 'Drop the aggregation views first.';
+    END IF;
     DELETE FROM fstore.entities e WHERE e.name = v_name
     RETURNING cardinality(e.key_columns) > 1 INTO v_composite;
     IF v_composite THEN

@@ -65,8 +65,8 @@ PG_FUNCTION_INFO_V1(fs_agg_compact);
 /* Unix epoch (the tiles' origin) in PostgreSQL's microseconds */
 #define UNIX_EPOCH_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
-/* how often an idle stream worker sweeps a view's expired tiles */
-#define SWEEP_INTERVAL_SECS 600
+/* how often a stream worker sweeps a view's expired tiles (BRIN range scan) */
+#define SWEEP_INTERVAL_SECS 60
 
 typedef struct AggView
 {
@@ -392,17 +392,24 @@ agg_ingest(AggView *av, AggMode mode, const char *source_sql, int nargs,
 	}
 	appendStringInfo(&sql, " AS fs_code FROM fs_in),\n"
 					 "fs_ok AS (SELECT * FROM fs_chk WHERE fs_code OPERATOR(pg_catalog.=) 0),\n"
-					 "fs_up AS (%s RETURNING 1),\n"
-					 "fs_gc AS (%s RETURNING 1)\n"
-					 "SELECT (SELECT pg_catalog.count(*) FROM fs_chk),"
+					 "fs_up AS (%s RETURNING 1)",
+					 av->upsert_sql);
+	/*
+	 * fs_write and backfills remove the expired tiles of the keys they
+	 * touch; the stream path leaves that to the workers' sweeps (it would
+	 * cost an index probe per key of every batch).
+	 */
+	if (mode != AGG_STREAM)
+		appendStringInfo(&sql, ",\nfs_gc AS (%s RETURNING 1)", av->gc_sql);
+	appendStringInfo(&sql, "\nSELECT (SELECT pg_catalog.count(*) FROM fs_chk),"
 					 " (SELECT pg_catalog.count(*) FROM fs_ok),"
 					 " (SELECT pg_catalog.count(*) FROM fs_chk WHERE fs_code OPERATOR(pg_catalog.=) 4),"
 					 " (SELECT pg_catalog.max(fs_ok.event_ts) FROM fs_ok),"
 					 " (SELECT pg_catalog.count(*) FROM fs_up),"
-					 " (SELECT pg_catalog.count(*) FROM fs_gc),"
+					 " %s,"
 					 " (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(fs_chk)) FROM fs_chk"
 					 "   WHERE fs_code OPERATOR(pg_catalog.=) ANY ('{1,2,3}'::pg_catalog.int4[]))",
-					 av->upsert_sql, av->gc_sql);
+					 mode != AGG_STREAM ? "(SELECT pg_catalog.count(*) FROM fs_gc)" : "0");
 
 	if (SPI_execute_with_args(sql.data, nargs + 2, types, vals, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -516,8 +523,7 @@ fs_agg_stream_batch(const char *name, int max_rows, FsStreamBatch *out)
 	out->written = c.applied;
 	out->late = c.too_old;
 
-	/* an idle queue: now and then, remove the expired tiles of every key */
-	if (c.events == 0)
+	/* now and then, remove the expired tiles of every key */
 	{
 		SweepEntry *e;
 		bool		found;
