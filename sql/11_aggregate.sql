@@ -124,6 +124,13 @@ SELECT count(*) FROM fstore_offline.ad_act WHERE doc_id = 6;
 -- within max_future: accepted
 SELECT * FROM fs_write('ad_act', ARRAY[ROW(6, 1, 1.0, 1, now() + interval '4 minutes')]::fstore_stream.ad_act[]);
 SELECT * FROM fs_write('ad_act', NULL::fstore_stream.ad_act[]);
+-- fs_write_query: the query's columns by position (keys, events, event_ts)
+SELECT * FROM fs_write_query('ad_act', $$SELECT 8::bigint, 2, 1.5::real, 9::bigint, t.m(3)::timestamp
+    UNION ALL SELECT 8, 3, NULL, 9, t.m(3.5)::timestamp$$);
+SELECT opens_1h, clicks_1h, dwell_1d, users_1d FROM t.ad_at(4, 8);
+SELECT t.err($$SELECT fs_write_query('ad_act', 'SELECT 8::bigint, 1, 1.0::real, 9::bigint, NULL::timestamptz')$$);
+SELECT t.err($$SELECT fs_write_query('ad_act', 'DELETE FROM t.nothing')$$);
+SELECT count(*) FROM fstore_offline.ad_act WHERE doc_id = 8;
 
 -- bad reads
 SELECT t.err($$SELECT * FROM fs_get_many(NULL::fstore_online.ad_act, ARRAY[1]::int[])$$);

@@ -765,6 +765,50 @@ fs_agg_write(FunctionCallInfo fcinfo)
 }
 
 /*
+ * fs_write_query(view, query) of an aggregation view: the query's rows
+ * (key columns, event columns, event_ts, by position) into the tiles.  The
+ * query is the caller's: it runs as the caller, who must hold the tiles'
+ * privileges (checked first).
+ */
+Datum
+fs_agg_write_query(FunctionCallInfo fcinfo)
+{
+	AggView    *av = agg_load(name_arg(fcinfo));
+	AggCounts	c = {0};
+	StringInfoData src;
+	TupleDesc	td;
+	Datum		values[3];
+	bool		nulls[3] = {false};
+	int			i;
+
+	check_write_privileges(av);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query must not be NULL")));
+	initStringInfo(&src);
+	appendStringInfoString(&src, "SELECT ");
+	append_list(&src, av, "fs_q.", true, false);
+	appendStringInfo(&src, ", CAST(fs_q.event_ts AS pg_catalog.timestamptz) AS event_ts FROM (\n%s\n) AS fs_q (",
+					 fs_single_select(text_to_cstring(PG_GETARG_TEXT_PP(1))));
+	for (i = 0; i < av->nkeys; i++)
+		appendStringInfo(&src, "%s%s", i ? ", " : "", quote_identifier(av->keys[i]));
+	for (i = 0; i < av->nevents; i++)
+		appendStringInfo(&src, ", %s", quote_identifier(av->events[i]));
+	appendStringInfoString(&src, ", event_ts)");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	agg_ingest(av, AGG_WRITE, src.data, 0, NULL, NULL, &c);
+	SPI_finish();
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(c.applied);
+	values[1] = Int64GetDatum(0);
+	values[2] = Int64GetDatum(c.too_old);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+/*
  * fs_materialize(view, since, until) of an aggregation view: the source's
  * events with since <= ts < until (tile-aligned) replace the tiles of that
  * range, so a re-run gives the same tiles.

@@ -30,6 +30,7 @@ extern bool fs_agg_is_view_arg(FunctionCallInfo fcinfo, int argno);
 extern Datum fs_agg_get_many(FunctionCallInfo fcinfo, bool packed);
 /* fs_write of an aggregation view: event rows into tiles */
 extern Datum fs_agg_write(FunctionCallInfo fcinfo);
+extern Datum fs_agg_write_query(FunctionCallInfo fcinfo);
 /* fs_materialize of an aggregation view: replaces the tiles of the range */
 extern Datum fs_agg_materialize(FunctionCallInfo fcinfo);
 /* fs_stream_apply / fs_stream_wait of an aggregation view */
