@@ -1385,7 +1385,7 @@ CREATE TABLE fstore.aggregation_views (
     source_query     text,                 -- a SELECT
     timestamp_column name NOT NULL DEFAULT 'event_ts',
     watermark        timestamptz NOT NULL DEFAULT '-infinity',
-    aggs_sql         text NOT NULL,        -- aggregate expressions over tiles fs_t at time $T
+    aggs_sql         text NOT NULL,        -- aggregate expressions over tiles fs_t at time $T, key $K
     upsert_sql       text NOT NULL,        -- INSERT of the tiles of events fs_ok
     gc_sql           text NOT NULL,        -- DELETE of the expired tiles of keys of fs_ok ($1)
     event_columns    name[] NOT NULL,
@@ -1414,12 +1414,6 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregation_vie
     FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregations
     FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-
--- Concatenation of arrays (the distinct values of the tiles of a window).
-CREATE AGGREGATE fstore._agg_cat(anycompatiblearray) (
-    SFUNC = pg_catalog.array_cat,
-    STYPE = anycompatiblearray
-);
 
 -- Raises the error of an event that fs_write or fs_materialize refuses
 -- (1: NULL key or event_ts, 2: infinite event_ts, 3: too far in the future).
@@ -1774,7 +1768,12 @@ BEGIN
             END IF;
             v_tc := 'fs_' || array_position(v_tkeys, v_tc);
             v_otypes := v_otypes || 'bigint'::text;
-            v_exprs := v_exprs || format('(SELECT pg_catalog.count(DISTINCT fs_u) FROM pg_catalog.unnest(fstore._agg_cat(fs_t.%s)%s) AS fs_u)', v_tc, v_filter);
+            -- the union of the window's tiles' values, read again by key ($K)
+            v_exprs := v_exprs || format('(SELECT pg_catalog.count(DISTINCT fs_u) FROM fstore_offline.%I fs_d, pg_catalog.unnest(fs_d.%s) AS fs_u WHERE %s AND fs_d.tile_start OPERATOR(pg_catalog.>) ($T OPERATOR(pg_catalog.-) %s) AND fs_d.tile_start OPERATOR(pg_catalog.<=) $T)',
+                                         v_name, v_tc,
+                                         (SELECT string_agg(format('fs_d.%1$I %2$s $K.%1$I', k, fstore._eq_operator(t::regtype)), ' AND ')
+                                            FROM unnest(v_keys, v_ktypes) AS x(k, t)),
+                                         fstore._agg_secs(v_wsecs));
         END IF;
     END LOOP;
 
@@ -1845,7 +1844,7 @@ BEGIN
     -- the online view: every key with events in its longest window, now
     v_view_sql := format('SELECT %s, %s FROM fstore_offline.%I fs_t WHERE fs_t.tile_start OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) %s) AND fs_t.tile_start OPERATOR(pg_catalog.<=) pg_catalog.now() GROUP BY %s',
                          fstore._key_list(v_entity, 'fs_t.'),
-                         replace(v_aggs_sql, '$T', 'pg_catalog.now()'),
+                         replace(replace(v_aggs_sql, '$T', 'pg_catalog.now()'), '$K', 'fs_t'),
                          v_name, fstore._agg_secs(v_maxw), fstore._key_list(v_entity, 'fs_t.'));
     EXECUTE format('CREATE VIEW fstore_online.%I AS %s', v_name, v_view_sql);
 
@@ -1867,7 +1866,7 @@ BEGIN
                      v_keysel,
                      (SELECT string_agg(format('fs_a.%I', o), ', ' ORDER BY n) FROM unnest(v_outs) WITH ORDINALITY AS x(o, n)),
                      v_unnest,
-                     replace(v_aggs_sql, '$T', '$2'),
+                     replace(replace(v_aggs_sql, '$T', '$2'), '$K', 'fs_k'),
                      v_name, v_kjoin, fstore._agg_secs(v_maxw), v_notnull);
 
     INSERT INTO fstore.aggregation_views (name, entity, events, aggregations, granularity, max_window,
@@ -2037,7 +2036,7 @@ BEGIN
                 END IF;
             END LOOP;
             v_from := v_from || format(E'\n  LEFT JOIN LATERAL (\n    SELECT %s\n      FROM fstore_offline.%I fs_t\n     WHERE %s AND fs_t.tile_start OPERATOR(pg_catalog.>) ($T OPERATOR(pg_catalog.-) %s) AND fs_t.tile_start OPERATOR(pg_catalog.<=) $T) fs_a%s ON %s',
-                replace(v_av.aggs_sql, '$T', 'CAST(fs_e.event_ts AS pg_catalog.timestamptz)'),
+                replace(replace(v_av.aggs_sql, '$T', 'CAST(fs_e.event_ts AS pg_catalog.timestamptz)'), '$K', 'fs_e'),
                 v_view,
                 (SELECT string_agg(format('fs_t.%1$I %2$s fs_e.%1$I', k, fstore._eq_operator(t::regtype)), ' AND ')
                    FROM unnest(v_keys, v_ktypes) AS x(k, t)),
@@ -2072,8 +2071,8 @@ $fn$;
 REVOKE ALL ON FUNCTION fstore._agg_refuse(text, int, timestamptz), fstore._agg_secs(bigint),
     fstore._agg_seconds(interval), fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
     fstore._agg_training_set_query(text, text[], timestamptz, text),
-    fstore._agg_enqueued(), fstore._agg_cat(anycompatiblearray) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(), fstore._agg_cat(anycompatiblearray),
+    fstore._agg_enqueued() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
     fstore._agg_refuse(text, int, timestamptz),
     fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
     fstore._agg_training_set_query(text, text[], timestamptz, text),

@@ -103,7 +103,7 @@ DECLARE
     n bigint;
 BEGIN
     t0 := clock_timestamp();
-    n := fs_create_training_set('bench_train', 'SELECT doc_id, event_ts, label FROM labels', ARRAY['agg.*']);
+    n := fs_create_training_set('bench_train', 'SELECT doc_id, event_ts, label FROM public.labels', ARRAY['agg.*']);
     INSERT INTO tt VALUES ('fs_create_training_set', extract(epoch FROM clock_timestamp() - t0), n);
     t0 := clock_timestamp();
     CREATE TABLE window_train AS

@@ -48,7 +48,6 @@ SELECT p.oid::regprocedure AS unpinned
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'fstore'
   JOIN pg_language l ON l.oid = p.prolang
  WHERE l.lanname <> 'c'
-   AND p.prokind <> 'a'   -- aggregates take no SET (their support functions are checked)
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
  ORDER BY p.oid::regprocedure::text;
 SELECT p.oid::regprocedure AS public_helper
