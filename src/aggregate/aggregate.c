@@ -651,6 +651,8 @@ check_event_rows(AggView *av, ArrayType *arr)
 	bool	   *nulls = palloc(sizeof(bool) * td->natts);
 	TimestampTz limit = future_limit(av);
 
+	for (k = 0; k < av->nkeys; k++)
+		katt[k] = -1;
 	for (i = 0; i < td->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(td, i);
@@ -663,10 +665,13 @@ check_event_rows(AggView *av, ArrayType *arr)
 			if (strcmp(NameStr(a->attname), av->keys[k]) == 0)
 				katt[k] = i;
 	}
+	for (k = 0; k < av->nkeys; k++)
+		if (katt[k] < 0)
+			tsatt = -1;
 	if (tsatt < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("queue table of aggregation view \"%s\" has no event_ts timestamptz column",
+				 errmsg("queue table of aggregation view \"%s\" lacks a key column or its event_ts timestamptz column",
 						av->name)));
 	deconstruct_array(arr, av->stream_rowtype, -1, false, TYPALIGN_DOUBLE,
 					  &elems, &enulls, &n);
