@@ -1,7 +1,7 @@
 # Aggregation views: every committed event counted exactly once in the
 # tiles, by the stream workers, across an immediate shutdown in the middle
 # of producing and applying; and the windows read by fs_get_many agree with
-# the ledger of what was committed.
+# the ledger of what was committed.  Then pg_dump / pg_restore.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -107,6 +107,21 @@ check_exactly_once('immediate shutdown with a backlog');
 $node->safe_psql('postgres', q{SELECT fs_stream_apply('ev', 5000)}) for 1 .. 3;
 $h->finish;
 check_exactly_once('fs_stream_apply racing the worker');
+
+# 5. pg_dump / pg_restore brings the view, its tiles and its catalog rows
+#    back, and the restored view keeps counting
+my $dump = $node->basedir . '/agg.dump';
+command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dump ], 'pg_restore');
+my $windows = q{SELECT string_agg(doc_id || ':' || n_1d || ':' || v_1d || ':' || v_max, ',' ORDER BY doc_id)
+	  FROM fs_get_many(NULL::fstore_online.ev, ARRAY(SELECT g::bigint FROM generate_series(1, 100) g))};
+is($node->safe_psql('restored', $windows), $node->safe_psql('postgres', $windows),
+	'restored: the same windows for every key');
+$node->safe_psql('restored', q{SELECT fs_write('ev', ARRAY[ROW(1, 1, now())]::fstore_stream.ev[])});
+is($node->safe_psql('restored', q{SELECT n_1d FROM fs_get_many(NULL::fstore_online.ev, ARRAY[1]::bigint[])}),
+	$node->safe_psql('postgres', q{SELECT n_1d + 1 FROM fs_get_many(NULL::fstore_online.ev, ARRAY[1]::bigint[])}),
+	'restored: the view keeps counting');
 
 $node->stop;
 done_testing();
