@@ -16,6 +16,7 @@ DATA = $(wildcard fstore--*.sql)
 
 OBJS = \
 	src/fstore.o \
+	src/aggregate/aggregate.o \
 	src/cache/cache.o \
 	src/cache/coherence.o \
 	src/catalog/acl.o \
