@@ -1174,6 +1174,58 @@ BEGIN
 END
 $fn$;
 
+-- A training set's query with the derived features of the services it
+-- names: computed from each row's columns, with the row's event_ts as
+-- now(), as fs_get_many computes them at the time of a request.
+CREATE FUNCTION fstore._with_derived(p_features text[], p_sql text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_ref    text;
+    v_svc    text;
+    v_n      int := 0;
+    v_select text := '';
+    v_from   text := '';
+    v_base   text;
+    v_owner  oid;
+    r record;
+BEGIN
+    FOREACH v_ref IN ARRAY p_features LOOP
+        v_svc := regexp_replace(btrim(v_ref), '\.\s*\*$', '');
+        SELECT s.* INTO r FROM fstore.feature_services s
+         WHERE s.name = v_svc AND cardinality(s.derived) > 0;
+        IF NOT FOUND THEN
+            CONTINUE;
+        END IF;
+        SELECT t.typowner INTO v_owner FROM pg_catalog.pg_type t
+         WHERE t.oid = format('fstore_online.%I', v_svc)::pg_catalog.regtype;
+        -- the expressions run with the rights of whoever runs the query
+        IF NOT pg_catalog.pg_has_role(v_owner, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for the derived features of feature service "%"', v_svc
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A training set computes derived features with the rights of the role that builds it, which must have the privileges of the service''s owner.',
+                      HINT = 'Have the service''s owner build the training set, or list the features of the service''s views instead of the service.';
+        END IF;
+        v_n := v_n + 1;
+        SELECT string_agg(format('fs_b.%I AS %I', a.attname, a.attname), ', ' ORDER BY a.attnum)
+          INTO v_base
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t
+                              WHERE t.oid = format('fstore_online.%I', v_svc)::pg_catalog.regtype)
+           AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> ALL (r.derived);
+        v_select := v_select || format(', fs_d%s.*', v_n);
+        v_from := v_from || format(E'\n  CROSS JOIN LATERAL (SELECT %s\n      FROM (SELECT %s, fs_b.event_ts::pg_catalog.timestamptz AS fstore_now) fstore_row) fs_d%s',
+            (SELECT string_agg(format('%s AS %I', d.e, d.n), ', ' ORDER BY d.i)
+               FROM unnest(r.derived_exprs, r.derived) WITH ORDINALITY AS d(e, n, i)),
+            v_base, v_n);
+    END LOOP;
+    IF v_n = 0 THEN
+        RETURN p_sql;
+    END IF;
+    RETURN format(E'SELECT fs_b.*%s\n  FROM (\n%s\n) fs_b%s', v_select, p_sql, v_from);
+END
+$fn$;
+
 CREATE FUNCTION @extschema@.fs_training_set_query(entity_query text, features text[],
     created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
 RETURNS text LANGUAGE plpgsql
@@ -1286,13 +1338,13 @@ BEGIN
     END IF;
 
     IF v_strategy = 'hash' THEN
-        RETURN format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
+        RETURN fstore._with_derived(features, format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
                       v_query,
                       (SELECT string_agg(quote_literal(x), ', ' ORDER BY n) FROM unnest(features) WITH ORDINALITY AS u(x, n)),
                       CASE WHEN created_before IS NULL THEN ''
                            ELSE format(E',\n         created_before => %L', created_before) END,
                       (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
-                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n)));
+                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n))));
     END IF;
 
     v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
@@ -1316,8 +1368,8 @@ BEGIN
     END LOOP;
     v_select := v_select || (SELECT string_agg(format(', fs_v%s.c%s AS %I', array_position(v_views, f.view_name), f.pos, f.output_name), '' ORDER BY f.pos)
                                FROM fstore._resolve_features(features) f);
-    RETURN format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
-                  v_select, v_query, v_from);
+    RETURN fstore._with_derived(features, format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
+                  v_select, v_query, v_from));
 END
 $fn$;
 
@@ -1488,6 +1540,7 @@ GRANT EXECUTE ON FUNCTION
     fstore._ordinal(),
     fstore._check_name(text, text, int), fstore._check_select(text),
     fstore._query_columns(text), fstore._resolve_features(text[]),
+    fstore._with_derived(text[], text),
     fstore._estimate_rows(text), fstore._eq_operator(regtype),
     fstore.as_of_join(text, text[], timestamptz),
     fstore._catalog_changed(), fstore._online_dml(), fstore._stream_enqueued(),
