@@ -805,6 +805,8 @@ BEGIN
             CONTINUE;
         END IF;
         EXECUTE format('CREATE TYPE fstore.%I AS (%s)', r.name || '_request', fstore._key_defs(r.entity));
+        -- made by the service, not the extension (as fs_create_feature_service does)
+        EXECUTE format('ALTER EXTENSION fstore DROP TYPE fstore.%I', r.name || '_request');
         EXECUTE format('ALTER TYPE fstore.%I OWNER TO %I', r.name || '_request',
                        (SELECT pg_catalog.pg_get_userbyid(t.typowner) FROM pg_catalog.pg_type t
                          WHERE t.oid = format('fstore_online.%I', r.name)::pg_catalog.regtype));
