@@ -932,6 +932,7 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 	Oid			request_type = InvalidOid;
 	char	  **dnames = NULL;
 	char	  **dexprs = NULL;
+	bool		has_svc_row;
 	HeapTuple	tup;
 
 	args[0] = CStringGetTextDatum(name);
@@ -956,15 +957,12 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 	MemoryContextSwitchTo(old);
 	nd = 0;
 	/* the catalogs of 0.1 (before ALTER EXTENSION UPDATE) have neither */
-	if (get_attnum(get_relname_relid("feature_services", fstore_namespace("fstore")),
-				   "derived_exprs") != InvalidAttrNumber)
-	{
-		if (SPI_execute_with_args(svc_sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read catalog of feature service \"%s\"", name);
-	}
-	else
-		SPI_tuptable = NULL;
-	if (SPI_tuptable != NULL && SPI_processed > 0)
+	has_svc_row = get_attnum(get_relname_relid("feature_services", fstore_namespace("fstore")),
+							 "derived_exprs") != InvalidAttrNumber;
+	if (has_svc_row &&
+		SPI_execute_with_args(svc_sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read catalog of feature service \"%s\"", name);
+	if (has_svc_row && SPI_processed > 0)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
