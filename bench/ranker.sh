@@ -88,25 +88,25 @@ sql_join="SELECT q.user_id, c.doc_id, $cols_u, $cols_d, $cols_x,
   LEFT JOIN fstore_online.b_ud x ON x.user_id = q.user_id AND x.doc_id = c.doc_id
  WHERE q.id = :r ORDER BY c.ord"
 
-# agreement: every mode returns the same values for requests 1..20
-# (the three-call way has no derived features: compared without them)
-checksum() {
-	fs_psql "$dir" -d $db -qAt -c "SELECT md5(string_agg(s, '|' ORDER BY r, n)) FROM generate_series(1, 20) r,
-	    LATERAL (SELECT t::text AS s, row_number() OVER () AS n FROM ($1) t) z"
+# agreement: every mode returns the same values for requests 1..20 (the
+# three-call way has no derived features: compared without them)
+# both in one statement: one transaction, one now()
+agree() {
+	local sum="SELECT md5(string_agg(s, '|' ORDER BY r, n)) FROM generate_series(1, 20) r,
+	    LATERAL (SELECT t::text AS s, row_number() OVER () AS n FROM"
+	fs_psql "$dir" -d $db -qAt -c "SELECT CASE WHEN ($sum ($1) t) z) = ($sum ($2) t) z) THEN 'same' ELSE 'DIFFERENT' END"
 }
 echo "agreement check (requests 1..20):"
-a=$(checksum "${one_call//id = :r/id = r}"); a=${a%;}
-b=$(checksum "${sql_join//id = :r/id = r}")
-echo "  one_call vs sql_join, every column: $([ "$a" = "$b" ] && echo same || echo DIFFERENT)"
-a=$(checksum "SELECT user_id, doc_id, ROW(${cols_u//u./t.}), ROW(${cols_d//d./t.}), ROW(${cols_x//x./t.})
-    FROM fs_get_many(NULL::fstore_online.ranker, (SELECT requests FROM reqs WHERE id = r)) t")
-b=$(checksum "SELECT q.user_id, c.doc_id, ROW(${cols_u//u./su.}), ROW(${cols_d//d./sd.}), ROW(${cols_x//x./sx.})
-    FROM reqs q CROSS JOIN LATERAL unnest(q.docs) WITH ORDINALITY AS c(doc_id, ord)
-    CROSS JOIN LATERAL (SELECT * FROM fs_get_many(NULL::fstore_online.svc_u, ARRAY[q.user_id])) su
-    JOIN LATERAL (SELECT * FROM fs_get_many(NULL::fstore_online.svc_d, q.docs) WITH ORDINALITY) sd ON sd.ordinality = c.ord
-    JOIN LATERAL (SELECT * FROM fs_get_many(NULL::fstore_online.svc_ud, q.pairs) WITH ORDINALITY) sx ON sx.ordinality = c.ord
-   WHERE q.id = r ORDER BY c.ord")
-echo "  one_call vs three_calls, features: $([ "$a" = "$b" ] && echo same || echo DIFFERENT)"
+echo "  one_call vs sql_join, every column: $(agree "${one_call//id = :r/id = r}" "${sql_join//id = :r/id = r}")"
+echo "  one_call vs three_calls, the features: $(agree \
+	"SELECT user_id, doc_id, ROW(${cols_u//u./t.}), ROW(${cols_d//d./t.}), ROW(${cols_x//x./t.})
+	   FROM fs_get_many(NULL::fstore_online.ranker, (SELECT requests FROM reqs WHERE id = r)) t" \
+	"SELECT q.user_id, c.doc_id, ROW(${cols_u//u./su.}), ROW(${cols_d//d./sd.}), ROW(${cols_x//x./sx.})
+	   FROM reqs q CROSS JOIN LATERAL unnest(q.docs) WITH ORDINALITY AS c(doc_id, ord)
+	  CROSS JOIN LATERAL (SELECT * FROM fs_get_many(NULL::fstore_online.svc_u, ARRAY[q.user_id])) su
+	   JOIN LATERAL (SELECT * FROM fs_get_many(NULL::fstore_online.svc_d, q.docs) WITH ORDINALITY) sd ON sd.ordinality = c.ord
+	   JOIN LATERAL (SELECT * FROM fs_get_many(NULL::fstore_online.svc_ud, q.pairs) WITH ORDINALITY) sx ON sx.ordinality = c.ord
+	  WHERE q.id = r ORDER BY c.ord")"
 echo
 
 out="$work/results"
