@@ -12,18 +12,24 @@
 # Every mode reads the same precomputed requests (1,000 of them, picked at
 # random per transaction) and must return the same values: a checksum per
 # mode over fixed requests is printed first.  pgbench, prepared statements,
-# one client; latencies from pgbench's per-transaction log.
-# usage: ranker.sh CLUSTER_DIR    (FS_BENCH_SECONDS per mode, default 10)
+# one client; the modes take turns, FS_BENCH_ROUNDS rounds (default 5) of
+# FS_BENCH_SECONDS each (default 4); latencies from pgbench's
+# per-transaction log.  FS_BENCH_REUSE=1 keeps a database loaded before.
+# usage: ranker.sh CLUSTER_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 dir=$1
 db=bench_ranker
-secs=${FS_BENCH_SECONDS:-10}
+secs=${FS_BENCH_SECONDS:-4}
+rounds=${FS_BENCH_ROUNDS:-5}
 modes=${FS_BENCH_MODES:-one_call three_calls sql_join}
 export PGOPTIONS="-c client_min_messages=warning"
 port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$dir/data/postgresql.conf" | tail -n 1)
 
+if [ "${FS_BENCH_REUSE:-0}" = 1 ] && fs_psql "$dir" -d $db -qAt -c "SELECT 1 FROM reqs LIMIT 1" >/dev/null 2>&1; then
+	echo "reusing database $db" >&2
+else
 fs_psql "$dir" -d postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
 echo "loading 10,000 users x 16, 100,000 documents x 32, 500,000 user x document pairs x 8..." >&2
 fs_psql "$dir" -d $db -q >/dev/null <<'SQL'
@@ -67,6 +73,7 @@ SELECT fs_create_feature_service('svc_d', ARRAY['b_d.*']);
 SELECT fs_create_feature_service('svc_ud', ARRAY['b_ud.*']);
 VACUUM ANALYZE;
 SQL
+fi
 fs_psql "$dir" -d $db -qAt -c "SELECT pg_prewarm(c.oid) FROM pg_class c WHERE c.relnamespace = 'fstore_online'::regnamespace AND c.relkind IN ('r', 'i')" >/dev/null
 
 cols_u=$(fs_psql "$dir" -d $db -qAt -c "SELECT string_agg(format('u.%I', a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = 'fstore_online.b_u'::regclass AND a.attnum > 1 AND a.attname <> 'event_ts' AND NOT a.attisdropped")
@@ -115,16 +122,23 @@ for m in $modes; do
 	stmt=${!m}
 	case $stmt in *";") ;; *) stmt="$stmt;" ;; esac
 	printf '\\set r random(1, 1000)\n%s\n' "$stmt" >"$work/$m.sql"
-	# warm up (the cache fills), then measure
-	"$PG_BINDIR/pgbench" -n -M prepared -h "$dir" -p "$port" -U postgres -f "$work/$m.sql" -T 3 $db >/dev/null 2>&1
-	(cd "$work" && "$PG_BINDIR/pgbench" -n -M prepared -h "$dir" -p "$port" -U postgres -f "$work/$m.sql" \
-		-T "$secs" -l --log-prefix="$m" $db >/dev/null 2>&1)
-	cat "$work/$m".* | awk '{print $3}' | sort -n | awk -v m="$m" '
+	# warm up: the cache fills, plans are made
+	"$PG_BINDIR/pgbench" -n -M prepared -h "$dir" -p "$port" -U postgres -f "$work/$m.sql" -T 2 $db >/dev/null 2>&1
+done
+# the modes take turns, so that the machine's noise falls on all of them
+for round in $(seq "$rounds"); do
+	for m in $modes; do
+		(cd "$work" && "$PG_BINDIR/pgbench" -n -M prepared -h "$dir" -p "$port" -U postgres -f "$work/$m.sql" \
+			-T "$secs" -l --log-prefix="$m.$round" $db >/dev/null 2>&1)
+	done
+done
+for m in $modes; do
+	cat "$work/$m".*.* | awk '{print $3}' | sort -n | awk -v m="$m" '
 		{ v[NR] = $1 }
 		END { printf "%s %d %.2f %.2f %.2f\n", m, NR, v[int(NR * 0.50) + 1] / 1000, v[int(NR * 0.95) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000 }' >>"$out"
 done
 
-echo "Ranker request: 1 user x 1,000 documents, views of 16 + 32 + 8 features, 2 derived; warm; pgbench prepared, 1 client; ms per request"
+echo "Ranker request: 1 user x 1,000 documents, views of 16 + 32 + 8 features, 2 derived; warm; pgbench prepared, 1 client, $rounds x ${secs}s per mode in turns; ms per request"
 awk '
 { mode[NR] = $1; n[NR] = $2; p50[NR] = $3; p95[NR] = $4; p99[NR] = $5; if ($1 == "one_call") base = NR }
 END {

@@ -604,6 +604,7 @@ typedef struct ViewRows
 	bool	   *nulls;
 	bool	   *present;		/* ndistinct */
 	TimestampTz *ts;			/* ndistinct */
+	int		   *outoff;			/* per service output: its attribute offset */
 } ViewRows;
 
 static ViewRows *
@@ -625,6 +626,10 @@ svc_read(SvcCall *c)
 		int			d;
 
 		sr[v].natts = natts;
+		sr[v].outoff = palloc(sizeof(int) * Max(svc->nout, 1));
+		for (d = 0; d < svc->nout; d++)
+			sr[v].outoff[d] = svc->out[d].view == v ?
+				view->cols[svc->out[d].col].online_attnum - 1 : -1;
 		sr[v].vals = palloc(sizeof(Datum) * natts * n);
 		sr[v].nulls = palloc(sizeof(bool) * natts * n);
 		sr[v].present = palloc(sizeof(bool) * n);
@@ -646,34 +651,46 @@ svc_read(SvcCall *c)
 /*
  * Fills the base columns (request columns, features) of request i; returns
  * whether any view had its key, and the newest event_ts among them.
+ * rowvals/rownulls (one pointer per view) are scratch space.
  */
 static bool
 svc_row(SvcCall *c, ViewRows *sr, int i, Datum *values, bool *nulls,
-		TimestampTz *ts)
+		TimestampTz *ts, Datum **rowvals, bool **rownulls)
 {
 	FsService  *svc = c->svc;
 	int			nk = svc->nkeys;
 	bool		any = false;
+	int			v;
 	int			k;
 
 	memcpy(values, &c->rvals[i * nk], sizeof(Datum) * nk);
 	memcpy(nulls, &c->rnulls[i * nk], sizeof(bool) * nk);
 	*ts = DT_NOBEGIN;
+	/* each view's row for this request, found once */
+	for (v = 0; v < svc->nviews; v++)
+	{
+		int			d = c->batches[svc->view_entity[v]].in_distinct[i];
+
+		rowvals[v] = NULL;
+		if (d < 0 || !sr[v].present[d])
+			continue;
+		rowvals[v] = &sr[v].vals[d * sr[v].natts];
+		rownulls[v] = &sr[v].nulls[d * sr[v].natts];
+		any = true;
+		*ts = Max(*ts, sr[v].ts[d]);
+	}
 	for (k = 0; k < svc->nout; k++)
 	{
 		int			vi = svc->out[k].view;
-		FsView	   *view = svc->views[vi];
-		int			d = c->batches[svc->view_entity[vi]].in_distinct[i];
-		int			off;
+		int			off = sr[vi].outoff[k];
 
-		nulls[nk + k] = true;
-		if (d < 0 || !sr[vi].present[d])
+		if (rowvals[vi] == NULL)
+		{
+			nulls[nk + k] = true;
 			continue;
-		off = d * sr[vi].natts + view->cols[svc->out[k].col].online_attnum - 1;
-		values[nk + k] = sr[vi].vals[off];
-		nulls[nk + k] = sr[vi].nulls[off];
-		any = true;
-		*ts = Max(*ts, sr[vi].ts[d]);
+		}
+		values[nk + k] = rowvals[vi][off];
+		nulls[nk + k] = rownulls[vi][off];
 	}
 	return any;
 }
@@ -690,6 +707,8 @@ fs_service_get_many(FunctionCallInfo fcinfo)
 	Datum	   *values;
 	bool	   *nulls;
 	DerivedEval de;
+	Datum	  **rowvals;
+	bool	  **rownulls;
 	int			i;
 
 	memset(&c, 0, sizeof(c));
@@ -712,6 +731,8 @@ fs_service_get_many(FunctionCallInfo fcinfo)
 	values = palloc(sizeof(Datum) * outdesc->natts);
 	nulls = palloc(sizeof(bool) * outdesc->natts);
 	sr = svc_read(&c);
+	rowvals = palloc(sizeof(Datum *) * c.svc->nviews);
+	rownulls = palloc(sizeof(bool *) * c.svc->nviews);
 	if (c.svc->nderived > 0)
 		derived_begin(&de, c.svc, outdesc);
 	for (i = 0; i < c.nreq; i++)
@@ -725,7 +746,7 @@ fs_service_get_many(FunctionCallInfo fcinfo)
 			tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
 			continue;
 		}
-		(void) svc_row(&c, sr, i, values, nulls, &ts);
+		(void) svc_row(&c, sr, i, values, nulls, &ts, rowvals, rownulls);
 		if (c.svc->nderived > 0)
 			derived_eval(&de, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
@@ -754,6 +775,8 @@ fs_service_get_many_packed(FunctionCallInfo fcinfo)
 	int			nf;
 	int			nk;
 	DerivedEval de;
+	Datum	  **rowvals;
+	bool	  **rownulls;
 	bytea	   *result;
 	int			i;
 
@@ -786,6 +809,8 @@ fs_service_get_many_packed(FunctionCallInfo fcinfo)
 	values = palloc(sizeof(Datum) * outdesc->natts);
 	nulls = palloc(sizeof(bool) * outdesc->natts);
 	sr = svc_read(&c);
+	rowvals = palloc(sizeof(Datum *) * c.svc->nviews);
+	rownulls = palloc(sizeof(bool *) * c.svc->nviews);
 	if (c.svc->nderived > 0)
 		derived_begin(&de, c.svc, outdesc);
 	for (i = 0; i < c.nreq; i++)
@@ -793,7 +818,7 @@ fs_service_get_many_packed(FunctionCallInfo fcinfo)
 		TimestampTz ts;
 
 		CHECK_FOR_INTERRUPTS();
-		if (c.risnull[i] || !svc_row(&c, sr, i, values, nulls, &ts))
+		if (c.risnull[i] || !svc_row(&c, sr, i, values, nulls, &ts, rowvals, rownulls))
 		{
 			fs_packer_absent(&pk);
 			continue;
