@@ -323,7 +323,13 @@ lookup_begin(FunctionCallInfo fcinfo, LookupCall *c)
 	lock_target(c->view, c->svc);
 	fs_catalog_target(rowtype, &c->view, &c->svc);
 	lock_target(c->view, c->svc);
-	c->first = c->view ? c->view : c->svc->views[0];
+	if (c->view == NULL)		/* services are read by service.c */
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view of type %s was replaced by a feature service",
+						format_type_be(rowtype)),
+				 errhint("Run the statement again.")));
+	c->first = c->view;
 
 	if (keystype != c->first->key_array_type)
 		ereport(ERROR,
