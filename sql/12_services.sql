@@ -139,6 +139,11 @@ SET ROLE rk_reader;
 SELECT doc_id, h, who = (SELECT t.typowner::regrole::text FROM pg_type t WHERE t.oid = 'fstore_online.rk_q'::regtype) AS who_is_owner, bang
   FROM fs_get_many(NULL::fstore_online.rk_q, ARRAY[100, 102]::bigint[]);
 RESET ROLE;
+-- the planned expressions are kept between calls, until a function changes
+SELECT doc_id, h FROM fs_get_many(NULL::fstore_online.rk_q, ARRAY[100]::bigint[]);
+CREATE OR REPLACE FUNCTION public.rk_half(x real) RETURNS real LANGUAGE sql IMMUTABLE AS 'SELECT x / 4';
+SELECT doc_id, h FROM fs_get_many(NULL::fstore_online.rk_q, ARRAY[100]::bigint[]);
+CREATE OR REPLACE FUNCTION public.rk_half(x real) RETURNS real LANGUAGE sql IMMUTABLE AS 'SELECT x / 2';
 
 -- an error in a derived feature is the call's error
 SELECT fs_create_feature_service('rk_div', ARRAY['rk_u.*'], derived => ARRAY['clicks_7d / views_7d AS r']);

@@ -121,6 +121,9 @@ typedef struct FsService
 	int			nderived;
 	char	  **derived_names;
 	char	  **derived_exprs;	/* qualified SQL over the row's columns */
+	/* their planned expressions, kept by service.c (NIL until used) */
+	List	   *derived_planned;
+	uint64		derived_planned_generation;
 } FsService;
 
 extern FsView *fs_catalog_view(const char *name);

@@ -336,31 +336,39 @@ typedef struct DerivedEval
 } DerivedEval;
 
 /*
- * Compiles the service's derived features for this call, as the owner.
- * The owner stays in effect until derived_end.
+ * Planned derived expressions are kept with the service's metadata (and go
+ * with it), valid while no function, operator, type or cast changed since
+ * they were planned: a change of any of those bumps derived_generation
+ * (the callback only counts; the planning happens at the next call).
  */
+static uint64 derived_generation = 1;
+static bool derived_callbacks = false;
+
 static void
-derived_begin(DerivedEval *de, FsService *svc, TupleDesc outdesc)
+derived_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	int			nbase = svc->nkeys + svc->nout;
+	derived_generation++;
+}
+
+/* The service's derived expressions, analysed and planned (as the owner). */
+static List *
+derived_plan(FsService *svc, TupleDesc outdesc, int nbase)
+{
+	uint64		generation = derived_generation;
 	char	  **names = palloc(sizeof(char *) * nbase);
 	Oid		   *types = palloc(sizeof(Oid) * nbase);
 	int32	   *typmods = palloc(sizeof(int32) * nbase);
-	TupleDesc	bd = CreateTemplateTupleDesc(nbase + 1);
 	StringInfoData src;
 	List	   *stmts;
+	List	   *exprs = NIL;
 	Query	   *q;
 	ListCell   *lc;
+	MemoryContext old;
 	int			i;
 
-	de->nbase = nbase;
-	de->nderived = svc->nderived;
-	if (outdesc->natts != nbase + svc->nderived)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("row type of feature service \"%s\" does not match its definition",
-						svc->name),
-				 errhint("Create the feature service again.")));
+	if (svc->derived_planned != NIL && svc->derived_planned_generation == generation)
+		return svc->derived_planned;
+
 	for (i = 0; i < nbase; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(outdesc, i);
@@ -368,21 +376,15 @@ derived_begin(DerivedEval *de, FsService *svc, TupleDesc outdesc)
 		names[i] = NameStr(a->attname);
 		types[i] = a->atttypid;
 		typmods[i] = a->atttypmod;
-		TupleDescInitEntry(bd, i + 1, names[i], types[i], typmods[i], 0);
 	}
-	TupleDescInitEntry(bd, nbase + 1, FS_NOW_COLUMN, TIMESTAMPTZOID, -1, 0);
-
 	initStringInfo(&src);
 	appendStringInfoString(&src, "SELECT ");
 	for (i = 0; i < svc->nderived; i++)
 		appendStringInfo(&src, "%s%s AS %s", i > 0 ? ", " : "",
 						 svc->derived_exprs[i], quote_identifier(svc->derived_names[i]));
-
-	fs_become_owner(svc->owner, &de->user);
 	stmts = raw_parser(src.data, RAW_PARSE_DEFAULT);
 	q = derived_query(((SelectStmt *) linitial_node(RawStmt, stmts)->stmt)->targetList,
 					  nbase, names, types, typmods, src.data);
-	de->states = palloc(sizeof(ExprState *) * Max(svc->nderived, 1));
 	i = 0;
 	foreach(lc, q->targetList)
 	{
@@ -398,8 +400,62 @@ derived_begin(DerivedEval *de, FsService *svc, TupleDesc outdesc)
 							format_type_be(exprType((Node *) expr)),
 							format_type_be(a->atttypid)),
 					 errhint("A function it calls changed; create the feature service again.")));
-		de->states[i++] = ExecInitExpr(expression_planner(expr), NULL);
+		exprs = lappend(exprs, expression_planner(expr));
+		i++;
 	}
+
+	/* kept in the memory of the service's metadata */
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(svc));
+	svc->derived_planned = copyObject(exprs);
+	MemoryContextSwitchTo(old);
+	svc->derived_planned_generation = generation;
+	return svc->derived_planned;
+}
+
+/*
+ * Compiles the service's derived features for this call, as the owner.
+ * The owner stays in effect until derived_end.
+ */
+static void
+derived_begin(DerivedEval *de, FsService *svc, TupleDesc outdesc)
+{
+	int			nbase = svc->nkeys + svc->nout;
+	TupleDesc	bd = CreateTemplateTupleDesc(nbase + 1);
+	List	   *exprs;
+	ListCell   *lc;
+	int			i;
+
+	de->nbase = nbase;
+	de->nderived = svc->nderived;
+	if (outdesc->natts != nbase + svc->nderived)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("row type of feature service \"%s\" does not match its definition",
+						svc->name),
+				 errhint("Create the feature service again.")));
+	for (i = 0; i < nbase; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(outdesc, i);
+
+		TupleDescInitEntry(bd, i + 1, NameStr(a->attname), a->atttypid, a->atttypmod, 0);
+	}
+	TupleDescInitEntry(bd, nbase + 1, FS_NOW_COLUMN, TIMESTAMPTZOID, -1, 0);
+
+	if (!derived_callbacks)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, derived_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(OPEROID, derived_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(TYPEOID, derived_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(CASTSOURCETARGET, derived_invalidate, (Datum) 0);
+		derived_callbacks = true;
+	}
+
+	fs_become_owner(svc->owner, &de->user);
+	exprs = derived_plan(svc, outdesc, nbase);
+	de->states = palloc(sizeof(ExprState *) * Max(svc->nderived, 1));
+	i = 0;
+	foreach(lc, exprs)
+		de->states[i++] = ExecInitExpr((Expr *) lfirst(lc), NULL);
 	de->slot = MakeSingleTupleTableSlot(bd, &TTSOpsVirtual);
 	de->econtext = CreateStandaloneExprContext();
 	de->econtext->ecxt_scantuple = de->slot;
