@@ -58,6 +58,9 @@ SELECT request, view_name, status,
   FROM fs_get_many_status(NULL::fstore_online.rk, ARRAY[
        ROW(1, 100), NULL, ROW(2, 101), ROW(3, NULL), ROW(4, 102)]::fstore.rk_request[]);
 COMMIT;
+SELECT count(*) FROM fs_get_many_status(NULL::fstore_online.rk, NULL::fstore.rk_request[]);
+SELECT t.err($$SELECT * FROM fs_get_many_status(NULL::fstore_online.rk, ARRAY[1, 2])$$);
+SELECT t.err($$SELECT * FROM fs_get_many_status(NULL::fstore_online.rk_d, ARRAY[100]::bigint[])$$);
 
 -- each distinct key is read once a call: 500 candidates of one user read
 -- the user's row once (cache hits + misses count distinct keys read)
