@@ -9,6 +9,12 @@
 #                the client: not computed)
 #   sql_join     one SQL query joining the three online tables (LEFT JOINs on
 #                the candidates, the derived features inline, no ttl)
+#   one_packed / three_packed
+#                the same one call and three calls with fs_get_many_packed,
+#                returning only the answer's length: the server's work
+#                without the text output of 1,000 rows (which the rows
+#                modes pay: the user's features repeated in each row of
+#                one_call, once in three_calls)
 # Every mode reads the same precomputed requests (1,000 of them, picked at
 # random per transaction) and must return the same values: a checksum per
 # mode over fixed requests is printed first.  pgbench, prepared statements,
@@ -23,7 +29,7 @@ dir=$1
 db=bench_ranker
 secs=${FS_BENCH_SECONDS:-4}
 rounds=${FS_BENCH_ROUNDS:-5}
-modes=${FS_BENCH_MODES:-one_call three_calls sql_join}
+modes=${FS_BENCH_MODES:-one_call three_calls sql_join one_packed three_packed}
 export PGOPTIONS="-c client_min_messages=warning"
 port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$dir/data/postgresql.conf" | tail -n 1)
 
@@ -84,6 +90,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # the statements of each mode, for request :r
 one_call="SELECT * FROM fs_get_many(NULL::fstore_online.ranker, (SELECT requests FROM reqs WHERE id = :r))"
+one_packed="SELECT length(fs_get_many_packed(NULL::fstore_online.ranker, (SELECT requests FROM reqs WHERE id = :r)))"
+three_packed="SELECT length(fs_get_many_packed(NULL::fstore_online.svc_u, ARRAY[(SELECT user_id FROM reqs WHERE id = :r)]));
+SELECT length(fs_get_many_packed(NULL::fstore_online.svc_d, (SELECT docs FROM reqs WHERE id = :r)));
+SELECT length(fs_get_many_packed(NULL::fstore_online.svc_ud, (SELECT pairs FROM reqs WHERE id = :r)));"
 three_calls="SELECT * FROM fs_get_many(NULL::fstore_online.svc_u, ARRAY[(SELECT user_id FROM reqs WHERE id = :r)]);
 SELECT * FROM fs_get_many(NULL::fstore_online.svc_d, (SELECT docs FROM reqs WHERE id = :r));
 SELECT * FROM fs_get_many(NULL::fstore_online.svc_ud, (SELECT pairs FROM reqs WHERE id = :r));"
