@@ -809,6 +809,7 @@ DECLARE
     v_oldtypes text[];
     v_oldrcols name[];
     v_oldrtypes text[];
+    v_req     regtype;
     v_pos     int;
     r record;
     r2 record;
@@ -939,9 +940,31 @@ BEGIN
                derived = v_dnames, derived_types = v_dtypes, derived_exprs = v_dexprs
          WHERE s.name = v_name;
     ELSE
-        EXECUTE format('CREATE TYPE fstore.%I AS (%s)', v_name || '_request',
-                       (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
-                          FROM unnest(v_rcols, v_rtypes) WITH ORDINALITY AS x(c, t, n)));
+        -- a request type left by a dropped service of this name is taken
+        -- over, altered in place to the new columns if they differ: its OID
+        -- stays, so statements prepared with it as a parameter's type keep
+        -- binding (and get a clear error if the columns changed)
+        v_req := pg_catalog.to_regtype(format('fstore.%I', v_name || '_request'));
+        IF v_req IS NOT NULL THEN
+            SELECT array_agg(a.attname ORDER BY a.attnum),
+                   array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+              INTO v_oldrcols, v_oldrtypes
+              FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.oid = v_req)
+               AND a.attnum > 0 AND NOT a.attisdropped;
+            IF v_oldrcols IS DISTINCT FROM v_rcols OR v_oldrtypes IS DISTINCT FROM v_rtypes THEN
+                EXECUTE format('ALTER TYPE fstore.%I %s', v_name || '_request',
+                    (SELECT string_agg(x, ', ') FROM (
+                        SELECT format('DROP ATTRIBUTE %I', c) AS x FROM unnest(v_oldrcols) c
+                        UNION ALL
+                        SELECT format('ADD ATTRIBUTE %I %s', c, t)
+                          FROM unnest(v_rcols, v_rtypes) WITH ORDINALITY AS y(c, t, n)) z));
+            END IF;
+        ELSE
+            EXECUTE format('CREATE TYPE fstore.%I AS (%s)', v_name || '_request',
+                           (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                              FROM unnest(v_rcols, v_rtypes) WITH ORDINALITY AS x(c, t, n)));
+        END IF;
         EXECUTE format('CREATE TYPE fstore_online.%I AS (%s)', v_name,
                        (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
                           FROM unnest(v_cols, v_types) WITH ORDINALITY AS x(c, t, n)));
@@ -975,7 +998,9 @@ BEGIN
     END IF;
     DELETE FROM fstore.feature_services s WHERE s.name = v_name;
     EXECUTE format('DROP TYPE IF EXISTS fstore_online.%I', v_name);
-    EXECUTE format('DROP TYPE IF EXISTS fstore.%I', v_name || '_request');
+    -- the request type stays: statements prepared with it as a parameter's
+    -- type keep binding; a service created again under this name takes it
+    -- over (fs_create_feature_service), and DROP TYPE removes it for good
     PERFORM fstore._invalidate_reads(ARRAY[
             '@extschema@.fs_get_many(anyelement, "any")'::pg_catalog.regprocedure,
             '@extschema@.fs_get_many_packed(anyelement, "any")'::pg_catalog.regprocedure,

@@ -183,9 +183,9 @@ SELECT b.row_oid = 'fstore_online.rk'::regtype::oid AS same_row_type,
   FROM rk_before b;
 -- an incompatible change fails and changes nothing
 SELECT t.err($$SELECT fs_create_feature_service('rk', ARRAY['rk_u.clicks_7d', 'rk_d.quality'], or_replace => true)$$);
-\set VERBOSITY verbose
+\set SHOW_CONTEXT never
 SELECT fs_create_feature_service('rk', ARRAY['rk_u.clicks_7d', 'rk_d.quality'], or_replace => true);
-\set VERBOSITY default
+\set SHOW_CONTEXT errors
 EXECUTE rk_stmt(ARRAY[ROW(1, 100)]::fstore.rk_request[]);
 SELECT t.err($$SELECT fs_create_feature_service('rk', ARRAY['rk_u.*'], or_replace => NULL)$$);
 
@@ -194,12 +194,27 @@ SELECT t.err($$SELECT fs_create_feature_service('rk', ARRAY['rk_u.*'], or_replac
 PREPARE rk_same AS SELECT doc_id, affinity FROM fs_get_many(NULL::fstore_online.rk,
     ARRAY[ROW(1, 100)]::fstore.rk_request[]);
 PREPARE rk_star AS SELECT * FROM fs_get_many(NULL::fstore_online.rk_docs, ARRAY[100]::bigint[]);
+PREPARE rk_typed(fstore.rk_request[]) AS
+    SELECT doc_id, affinity FROM fs_get_many(NULL::fstore_online.rk, $1);
 EXECUTE rk_same;
 EXECUTE rk_star;
+EXECUTE rk_typed('{"(1,100)"}');
+CREATE TEMP TABLE rk_req_oid AS SELECT 'fstore.rk_request'::regtype::oid AS oid;
 SELECT fs_drop_feature_service('rk');
 SELECT t.err('EXECUTE rk_same');
+-- the request type stays, and the service created again takes it over
 SELECT fs_create_feature_service('rk', ARRAY['rk_ud.affinity', 'rk_d.quality']);
+SELECT oid = 'fstore.rk_request'::regtype::oid AS same_request_type FROM rk_req_oid;
 EXECUTE rk_same;
+EXECUTE rk_typed('{"(1,100)"}');
+-- created again with other request columns: the type is altered in place,
+-- and a statement bound with the old columns gets a clear error
+SELECT fs_drop_feature_service('rk');
+SELECT fs_create_feature_service('rk', ARRAY['rk_d.quality', 'rk_d.lang']);
+SELECT oid = 'fstore.rk_request'::regtype::oid AS same_request_type FROM rk_req_oid;
+SELECT t.err($$EXECUTE rk_typed('{"(1,100)"}')$$);
+SELECT t.err($$EXECUTE rk_typed('{"(100)","(7)"}')$$);
+SELECT * FROM fs_get_many(NULL::fstore_online.rk, ARRAY[ROW(101)]::fstore.rk_request[]);
 SELECT fs_drop_feature_service('rk_docs');
 SELECT fs_create_feature_service('rk_docs', ARRAY['rk_d.quality']);
 SELECT t.err('EXECUTE rk_star');
@@ -238,7 +253,12 @@ SELECT fs_drop_training_set('rk_lateral');
 SELECT fs_drop_training_set('rk_hash');
 DROP TABLE public.rk_labels;
 SELECT fs_drop_feature_service(s) FROM unnest(ARRAY['rk', 'rk_docs', 'rk_p', 'rk_q', 'rk_div', 'rk_t']) s;
-SELECT count(*) FROM pg_type WHERE typname LIKE 'rk%request';
+-- the row types are gone, the request types stay until dropped by hand
+SELECT count(*) FROM pg_class WHERE relnamespace = 'fstore_online'::regnamespace AND relkind = 'c' AND relname LIKE 'rk%';
+SELECT string_agg(typname, ', ' ORDER BY typname) FROM pg_type
+ WHERE typnamespace = 'fstore'::regnamespace AND typname LIKE 'rk%request';
+DROP TYPE fstore.rk_request, fstore.rk_docs_request, fstore.rk_p_request, fstore.rk_q_request,
+    fstore.rk_div_request, fstore.rk_t_request, fstore.rk_bad_request;
 SELECT fs_drop_feature_view(v) FROM unnest(ARRAY['rk_u', 'rk_u2', 'rk_d', 'rk_ud', 'rk_ut']) v;
 SELECT fs_drop_entity(e) FROM unnest(ARRAY['rk_user', 'rk_doc', 'rk_user_doc', 'rk_user_t']) e;
 DROP FUNCTION public.rk_half(real), public.rk_who();

@@ -1047,9 +1047,17 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 		TupleDesc	rd = lookup_rowtype_tupdesc(request_type, -1);
 		int			e;
 
+		int			a;
+
 		svc->request_type = request_type;
 		svc->request_array_type = get_array_type(request_type);
-		svc->nkeys = rd->natts;
+		/* a request type taken over from a dropped service has dropped columns */
+		svc->nreqatts = rd->natts;
+		svc->req_live = MemoryContextAlloc(meta_cxt, sizeof(AttrNumber) * Max(rd->natts, 1));
+		svc->nkeys = 0;
+		for (a = 0; a < rd->natts; a++)
+			if (!TupleDescAttr(rd, a)->attisdropped)
+				svc->req_live[svc->nkeys++] = a;
 		for (e = 0; e < svc->nentities; e++)
 		{
 			FsView	   *view = svc->entity_view[e];
@@ -1057,20 +1065,21 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 
 			for (k = 0; k < view->nkeys; k++)
 			{
-				int			a;
+				int			j;
 
-				for (a = 0; a < rd->natts; a++)
-					if (!TupleDescAttr(rd, a)->attisdropped &&
-						strcmp(NameStr(TupleDescAttr(rd, a)->attname), view->cols[k].name) == 0)
+				for (j = 0; j < svc->nkeys; j++)
+					if (strcmp(NameStr(TupleDescAttr(rd, svc->req_live[j])->attname),
+							   view->cols[k].name) == 0)
 						break;
-				if (a == rd->natts || TupleDescAttr(rd, a)->atttypid != view->cols[k].typid)
+				a = j < svc->nkeys ? svc->req_live[j] : 0;
+				if (j == svc->nkeys || TupleDescAttr(rd, a)->atttypid != view->cols[k].typid)
 					ereport(ERROR,
 							(errcode(ERRCODE_DATATYPE_MISMATCH),
 							 errmsg("request type %s of feature service \"%s\" does not match key column \"%s\" of feature view \"%s\"",
 									format_type_be(request_type), name,
 									view->cols[k].name, view->name),
 							 errhint("Create the feature service again.")));
-				svc->keymap[e][k] = a;
+				svc->keymap[e][k] = j;
 			}
 		}
 		ReleaseTupleDesc(rd);

@@ -98,7 +98,8 @@ typedef struct FsServiceColumn
  * the key columns of its views' entities, in order of first appearance),
  * the features, then the derived features.  Views of one entity share one
  * key batch at read time (entity index view_entity[v]); key column k of
- * entity e is request column keymap[e][k].
+ * entity e is request column keymap[e][k] (an index among the request
+ * type's live columns).
  */
 typedef struct FsService
 {
@@ -113,6 +114,8 @@ typedef struct FsService
 	FsServiceColumn *out;
 	Oid			request_type;	/* fstore.<service>_request, or 0 */
 	Oid			request_array_type;
+	int			nreqatts;		/* attributes of the request type, dropped included */
+	AttrNumber *req_live;		/* nkeys: attribute index of each request column */
 	bool		single_entity;	/* today's key forms are accepted too */
 	int			nentities;
 	int		   *view_entity;	/* nviews */

@@ -601,12 +601,23 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 		TupleDesc	td = lookup_rowtype_tupdesc(svc->request_type, -1);
 		int			i;
 
-		if (td->natts != nk)
+		bool		dense;
+		Datum	   *tv = NULL;
+		bool	   *tn = NULL;
+
+		if (td->natts != svc->nreqatts)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("request type %s has %d attributes, but feature service \"%s\" has %d request columns",
 							format_type_be(svc->request_type), td->natts, svc->name, nk),
 					 errhint("Create the feature service again.")));
+		/* no dropped columns (the usual case): deform in place */
+		dense = td->natts == nk;
+		if (!dense)
+		{
+			tv = palloc(sizeof(Datum) * td->natts);
+			tn = palloc(sizeof(bool) * td->natts);
+		}
 		deconstruct_array(keys, svc->request_type, -1, false, TYPALIGN_DOUBLE,
 						  &elems, &nulls, &n);
 		c->nreq = n;
@@ -617,6 +628,7 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 		{
 			HeapTupleData tuple;
 			HeapTupleHeader th;
+			int			j;
 
 			if (nulls[i])
 			{
@@ -628,7 +640,17 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 			ItemPointerSetInvalid(&tuple.t_self);
 			tuple.t_tableOid = InvalidOid;
 			tuple.t_data = th;
-			heap_deform_tuple(&tuple, td, &c->rvals[i * nk], &c->rnulls[i * nk]);
+			if (dense)
+			{
+				heap_deform_tuple(&tuple, td, &c->rvals[i * nk], &c->rnulls[i * nk]);
+				continue;
+			}
+			heap_deform_tuple(&tuple, td, tv, tn);
+			for (j = 0; j < nk; j++)
+			{
+				c->rvals[i * nk + j] = tv[svc->req_live[j]];
+				c->rnulls[i * nk + j] = tn[svc->req_live[j]];
+			}
 		}
 		ReleaseTupleDesc(td);
 
