@@ -945,6 +945,13 @@ BEGIN
         -- stays, so statements prepared with it as a parameter's type keep
         -- binding (and get a clear error if the columns changed)
         v_req := pg_catalog.to_regtype(format('fstore.%I', v_name || '_request'));
+        IF v_req IS NOT NULL AND NOT pg_catalog.pg_has_role(
+               (SELECT t.typowner FROM pg_catalog.pg_type t WHERE t.oid = v_req), 'USAGE') THEN
+            RAISE EXCEPTION 'request type % belongs to another role', v_req
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A dropped feature service of this name left it.',
+                      HINT = format('Have its owner drop it (DROP TYPE %s), or choose another name.', v_req);
+        END IF;
         IF v_req IS NOT NULL THEN
             SELECT array_agg(a.attname ORDER BY a.attnum),
                    array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
