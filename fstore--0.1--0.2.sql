@@ -1285,11 +1285,21 @@ AS 'MODULE_PATHNAME', 'fs_queue_state'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW fstore.stats AS
+-- Counters live in shared memory: a view nothing has touched since the
+-- server started has no entry there yet, and reads 0, not NULL.
 SELECT v.name AS view_name,
-       s.lookups, s.keys_requested, s.cache_hits, s.cache_misses, s.evictions,
-       s.rows_written, s.rows_unchanged, s.rows_late, s.stream_applied,
+       COALESCE(s.lookups, 0) AS lookups,
+       COALESCE(s.keys_requested, 0) AS keys_requested,
+       COALESCE(s.cache_hits, 0) AS cache_hits,
+       COALESCE(s.cache_misses, 0) AS cache_misses,
+       COALESCE(s.evictions, 0) AS evictions,
+       COALESCE(s.rows_written, 0) AS rows_written,
+       COALESCE(s.rows_unchanged, 0) AS rows_unchanged,
+       COALESCE(s.rows_late, 0) AS rows_late,
+       COALESCE(s.stream_applied, 0) AS stream_applied,
        q.depth AS queue_depth,
-       s.stream_batches, s.dead_letters
+       COALESCE(s.stream_batches, 0) AS stream_batches,
+       COALESCE(s.dead_letters, 0) AS dead_letters
   FROM fstore.feature_views v
   LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
   LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;

@@ -134,4 +134,12 @@ SELECT fs_create_feature_view('tmp_view', 'doc', 'n int, m int');
 SELECT fs_drop_feature_view('tmp_view');
 
 -- DROP EXTENSION without CASCADE is refused while feature tables exist
+-- (with the stream workers stopped: DROP EXTENSION locks the extension's
+-- objects one by one, and a worker reading the catalogs meanwhile can make
+-- it a deadlock victim, 40P01, instead of reaching the 2BP01 check)
+ALTER SYSTEM SET fstore.stream_workers = 0;
+SELECT pg_reload_conf();
+SELECT t.workers_gone() AS workers;
 SELECT t.err('DROP EXTENSION fstore');
+ALTER SYSTEM RESET fstore.stream_workers;
+SELECT pg_reload_conf();
