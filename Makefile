@@ -32,6 +32,7 @@ OBJS = \
 	src/online/keys.o \
 	src/online/packed.o \
 	src/online/read.o \
+	src/online/service.o \
 	src/online/write.o \
 	src/stats/progress.o \
 	src/stats/stats.o

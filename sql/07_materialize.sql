@@ -42,7 +42,7 @@ SELECT view_name, since, until, read, written, unchanged, late, finished_at >= s
   FROM fstore.materialization_runs WHERE view_name = 'mv' ORDER BY run_id;
 
 -- a failed run changes nothing: no rows, same watermark; it is recorded
--- as failed (sql/12_definitions.sql tests that record)
+-- as failed (sql/13_definitions.sql tests that record)
 INSERT INTO raw.mat_src VALUES (6, '2026-01-07', 60, 'ok'), (NULL, '2026-01-07', 1, 'bad');
 SELECT t.err($$SELECT fs_materialize('mv', until => '2026-01-08')$$);
 SELECT count(*) FROM fstore_online.mv WHERE doc_id = 6;
