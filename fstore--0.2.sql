@@ -1904,34 +1904,37 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'fs_queue_state'
 LANGUAGE C STRICT VOLATILE;
 
-CREATE VIEW fstore.stats AS
--- Counters live in shared memory: a view nothing has touched since the
--- server started has no entry there yet, and reads 0, not NULL.
-SELECT v.name AS view_name,
-       COALESCE(s.lookups, 0) AS lookups,
-       COALESCE(s.keys_requested, 0) AS keys_requested,
-       COALESCE(s.cache_hits, 0) AS cache_hits,
-       COALESCE(s.cache_misses, 0) AS cache_misses,
-       COALESCE(s.evictions, 0) AS evictions,
-       COALESCE(s.rows_written, 0) AS rows_written,
-       COALESCE(s.rows_unchanged, 0) AS rows_unchanged,
-       COALESCE(s.rows_late, 0) AS rows_late,
-       COALESCE(s.stream_applied, 0) AS stream_applied,
-       q.depth AS queue_depth,
-       COALESCE(s.stream_batches, 0) AS stream_batches,
-       COALESCE(s.dead_letters, 0) AS dead_letters
-  FROM fstore.feature_views v
-  LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
-  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
-
-GRANT SELECT ON fstore.stats TO PUBLIC;
-
 -- The stream workers of this database (shared memory; NULLs where unknown).
 CREATE FUNCTION fstore._stream_state(OUT preloaded bool, OUT workers int,
     OUT wanted_since timestamptz, OUT launch_failed_at timestamptz)
 RETURNS record
 AS 'MODULE_PATHNAME', 'fs_stream_state'
 LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW fstore.stats AS
+-- Counters live in shared memory: a view nothing has touched since the
+-- server started has no entry there yet, and reads 0, not NULL.  Without
+-- shared_preload_libraries there are no counters at all: NULL.
+SELECT v.name AS view_name,
+       COALESCE(s.lookups, z.zero) AS lookups,
+       COALESCE(s.keys_requested, z.zero) AS keys_requested,
+       COALESCE(s.cache_hits, z.zero) AS cache_hits,
+       COALESCE(s.cache_misses, z.zero) AS cache_misses,
+       COALESCE(s.evictions, z.zero) AS evictions,
+       COALESCE(s.rows_written, z.zero) AS rows_written,
+       COALESCE(s.rows_unchanged, z.zero) AS rows_unchanged,
+       COALESCE(s.rows_late, z.zero) AS rows_late,
+       COALESCE(s.stream_applied, z.zero) AS stream_applied,
+       q.depth AS queue_depth,
+       COALESCE(s.stream_batches, z.zero) AS stream_batches,
+       COALESCE(s.dead_letters, z.zero) AS dead_letters
+  FROM fstore.feature_views v
+  CROSS JOIN (SELECT CASE WHEN st.preloaded THEN 0::bigint END AS zero
+                FROM fstore._stream_state() st) z
+  LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
+GRANT SELECT ON fstore.stats TO PUBLIC;
 
 CREATE FUNCTION @extschema@.fs_set_freshness_target(view text, target interval)
 RETURNS void LANGUAGE plpgsql
