@@ -2796,3 +2796,77 @@ GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
 -- ===========================================================================
 -- end of aggregation views
 -- ===========================================================================
+
+-- ===========================================================================
+-- Descriptions, for \df+, \dv+ and \dt+ (every overload of a function gets
+-- the text of its name).  sql/01_catalog.sql checks that nothing public is
+-- left without one.
+-- ===========================================================================
+DO $do$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT p.oid::pg_catalog.regprocedure AS fn, d.txt
+          FROM (VALUES
+                ('fs_create_entity', 'Defines an entity: a name and its key columns.'),
+                ('fs_drop_entity', 'Drops an entity that no view or service uses.'),
+                ('fs_create_feature_view', 'Defines a feature view: its features, its online, history and stream tables, and optionally a source to materialize from.'),
+                ('fs_alter_feature_view', 'Changes a feature view in place: adds or drops features, sets or clears its ttl, renames it, changes its source; keeps the online values and the history.'),
+                ('fs_drop_feature_view', 'Drops a feature view with its online, history and stream tables.'),
+                ('fs_create_feature_service', 'Defines a feature service: a named selection of features from one or more views, with optional request-time derived features.'),
+                ('fs_drop_feature_service', 'Drops a feature service and its row types.'),
+                ('fs_get_many', 'Returns the online features of many keys (or service requests) in one call, in input order, from the shared cache where possible.'),
+                ('fs_get_many_packed', 'Returns the same answer as fs_get_many as one bytea in the packed binary layout (docs/packed.md).'),
+                ('fs_get_many_status', 'Returns, per request and view, whether the key was present, absent or expired by ttl, with the value''s event_ts.'),
+                ('fs_get_many_at', 'Returns an aggregation view''s windowed aggregates as of a given time.'),
+                ('fs_write', 'Upserts feature rows into a view''s online store and history, writing only values that changed and never letting a late event overwrite a newer one.'),
+                ('fs_write_query', 'Upserts the rows of a query into a view, with the change detection of fs_write.'),
+                ('fs_stream_apply', 'Drains a view''s stream queue into its online store and history now, in the caller''s transaction.'),
+                ('fs_stream_wait', 'Waits until the stream workers have applied every event enqueued before the call, or the timeout passes.'),
+                ('fs_materialize', 'Reads a view''s source incrementally (after its watermark, minus a lookback) and upserts the rows; records the run.'),
+                ('fs_schedule_materialize', 'Schedules fs_materialize of a view with pg_cron.'),
+                ('fs_unschedule_materialize', 'Removes the pg_cron schedule of a view.'),
+                ('fs_training_set_query', 'Returns the SQL of a point-in-time-correct training-set join of an entity query with features.'),
+                ('fs_create_training_set', 'Builds a training set table in fstore_training from an entity query and features, point in time correct.'),
+                ('fs_drop_training_set', 'Drops a training set table and its catalog row.'),
+                ('fs_reset_stats', 'Resets fstore''s shared-memory counters (superuser only by default).'),
+                ('fs_set_freshness_target', 'Sets (or clears, with NULL) a view''s freshness target, checked by fstore.freshness and fs_check_freshness.'),
+                ('fs_check_freshness', 'Lists the views that miss their freshness target, have a stalled queue or whose last materialization failed.'),
+                ('fs_create_aggregation_view', 'Defines an aggregation view: raw events aggregated into tiles and served as sliding-window counts, sums, averages, minima, maxima and distinct counts.'),
+                ('fs_drop_aggregation_view', 'Drops an aggregation view with its tiles and queue.'),
+                ('fs_compact_aggregation_view', 'Removes the tiles of an aggregation view older than its longest window plus its retention.'),
+                ('as_of_join', 'Point-in-time join of an entity query with view history, used by fs_training_set_query with method => as_of.')
+               ) AS d(name, txt)
+          JOIN pg_catalog.pg_proc p ON p.proname OPERATOR(pg_catalog.=) d.name
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@'::pg_catalog.regnamespace, 'fstore'::pg_catalog.regnamespace])
+    LOOP
+        EXECUTE pg_catalog.format('COMMENT ON FUNCTION %s IS %L', r.fn, r.txt);
+    END LOOP;
+    FOR r IN
+        SELECT c.oid::pg_catalog.regclass AS rel, c.relkind, d.txt
+          FROM (VALUES
+                ('entities', 'Catalog: entities and their key columns.'),
+                ('feature_views', 'Catalog: feature views, their sources, ttl and freshness targets.'),
+                ('features', 'Catalog: the features of each feature view, in order.'),
+                ('feature_services', 'Catalog: feature services.'),
+                ('service_features', 'Catalog: the features each service selects, with their output names.'),
+                ('dead_letters', 'Stream events a worker could not apply, with the error.'),
+                ('view_state', 'What the writers of each view last did: newest event_ts, last write, materialization watermark.'),
+                ('training_sets', 'Catalog: training sets built by fs_create_training_set and how.'),
+                ('materialization_runs', 'Every fs_materialize run, failed ones included, with counts, status and error.'),
+                ('aggregation_views', 'Catalog: aggregation views, their events and granularity.'),
+                ('aggregations', 'Catalog: the aggregates of each aggregation view.'),
+                ('stats', 'Per view counters: lookups, cache hits and misses, rows written, unchanged and late, stream and dead letters; zero after a restart.'),
+                ('freshness', 'Per view freshness: last event and write, lag, target, staleness, queue state and the last materialization failure.'),
+                ('cache_stats', 'The shared-memory cache: size, entries, hits, misses, evictions.'),
+                ('progress', 'Running fs_materialize calls, training-set builds and stream batches: phase and rows done.')
+               ) AS d(name, txt)
+          JOIN pg_catalog.pg_class c ON c.relname OPERATOR(pg_catalog.=) d.name
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) 'fstore'::pg_catalog.regnamespace
+    LOOP
+        EXECUTE pg_catalog.format('COMMENT ON %s %s IS %L',
+                                  CASE r.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, r.rel, r.txt);
+    END LOOP;
+END
+$do$;

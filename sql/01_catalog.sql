@@ -143,3 +143,17 @@ SELECT t.workers_gone() AS workers;
 SELECT t.err('DROP EXTENSION fstore');
 ALTER SYSTEM RESET fstore.stream_workers;
 SELECT pg_reload_conf();
+
+-- every public function, view and catalog table of the extension has a
+-- description (\df+, \dv+, \dt+); none missing
+SELECT coalesce(p.oid::regprocedure::text, c.oid::regclass::text) AS undescribed
+  FROM pg_depend d
+  LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+  LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'fstore')
+   AND d.deptype = 'e'
+   AND ((p.oid IS NOT NULL AND (p.proname LIKE 'fs\_%' OR p.proname = 'as_of_join')
+         AND obj_description(p.oid, 'pg_proc') IS NULL)
+     OR (c.relkind IN ('r', 'v') AND obj_description(c.oid, 'pg_class') IS NULL))
+ ORDER BY 1;
+SELECT obj_description('fs_get_many_packed(anyelement, "any")'::regprocedure, 'pg_proc');
