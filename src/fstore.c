@@ -26,6 +26,7 @@
 #include "fstore.h"
 #include "cache/cache.h"
 #include "catalog/metadata.h"
+#include "ingest/ingest.h"
 #include "stats/progress.h"
 #include "stats/stats.h"
 
@@ -202,7 +203,6 @@ _PG_init(void)
 								NULL, NULL, NULL);
 
 	fs_catalog_init();
-	fs_stats_init();
 	fs_cache_init();
 	fs_ingest_init();			/* registers the launcher when preloading */
 	fs_training_init();

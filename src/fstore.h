@@ -20,21 +20,14 @@ extern bool fs_shmem_ready;
 extern int	fs_max_keys_per_call;
 extern int	fs_max_feature_views;
 
-/* per-part initialization, called from _PG_init */
+/* per-part initialization, called from _PG_init (the cache's and the
+ * ingest part's are in cache/cache.h and ingest/ingest.h) */
 extern void fs_catalog_init(void);
-extern void fs_stats_init(void);
-extern void fs_cache_init(void);
-extern void fs_ingest_init(void);
 extern void fs_training_init(void);
 
-/* per-part shared memory: size, tranche needs, and attach/create */
+/* the counters' shared memory: size and attach/create */
 extern Size fs_stats_shmem_size(void);
 extern void fs_stats_shmem_startup(void);
-extern Size fs_cache_shmem_size(void);
-extern int	fs_cache_lwlocks(void);
-extern void fs_cache_shmem_startup(void);
-extern Size fs_ingest_shmem_size(void);
-extern void fs_ingest_shmem_startup(void);
 
 /* a hint to bring addr's cache line in ahead of use */
 #if defined(__GNUC__) || defined(__clang__)

@@ -48,7 +48,5 @@ extern bool fs_stream_queue_state(const char *name, bool stop_at_first,
 
 /* Wakes the worker that serves a view of this database (at commit). */
 extern void fs_stream_wake(int64 view_id);
-/* true when a worker of this database is running */
-extern bool fs_stream_worker_running(void);
 
 #endif							/* FS_INGEST_H */

@@ -269,21 +269,6 @@ fs_stream_wake(int64 view_id)
 	LWLockRelease(ingest->lock);
 }
 
-bool
-fs_stream_worker_running(void)
-{
-	bool		found = false;
-	int			i;
-
-	if (ingest == NULL)
-		return false;
-	LWLockAcquire(ingest->lock, LW_SHARED);
-	for (i = 0; i < ingest->nslots && !found; i++)
-		found = ingest->slots[i].pid != 0 && ingest->slots[i].dbid == MyDatabaseId;
-	LWLockRelease(ingest->lock);
-	return found;
-}
-
 /* ---- the per-database worker ---- */
 
 static void

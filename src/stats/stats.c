@@ -70,11 +70,6 @@ static FsStatsShared *stats_shared = NULL;
 static HTAB *stats_hash = NULL;
 static bool warned_full = false;
 
-void
-fs_stats_init(void)
-{
-}
-
 Size
 fs_stats_shmem_size(void)
 {
