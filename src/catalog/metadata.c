@@ -127,7 +127,7 @@ fstore_namespace(const char *nspname)
 
 	if (!OidIsValid(nsp))
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema \"%s\" does not exist", nspname),
 				 errhint("Run CREATE EXTENSION fstore in this database.")));
 	return nsp;

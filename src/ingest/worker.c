@@ -497,7 +497,7 @@ drain_once(int idx, int64 *events)
 			note->idle_exited |= UINT64CONST(1) << idx;
 		}
 		LWLockRelease(ingest->lock);
-		ereport(DEBUG1, (errmsg("fstore is not installed in this database; stream worker exits")));
+		ereport(DEBUG1, (errmsg("fstore stream worker exiting because fstore is not installed in this database")));
 		proc_exit(0);
 	}
 	PopActiveSnapshot();

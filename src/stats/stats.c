@@ -175,8 +175,8 @@ entry_locked(int64 view_id)
 		if (!warned_full)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("fstore view table is full; some feature views are neither counted nor cached"),
-					 errdetail("It holds fstore.max_feature_views = %d views across all databases.",
+					 errmsg("fstore view table is full"),
+					 errdetail("It holds fstore.max_feature_views = %d views across all databases; the views beyond that are neither counted nor cached.",
 							   fs_max_feature_views),
 					 errhint("Raise fstore.max_feature_views (needs a restart).")));
 		warned_full = true;
