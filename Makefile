@@ -22,6 +22,7 @@ OBJS = \
 	src/online/packed.o \
 	src/online/read.o \
 	src/online/write.o \
+	src/shard/shard.o \
 	src/stats/stats.o
 
 PG_CONFIG ?= pg_config
