@@ -1778,6 +1778,12 @@ BEGIN
 END
 $fn$;
 
+-- The reads and writes of any role connect to the shards with
+-- fstore._shard_conn (with the role's own user mapping); the rest is for
+-- the superusers who define shards.
+REVOKE ALL ON FUNCTION fstore._shard_query(text, text),
+    fstore._shard_require_superuser(text) FROM PUBLIC;
+
 -- Monitoring across shards: per shard of every sharded view, whether it is
 -- reachable and what its fstore.freshness and fstore.stats say.
 CREATE FUNCTION @extschema@.fs_shard_status()
