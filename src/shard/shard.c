@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "fstore_packed.h"
 #include "shard/shard.h"
 #include "stats/stats.h"
 
@@ -54,7 +55,68 @@ typedef struct FsShardSet
 	Oid		   *partcollation;
 	char	   *coldefs;		/* "k bigint, f real, event_ts timestamptz" */
 	char	   *collist;		/* "k, f, event_ts" */
+	bool		packed;			/* shards answer reads in the packed layout */
+	uint8	   *codes;			/* packed type code of each feature */
 } FsShardSet;
+
+/*
+ * What a backend learned about its sharded views (the catalog and the
+ * partition key), kept for later calls while the view keeps its tables
+ * (re-sharding makes new ones) and its row layout; and the shard
+ * connections it knows to be open, per role.
+ */
+#define SHARD_CACHE_SIZE 32
+typedef struct ShardCacheEntry
+{
+	int64		view_id;
+	Oid			offline_relid;
+	uint32		shape;
+	FsShardSet	ss;
+} ShardCacheEntry;
+
+static MemoryContext shard_cxt = NULL;
+static ShardCacheEntry shard_cache[SHARD_CACHE_SIZE];
+static int	shard_cache_n = 0;
+static int	shard_cache_next = 0;	/* replaced next when full */
+
+#define MAX_KNOWN_CONNS 64
+typedef struct KnownConn
+{
+	char		shard[NAMEDATALEN];
+	Oid			userid;
+} KnownConn;
+static KnownConn known_conns[MAX_KNOWN_CONNS];
+static int	n_known_conns = 0;
+
+static int
+known_conn(const char *shard, Oid userid)
+{
+	int			i;
+
+	for (i = 0; i < n_known_conns; i++)
+		if (known_conns[i].userid == userid && strcmp(known_conns[i].shard, shard) == 0)
+			return i;
+	return -1;
+}
+
+static void
+forget_conn(const char *shard)
+{
+	int			i = known_conn(shard, GetUserId());
+
+	if (i >= 0)
+		known_conns[i] = known_conns[--n_known_conns];
+}
+
+static void
+remember_conn(const char *shard)
+{
+	if (known_conn(shard, GetUserId()) >= 0 || n_known_conns >= MAX_KNOWN_CONNS)
+		return;
+	strlcpy(known_conns[n_known_conns].shard, shard, NAMEDATALEN);
+	known_conns[n_known_conns].userid = GetUserId();
+	n_known_conns++;
+}
 
 struct FsShardRouter
 {
@@ -96,7 +158,7 @@ spi_text(int row, int col)
  * history table.  SPI must be connected; what is kept lives in cxt.
  */
 static void
-shard_set_load(FsShardSet *ss, FsView *view, MemoryContext cxt)
+shard_set_read(FsShardSet *ss, FsView *view, MemoryContext cxt)
 {
 	const char *args[1];
 	Relation	rel;
@@ -166,7 +228,213 @@ shard_set_load(FsShardSet *ss, FsView *view, MemoryContext cxt)
 	}
 	ss->coldefs = defs.data;
 	ss->collist = list.data;
+
+	/*
+	 * Reads travel in the packed layout (binary, no text conversion of
+	 * every value) when every feature is a scalar it holds exactly.
+	 */
+	ss->packed = true;
+	ss->codes = palloc(Max(view->nfeatures, 1));
+	for (i = 0; i < view->nfeatures; i++)
+	{
+		switch (view->cols[view->nkeys + i].typid)
+		{
+			case BOOLOID: ss->codes[i] = FSP_BOOL; break;
+			case INT2OID: ss->codes[i] = FSP_INT2; break;
+			case INT4OID: ss->codes[i] = FSP_INT4; break;
+			case INT8OID: ss->codes[i] = FSP_INT8; break;
+			case FLOAT4OID: ss->codes[i] = FSP_FLOAT4; break;
+			case FLOAT8OID: ss->codes[i] = FSP_FLOAT8; break;
+			case DATEOID: ss->codes[i] = FSP_DATE; break;
+			case TIMESTAMPOID: ss->codes[i] = FSP_TIMESTAMP; break;
+			case TIMESTAMPTZOID: ss->codes[i] = FSP_TIMESTAMPTZ; break;
+			case TEXTOID: case BYTEAOID: ss->codes[i] = FSP_BYTES; break;
+			default: ss->packed = false; break;
+		}
+	}
+	if (view->nfeatures > FSP_MAX_FEATURES)
+		ss->packed = false;
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Forms the rows of shard answer in the packed layout: record j is the
+ * value of distinct key which[j] (NULL when absent).
+ */
+static void
+rows_from_packed(FsShardSet *ss, FsKeyBatch *b, const int *which, int n,
+				 bytea *answer, TupleDesc desc, HeapTuple *rows,
+				 Datum *vals, bool *nulls, const char *shard)
+{
+	FsView	   *view = ss->view;
+	fsp_reader *r = palloc(sizeof(fsp_reader));
+	fsp_record *rec = palloc(sizeof(fsp_record));
+	int			j;
+	int			i;
+	int			k;
+
+	if (fsp_open(r, VARDATA_ANY(answer), VARSIZE_ANY_EXHDR(answer)) != 0 ||
+		r->nrecords != (uint32) n || r->nfeatures != view->nfeatures)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("shard \"%s\" sent an answer for feature view \"%s\" that does not match its definition",
+						shard, view->name)));
+	for (i = 0; i < view->nfeatures; i++)
+		if (r->codes[i] != ss->codes[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature \"%s\" of feature view \"%s\" has another type on shard \"%s\"",
+							view->cols[view->nkeys + i].name, view->name, shard)));
+	for (j = 0; j < n; j++)
+	{
+		Datum	   *kv = FS_KEY_VALUES(b, which[j]);
+
+		if (fsp_next(r, rec) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("shard \"%s\" sent a truncated answer for feature view \"%s\"",
+							shard, view->name)));
+		if (!rec->present)
+			continue;
+		memset(nulls, true, sizeof(bool) * desc->natts);
+		for (k = 0; k < view->nkeys; k++)
+		{
+			vals[view->cols[k].online_attnum - 1] = kv[k];
+			nulls[view->cols[k].online_attnum - 1] = false;
+		}
+		for (i = 0; i < view->nfeatures; i++)
+		{
+			const uint8 *p = rec->value[i];
+			int			att = view->cols[view->nkeys + i].online_attnum - 1;
+			Datum		d = (Datum) 0;
+
+			if (p == NULL)
+				continue;
+			switch (r->codes[i])
+			{
+				case FSP_BOOL:
+					d = BoolGetDatum(*p != 0);
+					break;
+				case FSP_INT2:
+					{
+						int16		v;
+
+						memcpy(&v, p, 2);
+						d = Int16GetDatum(v);
+						break;
+					}
+				case FSP_INT4:
+				case FSP_DATE:
+					{
+						int32		v;
+
+						memcpy(&v, p, 4);
+						d = Int32GetDatum(v);
+						break;
+					}
+				case FSP_INT8:
+				case FSP_TIMESTAMP:
+				case FSP_TIMESTAMPTZ:
+					{
+						int64		v;
+
+						memcpy(&v, p, 8);
+						d = Int64GetDatum(v);
+						break;
+					}
+				case FSP_FLOAT4:
+					{
+						float4		v;
+
+						memcpy(&v, p, 4);
+						d = Float4GetDatum(v);
+						break;
+					}
+				case FSP_FLOAT8:
+					{
+						float8		v;
+
+						memcpy(&v, p, 8);
+						d = Float8GetDatum(v);
+						break;
+					}
+				case FSP_BYTES:
+					{
+						bytea	   *v = palloc(rec->count[i] + VARHDRSZ);
+
+						SET_VARSIZE(v, rec->count[i] + VARHDRSZ);
+						memcpy(VARDATA(v), p, rec->count[i]);
+						d = PointerGetDatum(v);
+						break;
+					}
+			}
+			vals[att] = d;
+			nulls[att] = false;
+		}
+		vals[view->cols[view->ts_col].online_attnum - 1] = TimestampTzGetDatum(rec->event_ts);
+		nulls[view->cols[view->ts_col].online_attnum - 1] = false;
+		rows[which[j]] = heap_form_tuple(desc, vals, nulls);
+	}
+}
+
+/*
+ * The view's shard set, from this backend's cache or the catalog (SPI
+ * connected); *ss is a copy whose conns are the caller's (in cxt).
+ */
+static void
+shard_set_load(FsShardSet *ss, FsView *view, MemoryContext cxt)
+{
+	ShardCacheEntry *volatile e = NULL;
+	int			i;
+
+	for (i = 0; i < shard_cache_n; i++)
+		if (shard_cache[i].view_id == view->view_id &&
+			shard_cache[i].offline_relid == view->offline_relid &&
+			shard_cache[i].shape == view->shape)
+		{
+			e = &shard_cache[i];
+			break;
+		}
+	if (e == NULL)
+	{
+		if (shard_cxt == NULL)
+			shard_cxt = AllocSetContextCreate(TopMemoryContext, "fstore shard sets",
+											  ALLOCSET_SMALL_SIZES);
+		if (shard_cache_n < SHARD_CACHE_SIZE)
+			e = &shard_cache[shard_cache_n++];
+		else
+		{
+			e = &shard_cache[shard_cache_next];
+			shard_cache_next = (shard_cache_next + 1) % SHARD_CACHE_SIZE;
+			if (e->ss.names != NULL)
+				MemoryContextDelete(GetMemoryChunkContext(e->ss.names));
+		}
+		memset(e, 0, sizeof(ShardCacheEntry));
+		{
+			MemoryContext ecxt = AllocSetContextCreate(shard_cxt, "fstore shard set",
+													   ALLOCSET_SMALL_SIZES);
+
+			PG_TRY();
+			{
+				shard_set_read(&e->ss, view, ecxt);
+			}
+			PG_CATCH();
+			{
+				/* nothing half-read stays in the cache */
+				memset(e, 0, sizeof(ShardCacheEntry));
+				e->view_id = -1;
+				MemoryContextDelete(ecxt);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+		}
+		e->view_id = view->view_id;
+		e->offline_relid = view->offline_relid;
+		e->shape = view->shape;
+	}
+	*ss = e->ss;
+	ss->view = view;
+	ss->conns = MemoryContextAllocZero(cxt, sizeof(char *) * ss->nshards);
 }
 
 /* The shard (index) of a key given as its column values. */
@@ -188,10 +456,19 @@ shard_conn(FsShardSet *ss, int i, bool reconnect, MemoryContext cxt)
 
 	if (ss->conns[i] && !reconnect)
 		return ss->conns[i];
+	if (!reconnect && known_conn(ss->names[i], GetUserId()) >= 0)
+	{
+		/* fstore._shard_conn's name for it */
+		ss->conns[i] = MemoryContextStrdup(cxt, psprintf("fstore_%s_%u", ss->names[i],
+														 GetUserId()));
+		return ss->conns[i];
+	}
+	forget_conn(ss->names[i]);
 	args[0] = ss->names[i];
 	args[1] = reconnect ? "true" : "false";
 	spi_run("SELECT fstore._shard_conn($1, $2::pg_catalog.bool)", 2, args, SPI_OK_SELECT);
 	ss->conns[i] = MemoryContextStrdup(cxt, spi_text(0, 1));
+	remember_conn(ss->names[i]);
 	return ss->conns[i];
 }
 
@@ -253,8 +530,9 @@ shard_collect(FsShardSet *ss, int i, const char *coldefs, MemoryContext cxt)
 		MemoryContextSwitchTo(cxt);
 		ed = CopyErrorData();
 		FlushErrorState();
-		/* the connection may be broken: open it again next time */
+		/* the connection may be broken: check it again next time */
 		ss->conns[i] = NULL;
+		forget_conn(ss->names[i]);
 		if (ERRCODE_TO_CATEGORY(ed->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -376,12 +654,20 @@ fs_shard_read_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 			else
 				elems[j] = kv[0];
 		}
-		shard_send(&ss, s,
-				   psprintf("SELECT %s FROM %s.fs_get_many(NULL::fstore_online.%s, %s::%s)",
-							ss.collist, ss.schemas[s], quote_identifier(view->name),
-							quote_literal_cstr(array_text(elems, nwhich[s], view->key_type)),
-							keyarr),
-				   callcxt);
+		if (ss.packed)
+			shard_send(&ss, s,
+					   psprintf("SELECT %s.fs_get_many_packed(NULL::fstore_online.%s, %s::%s)",
+								ss.schemas[s], quote_identifier(view->name),
+								quote_literal_cstr(array_text(elems, nwhich[s], view->key_type)),
+								keyarr),
+					   callcxt);
+		else
+			shard_send(&ss, s,
+					   psprintf("SELECT %s FROM %s.fs_get_many(NULL::fstore_online.%s, %s::%s)",
+								ss.collist, ss.schemas[s], quote_identifier(view->name),
+								quote_literal_cstr(array_text(elems, nwhich[s], view->key_type)),
+								keyarr),
+					   callcxt);
 	}
 
 	/* ... then the answers are collected, each in its keys' order */
@@ -391,6 +677,26 @@ fs_shard_read_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 
 		if (nwhich[s] == 0)
 			continue;
+		if (ss.packed)
+		{
+			bool		isnull;
+			Datum		answer;
+			MemoryContext old;
+
+			shard_collect(&ss, s, "p pg_catalog.bytea", callcxt);
+			if (SPI_processed != 1)
+				elog(ERROR, "fs_get_many_packed on shard \"%s\" returned %llu rows",
+					 ss.names[s], (unsigned long long) SPI_processed);
+			answer = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (isnull)
+				elog(ERROR, "fs_get_many_packed on shard \"%s\" returned NULL", ss.names[s]);
+			old = MemoryContextSwitchTo(callcxt);
+			rows_from_packed(&ss, b, which[s], nwhich[s], DatumGetByteaPP(answer), desc,
+							 rows, vals, nulls, ss.names[s]);
+			MemoryContextSwitchTo(old);
+			shard_finish(&ss, s);
+			continue;
+		}
 		shard_collect(&ss, s, ss.coldefs, callcxt);
 		if (SPI_processed != (uint64) nwhich[s])
 			ereport(ERROR,
