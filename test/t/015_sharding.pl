@@ -191,6 +191,13 @@ both(q{SELECT string_agg(f::text, ';' ORDER BY o) FROM fs_get_many(NULL::fstore_
 	'a composite key');
 both(q{SELECT md5(string_agg(x::text, ';' ORDER BY x::text)) FROM (SELECT doc_id, views, ctr, tags, note, event_ts FROM fstore_offline.ds<S>) x},
 	'the history');
+for my $sfx ('', '_u')
+{
+	co(qq{SELECT fs_create_feature_service('svc$sfx', ARRAY['ds$sfx.views', 'ds_ttl$sfx.score', 'ds$sfx.note AS n'])});
+}
+both(q{SELECT string_agg(f::text, ';' ORDER BY o) FROM fs_get_many(NULL::fstore_online.svc<S>, ARRAY[1, 2, 3, 4, 999, NULL, 2]::bigint[]) WITH ORDINALITY AS f(doc_id, views, score, n, o)},
+	'a service over sharded views');
+co(q{SELECT fs_drop_feature_service('svc'); SELECT fs_drop_feature_service('svc_u')});
 both(q{SELECT count(*) || ',' || md5(string_agg(x::text, ';' ORDER BY x::text)) FROM (SELECT user_id, doc_id, clicks, score, event_ts FROM fstore_offline.uds<S>) x},
 	'the history of the materialized view');
 is(co(q{SELECT count(*) FROM fstore_shard.ds}), co(q{SELECT count(*) FROM fstore_online.ds_u}),
