@@ -44,6 +44,7 @@
 #include "utils/typcache.h"
 
 #include "fstore.h"
+#include "aggregate/aggregate.h"
 #include "cache/cache.h"
 #include "online/online.h"
 #include "online/packed.h"
@@ -458,6 +459,8 @@ fs_get_many(PG_FUNCTION_ARGS)
 	MemoryContext old = CurrentMemoryContext;
 	LookupCall	c;
 
+	if (fs_agg_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0)))
+		return fs_agg_get_many(fcinfo, false);	/* aggregation view */
 	memset(&c, 0, sizeof(c));
 	lookup_begin(fcinfo, &c);
 	InitMaterializedSRF(fcinfo, 0);
@@ -492,6 +495,8 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 	bytea	   *result;
 	int			i;
 
+	if (fs_agg_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0)))
+		return fs_agg_get_many(fcinfo, true);	/* aggregation view */
 	memset(&c, 0, sizeof(c));
 	lookup_begin(fcinfo, &c);
 	if (!c.have_keys)
