@@ -2315,6 +2315,27 @@ BEGIN
 END
 $fn$;
 
+-- fs_create_feature_view and fs_shard_feature_view in one call: a view
+-- created with shards => ... (every shard when shards is NULL).
+CREATE FUNCTION @extschema@.fs_create_sharded_feature_view(
+    name text,
+    entity text,
+    features text DEFAULT NULL,
+    source regclass DEFAULT NULL,
+    timestamp_column name DEFAULT 'event_ts',
+    ttl interval DEFAULT NULL,
+    source_query text DEFAULT NULL,
+    shards text[] DEFAULT NULL)
+RETURNS TABLE (shard text, state text, error text) LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    PERFORM fstore._shard_require_superuser('create a sharded feature view');
+    PERFORM @extschema@.fs_create_feature_view($1, $2, features => $3, source => $4,
+        timestamp_column => $5, ttl => $6, source_query => $7);
+    RETURN QUERY SELECT * FROM @extschema@.fs_shard_feature_view($1, $8);
+END
+$fn$;
+
 -- Drops a sharded view on the coordinator and, with on_shards, on every
 -- shard (each in a transaction of its own).
 CREATE FUNCTION @extschema@.fs_drop_sharded_feature_view(view text, on_shards bool DEFAULT false)

@@ -85,13 +85,13 @@ for my $sfx ('', '_u')
 	co(qq{
 		SELECT fs_create_feature_view('ds$sfx', 'doc', 'views int, ctr real, tags text[], note text');
 		SELECT fs_create_feature_view('ds_ttl$sfx', 'doc', 'score float8', ttl => interval '1 hour');
-		SELECT fs_create_feature_view('uds$sfx', 'ud', source => 'raw.clicks'::regclass);
 	});
 }
+co(q{SELECT fs_create_feature_view('uds_u', 'ud', source => 'raw.clicks'::regclass)});
 is(co(q{SELECT string_agg(shard || ':' || state, ',') FROM fs_shard_feature_view('ds')}),
 	's1:ready,s2:ready,s3:ready', 'ds sharded over every shard');
-is(co(q{SELECT string_agg(shard || ':' || state, ',') FROM fs_shard_feature_view('uds', ARRAY['s3', 's1', 's2'])}),
-	's3:ready,s1:ready,s2:ready', 'uds sharded in the given order');
+is(co(q{SELECT string_agg(shard || ':' || state, ',') FROM fs_create_sharded_feature_view('uds', 'ud', source => 'raw.clicks'::regclass, shards => ARRAY['s3', 's1', 's2'])}),
+	's3:ready,s1:ready,s2:ready', 'uds created sharded, in the given order of shards');
 my ($ret, $out, $err) = $co->psql('postgres',
 	q{SELECT string_agg(shard || ':' || state, ',') FROM fs_shard_feature_view('ds_ttl')});
 is($out, 's1:ready,s2:ready,s3:failed', 'a shard holding another definition fails');
@@ -253,7 +253,10 @@ is(co(qq{SELECT string_agg(doc_id::text, ',') FROM fs_get_many(NULL::fstore_onli
 my $w = qq{SELECT fs_write('ds<S>', ARRAY[ROW($on{1}[1], 5555, 0, NULL, 'outage', '$t0'), ROW($on{2}[1], 5555, 0, NULL, 'outage', '$t0')]::fstore_online.ds<S>[])::text};
 (my $ws = $w) =~ s/<S>//g;
 (my $wu = $w) =~ s/<S>/_u/g;
+my $state = co(q{SELECT last_event_ts, last_write_at FROM fstore.view_state s JOIN fstore.feature_views v USING (view_id) WHERE v.name = 'ds'});
 co_fails($ws, qr/shard "s2" is unavailable/, 'a write needing the stopped shard');
+is(co(q{SELECT last_event_ts, last_write_at FROM fstore.view_state s JOIN fstore.feature_views v USING (view_id) WHERE v.name = 'ds'}),
+	$state, 'the failed write changed nothing on the coordinator');
 # documented: a shard that was sent its rows before the failure keeps them
 is($shards[0]->safe_psql('postgres', "SELECT views FROM fstore_online.ds WHERE doc_id = $on{1}[1]"),
 	'5555', 'the rows of a shard asked before the failure stay applied');
