@@ -280,6 +280,38 @@ co(q{SELECT fs_drop_sharded_feature_view('ds_ttl', on_shards => true)});
 is($shards[0]->safe_psql('postgres', q{SELECT count(*) FROM fstore.feature_views WHERE name = 'ds_ttl'}), '0',
 	'a sharded view dropped everywhere');
 
+# adding a shard and rebalancing, offline, as docs/scale-out.md says
+my $s4 = PostgreSQL::Test::Cluster->new('shard4');
+$s4->init;
+$s4->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'fstore'
+fstore.cache_size = '16MB'
+});
+$s4->start;
+$s4->safe_psql('postgres', 'CREATE EXTENSION fstore');
+push @shards, $s4;
+co(sprintf(q{SELECT fs_add_shard('s4', 'host=''%s'' port=%d dbname=postgres')}, $s4->host, $s4->port));
+my $reads = q{SELECT md5(string_agg(f::text, ';')) FROM fs_get_many(NULL::fstore_online.ds<S>, (SELECT array_agg(doc_id ORDER BY doc_id) FROM fstore_online.ds_u)) f};
+(my $rs = $reads) =~ s/<S>//g;
+my $hist = q{SELECT md5(string_agg(x::text, ';' ORDER BY x::text)) FROM fstore_offline.ds x};
+my ($r0, $h0) = (co($rs), co($hist));
+co(q{
+	CREATE TABLE keep_o AS SELECT * FROM fstore_shard.ds;
+	CREATE TABLE keep_h AS SELECT * FROM fstore_offline.ds;
+	SELECT fs_drop_sharded_feature_view('ds', on_shards => true);
+	SELECT count(*) FROM fs_create_sharded_feature_view('ds', 'doc', 'views int, ctr real, tags text[], note text',
+		shards => ARRAY['s1', 's2', 's3', 's4']);
+	INSERT INTO fstore_shard.ds SELECT * FROM keep_o;
+	INSERT INTO fstore_offline.ds SELECT * FROM keep_h;
+});
+is(co($rs), $r0, 'after rebalancing over 4 shards every key reads the same');
+is(co($hist), $h0, 'and the history is the same, created_at included');
+ok($s4->safe_psql('postgres', 'SELECT count(*) FROM fstore_online.ds') > 50, 'the new shard holds its part');
+is(co(q{SELECT count(*) FROM fs_get_many(NULL::fstore_online.ds, ARRAY[1, 2, 3]::bigint[]) f WHERE event_ts IS NOT NULL}), '3',
+	'the shards serve the moved keys from their own tables');
+is(co(q{SELECT fs_write('ds', ARRAY[ROW(1, 12, 0.1, NULL, 'x', now())]::fstore_online.ds[])::text}), '(0,1,0)',
+	'change detection sees the moved values');
+
 $co->stop;
 $_->stop for @shards;
 done_testing();
