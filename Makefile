@@ -31,6 +31,7 @@ OBJS = \
 	src/online/keys.o \
 	src/online/packed.o \
 	src/online/read.o \
+	src/online/service.o \
 	src/online/write.o \
 	src/shard/shard.o \
 	src/stats/stats.o

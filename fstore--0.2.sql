@@ -73,9 +73,13 @@ CREATE TABLE fstore.features (
 );
 
 CREATE TABLE fstore.feature_services (
-    name       text PRIMARY KEY,
-    entity     text NOT NULL REFERENCES fstore.entities (name),
-    created_at timestamptz NOT NULL DEFAULT now()
+    name          text PRIMARY KEY,
+    entity        text REFERENCES fstore.entities (name), -- NULL: several
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    request_type  regtype,            -- fstore.<name>_request
+    derived       name[],             -- derived features: names,
+    derived_types text[],             -- types (format_type) and
+    derived_exprs text[]              -- expressions as fstore wrote them out
 );
 
 CREATE TABLE fstore.service_features (
@@ -729,9 +733,9 @@ BEGIN
         IF v_parts IS NOT NULL AND cardinality(v_parts) = 1 AND v_alias IS NULL
            AND EXISTS (SELECT 1 FROM fstore.feature_services fs WHERE fs.name = v_parts[1]) THEN
             FOR r IN
-                SELECT sf.view_name AS v, fs.entity AS e, sf.feature AS f, sf.output_name AS o
+                SELECT sf.view_name AS v, fv.entity AS e, sf.feature AS f, sf.output_name AS o
                   FROM fstore.service_features sf
-                  JOIN fstore.feature_services fs ON fs.name = sf.service
+                  JOIN fstore.feature_views fv ON fv.name = sf.view_name
                  WHERE sf.service = v_parts[1] ORDER BY sf.position
             LOOP
                 n := n + 1;
@@ -774,23 +778,60 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION @extschema@.fs_create_feature_service(name text, features text[])
+-- Checks, types and writes out (qualified, now() as fstore_now) the derived
+-- features of a service over its columns (src/online/service.c).
+CREATE FUNCTION fstore._derived_analyze(cols name[], types text[], exprs text[],
+    OUT pos int, OUT name name, OUT typesql text, OUT expr text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_derived_analyze'
+LANGUAGE C STRICT STABLE;
+
+-- Makes every backend plan statements calling these functions again.
+CREATE FUNCTION fstore._invalidate_reads(fns regprocedure[]) RETURNS void
+AS 'MODULE_PATHNAME', 'fs_invalidate_reads'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION @extschema@.fs_create_feature_service(name text, features text[],
+    derived text[] DEFAULT NULL, or_replace bool DEFAULT false)
 RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    v_name    text := fstore._check_name($1, 'feature service');
+    -- the request type is <name>_request: 8 bytes of the 63 go to it
+    v_name    text := fstore._check_name($1, 'feature service', 55);
     v_entity  text;
+    v_multi   bool := false;
+    v_rcols   name[] := '{}';   -- request columns: union of the entities' keys
+    v_rtypes  text[] := '{}';
+    v_rviews  text[] := '{}';   -- a view that brought each request column
     v_out     name[] := '{}';
     v_views   text[] := '{}';
     v_feats   name[] := '{}';
-    v_defs    text;
-    v_type    text;
+    v_otypes  text[] := '{}';
+    v_dnames  name[];
+    v_dtypes  text[];
+    v_dexprs  text[];
+    v_cols    name[];
+    v_types   text[];
+    v_old     record;
+    v_oldcols name[];
+    v_oldtypes text[];
+    v_oldrcols name[];
+    v_oldrtypes text[];
+    v_req     regtype;
+    v_pos     int;
     r record;
+    r2 record;
 BEGIN
     PERFORM fstore._lock_catalog();
-    IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+    IF or_replace IS NULL THEN
+        RAISE EXCEPTION 'or_replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT s.* INTO v_old FROM fstore.feature_services s WHERE s.name = v_name;
+    IF FOUND AND NOT or_replace THEN
         RAISE EXCEPTION 'feature service "%" already exists', v_name
-            USING ERRCODE = 'duplicate_object';
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Pass or_replace => true to change it in place.';
     END IF;
     IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
         RAISE EXCEPTION 'a feature view named "%" already exists', v_name
@@ -802,38 +843,157 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    FOR r IN SELECT * FROM fstore._resolve_features(features) ORDER BY pos LOOP
+    FOR r IN SELECT f.*, ft.type FROM fstore._resolve_features(features) f
+               JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
+              ORDER BY f.pos LOOP
         IF v_entity IS NULL THEN
             v_entity := r.entity;
         ELSIF v_entity <> r.entity THEN
-            RAISE EXCEPTION 'feature view "%" has entity "%", but feature service "%" uses entity "%"',
-                            r.view_name, r.entity, v_name, v_entity
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'All feature views of a service must share one entity.';
+            v_multi := true;
         END IF;
+        -- the view's key columns join the request columns; a column shared
+        -- by name must have one type
+        FOR r2 IN SELECT k.c, k.t FROM fstore.entities e,
+                         unnest(e.key_columns, e.key_types) WITH ORDINALITY AS k(c, t, i)
+                   WHERE e.name = r.entity ORDER BY k.i LOOP
+            v_pos := array_position(v_rcols, r2.c);
+            IF v_pos IS NULL THEN
+                v_rcols := v_rcols || r2.c;
+                v_rtypes := v_rtypes || r2.t;
+                v_rviews := v_rviews || r.view_name;
+            ELSIF v_rtypes[v_pos] <> r2.t THEN
+                RAISE EXCEPTION 'feature views "%" and "%" of feature service "%" disagree on the type of key column "%"',
+                                v_rviews[v_pos], r.view_name, v_name, r2.c
+                    USING ERRCODE = 'datatype_mismatch',
+                          DETAIL = format('Feature view "%s" has %s %s, feature view "%s" has %s %s.',
+                                          v_rviews[v_pos], quote_ident(r2.c), v_rtypes[v_pos],
+                                          r.view_name, quote_ident(r2.c), r2.t),
+                          HINT = 'A request column shared by several entities must have one type in all of them.';
+            END IF;
+        END LOOP;
         v_views := v_views || r.view_name;
         v_feats := v_feats || r.feature;
         v_out := v_out || r.output_name;
+        v_otypes := v_otypes || r.type;
     END LOOP;
 
     FOR i IN 1 .. cardinality(v_out) LOOP
-        IF v_out[i] = ANY (v_out[1:i - 1]) OR v_out[i] IN (
-                SELECT unnest(e.key_columns) FROM fstore.entities e WHERE e.name = v_entity) THEN
+        IF v_out[i] = ANY (v_out[1:i - 1]) OR v_out[i] = ANY (v_rcols) THEN
             RAISE EXCEPTION 'feature service "%" has two columns named "%"', v_name, v_out[i]
                 USING ERRCODE = 'duplicate_column',
                       HINT = 'Rename one of them with AS.';
         END IF;
     END LOOP;
+    v_cols := v_rcols || v_out;
+    v_types := v_rtypes || v_otypes;
 
-    v_defs := fstore._key_defs(v_entity);
-    FOR i IN 1 .. cardinality(v_out) LOOP
-        SELECT f.type INTO v_type FROM fstore.features f
-         WHERE f.view_name = v_views[i] AND f.name = v_feats[i];
-        v_defs := v_defs || format(', %I %s', v_out[i], v_type);
-    END LOOP;
-    EXECUTE format('CREATE TYPE fstore_online.%I AS (%s)', v_name, v_defs);
+    -- derived features: checked, typed and written out qualified (C)
+    IF derived IS NOT NULL AND cardinality(derived) > 0 THEN
+        SELECT array_agg(d.name ORDER BY d.pos), array_agg(d.typesql ORDER BY d.pos),
+               array_agg(d.expr ORDER BY d.pos)
+          INTO v_dnames, v_dtypes, v_dexprs
+          FROM fstore._derived_analyze(v_cols, v_types, derived) d;
+        FOR i IN 1 .. cardinality(v_dnames) LOOP
+            IF v_dnames[i] = ANY (v_cols) OR v_dnames[i] = ANY (v_dnames[1:i - 1]) THEN
+                RAISE EXCEPTION 'feature service "%" has two columns named "%"', v_name, v_dnames[i]
+                    USING ERRCODE = 'duplicate_column',
+                          HINT = 'Rename one of them with AS.';
+            END IF;
+        END LOOP;
+        v_cols := v_cols || v_dnames;
+        v_types := v_types || v_dtypes;
+    END IF;
 
-    INSERT INTO fstore.feature_services (name, entity) VALUES (v_name, v_entity);
+    IF v_old.name IS NOT NULL THEN
+        -- or_replace: the same definition changes nothing; another one with
+        -- the same row and request types is applied in place (the types,
+        -- and so clients' prepared statements, stay); any other fails
+        IF v_old.derived IS NOT DISTINCT FROM v_dnames
+           AND v_old.derived_types IS NOT DISTINCT FROM v_dtypes
+           AND v_old.derived_exprs IS NOT DISTINCT FROM v_dexprs
+           AND (SELECT array_agg(ARRAY[sf.view_name, sf.feature, sf.output_name] ORDER BY sf.position)
+                  FROM fstore.service_features sf WHERE sf.service = v_name)
+               IS NOT DISTINCT FROM
+               (SELECT array_agg(ARRAY[s.v, s.f::text, s.o::text] ORDER BY s.i)
+                  FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i)) THEN
+            RETURN;
+        END IF;
+        SELECT array_agg(a.attname ORDER BY a.attnum),
+               array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+          INTO v_oldcols, v_oldtypes
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t
+                              WHERE t.oid = format('fstore_online.%I', v_name)::regtype)
+           AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT array_agg(a.attname ORDER BY a.attnum),
+               array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+          INTO v_oldrcols, v_oldrtypes
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.oid = v_old.request_type)
+           AND a.attnum > 0 AND NOT a.attisdropped;
+        IF v_oldcols IS DISTINCT FROM v_cols OR v_oldtypes IS DISTINCT FROM v_types
+           OR v_oldrcols IS DISTINCT FROM v_rcols OR v_oldrtypes IS DISTINCT FROM v_rtypes THEN
+            RAISE EXCEPTION 'cannot replace feature service "%": its row type would change', v_name
+                USING ERRCODE = 'invalid_object_definition',
+                      DETAIL = format('The row type has columns (%s); the new definition has (%s).',
+                                      (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                                         FROM unnest(v_oldcols, v_oldtypes) WITH ORDINALITY AS x(c, t, n)),
+                                      (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                                         FROM unnest(v_cols, v_types) WITH ORDINALITY AS x(c, t, n))),
+                      HINT = 'Replacing keeps the service''s columns, their names, types and order. To change them, drop the feature service and create it again; clients then re-prepare the statements that use it.';
+        END IF;
+        DELETE FROM fstore.service_features sf WHERE sf.service = v_name;
+        UPDATE fstore.feature_services s
+           SET entity = CASE WHEN v_multi THEN NULL ELSE v_entity END,
+               derived = v_dnames, derived_types = v_dtypes, derived_exprs = v_dexprs
+         WHERE s.name = v_name;
+    ELSE
+        -- a request type left by a dropped service of this name is taken
+        -- over, altered in place to the new columns if they differ: its OID
+        -- stays, so statements prepared with it as a parameter's type keep
+        -- binding (and get a clear error if the columns changed)
+        v_req := pg_catalog.to_regtype(format('fstore.%I', v_name || '_request'));
+        IF v_req IS NOT NULL AND NOT pg_catalog.pg_has_role(
+               (SELECT t.typowner FROM pg_catalog.pg_type t WHERE t.oid = v_req), 'USAGE') THEN
+            RAISE EXCEPTION 'request type % belongs to another role', v_req
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A dropped feature service of this name left it.',
+                      HINT = format('Have its owner drop it (DROP TYPE %s), or choose another name.', v_req);
+        END IF;
+        IF v_req IS NOT NULL THEN
+            SELECT array_agg(a.attname ORDER BY a.attnum),
+                   array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+              INTO v_oldrcols, v_oldrtypes
+              FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.oid = v_req)
+               AND a.attnum > 0 AND NOT a.attisdropped;
+            IF v_oldrcols IS DISTINCT FROM v_rcols OR v_oldrtypes IS DISTINCT FROM v_rtypes THEN
+                EXECUTE format('ALTER TYPE fstore.%I %s', v_name || '_request',
+                    (SELECT string_agg(x, ', ') FROM (
+                        SELECT format('DROP ATTRIBUTE %I', c) AS x FROM unnest(v_oldrcols) c
+                        UNION ALL
+                        SELECT format('ADD ATTRIBUTE %I %s', c, t)
+                          FROM unnest(v_rcols, v_rtypes) WITH ORDINALITY AS y(c, t, n)) z));
+            END IF;
+        ELSE
+            EXECUTE format('CREATE TYPE fstore.%I AS (%s)', v_name || '_request',
+                           (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                              FROM unnest(v_rcols, v_rtypes) WITH ORDINALITY AS x(c, t, n)));
+        END IF;
+        EXECUTE format('CREATE TYPE fstore_online.%I AS (%s)', v_name,
+                       (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                          FROM unnest(v_cols, v_types) WITH ORDINALITY AS x(c, t, n)));
+        INSERT INTO fstore.feature_services (name, entity, request_type, derived, derived_types, derived_exprs)
+        VALUES (v_name, CASE WHEN v_multi THEN NULL ELSE v_entity END,
+                format('fstore.%I', v_name || '_request')::regtype,
+                v_dnames, v_dtypes, v_dexprs);
+        -- statements prepared against an earlier service of this name
+        -- are planned again (with the new row type) on their next use
+        PERFORM fstore._invalidate_reads(ARRAY[
+            '@extschema@.fs_get_many(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_packed(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_status(anyelement, "any")'::pg_catalog.regprocedure]);
+    END IF;
     INSERT INTO fstore.service_features (service, position, view_name, feature, output_name)
     SELECT v_name, s.i, s.v, s.f, s.o
       FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i);
@@ -853,6 +1013,13 @@ BEGIN
     END IF;
     DELETE FROM fstore.feature_services s WHERE s.name = v_name;
     EXECUTE format('DROP TYPE IF EXISTS fstore_online.%I', v_name);
+    -- the request type stays: statements prepared with it as a parameter's
+    -- type keep binding; a service created again under this name takes it
+    -- over (fs_create_feature_service), and DROP TYPE removes it for good
+    PERFORM fstore._invalidate_reads(ARRAY[
+            '@extschema@.fs_get_many(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_packed(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_status(anyelement, "any")'::pg_catalog.regprocedure]);
 END
 $fn$;
 
@@ -872,6 +1039,14 @@ CREATE FUNCTION @extschema@.fs_get_many_packed(row_type anyelement, keys "any")
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'fs_get_many_packed'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+-- Per request and view of a service: present, expired, absent or null key,
+-- with the stored row's event_ts.
+CREATE FUNCTION @extschema@.fs_get_many_status(row_type anyelement, keys "any",
+    OUT request int, OUT view_name text, OUT status text, OUT event_ts timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_get_many_status'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 1000;
 
 CREATE FUNCTION @extschema@.fs_write(view text, rows anyarray,
     OUT written bigint, OUT unchanged bigint, OUT late bigint)
@@ -1039,6 +1214,58 @@ BEGIN
 END
 $fn$;
 
+-- A training set's query with the derived features of the services it
+-- names: computed from each row's columns, with the row's event_ts as
+-- now(), as fs_get_many computes them at the time of a request.
+CREATE FUNCTION fstore._with_derived(p_features text[], p_sql text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_ref    text;
+    v_svc    text;
+    v_n      int := 0;
+    v_select text := '';
+    v_from   text := '';
+    v_base   text;
+    v_owner  oid;
+    r record;
+BEGIN
+    FOREACH v_ref IN ARRAY p_features LOOP
+        v_svc := regexp_replace(btrim(v_ref), '\.\s*\*$', '');
+        SELECT s.* INTO r FROM fstore.feature_services s
+         WHERE s.name = v_svc AND cardinality(s.derived) > 0;
+        IF NOT FOUND THEN
+            CONTINUE;
+        END IF;
+        SELECT t.typowner INTO v_owner FROM pg_catalog.pg_type t
+         WHERE t.oid = format('fstore_online.%I', v_svc)::pg_catalog.regtype;
+        -- the expressions run with the rights of whoever runs the query
+        IF NOT pg_catalog.pg_has_role(v_owner, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for the derived features of feature service "%"', v_svc
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A training set computes derived features with the rights of the role that builds it, which must have the privileges of the service''s owner.',
+                      HINT = 'Have the service''s owner build the training set, or list the features of the service''s views instead of the service.';
+        END IF;
+        v_n := v_n + 1;
+        SELECT string_agg(format('fs_b.%I AS %I', a.attname, a.attname), ', ' ORDER BY a.attnum)
+          INTO v_base
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t
+                              WHERE t.oid = format('fstore_online.%I', v_svc)::pg_catalog.regtype)
+           AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> ALL (r.derived);
+        v_select := v_select || format(', fs_d%s.*', v_n);
+        v_from := v_from || format(E'\n  CROSS JOIN LATERAL (SELECT %s\n      FROM (SELECT %s, fs_b.event_ts::pg_catalog.timestamptz AS fstore_now) fstore_row) fs_d%s',
+            (SELECT string_agg(format('%s AS %I', d.e, d.n), ', ' ORDER BY d.i)
+               FROM unnest(r.derived_exprs, r.derived) WITH ORDINALITY AS d(e, n, i)),
+            v_base, v_n);
+    END LOOP;
+    IF v_n = 0 THEN
+        RETURN p_sql;
+    END IF;
+    RETURN format(E'SELECT fs_b.*%s\n  FROM (\n%s\n) fs_b%s', v_select, p_sql, v_from);
+END
+$fn$;
+
 CREATE FUNCTION @extschema@.fs_training_set_query(entity_query text, features text[],
     created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
 RETURNS text LANGUAGE plpgsql
@@ -1159,13 +1386,13 @@ BEGIN
     END IF;
 
     IF v_strategy = 'hash' THEN
-        RETURN format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
+        RETURN fstore._with_derived(features, format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
                       v_query,
                       (SELECT string_agg(quote_literal(x), ', ' ORDER BY n) FROM unnest(features) WITH ORDINALITY AS u(x, n)),
                       CASE WHEN created_before IS NULL THEN ''
                            ELSE format(E',\n         created_before => %L', created_before) END,
                       (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
-                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n)));
+                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n))));
     END IF;
 
     v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
@@ -1189,8 +1416,8 @@ BEGIN
     END LOOP;
     v_select := v_select || (SELECT string_agg(format(', fs_v%s.c%s AS %I', array_position(v_views, f.view_name), f.pos, f.output_name), '' ORDER BY f.pos)
                                FROM fstore._resolve_features(features) f);
-    RETURN format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
-                  v_select, v_query, v_from);
+    RETURN fstore._with_derived(features, format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
+                  v_select, v_query, v_from));
 END
 $fn$;
 
@@ -1252,11 +1479,21 @@ AS 'MODULE_PATHNAME', 'fs_queue_state'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW fstore.stats AS
+-- Counters live in shared memory: a view nothing has touched since the
+-- server started has no entry there yet, and reads 0, not NULL.
 SELECT v.name AS view_name,
-       s.lookups, s.keys_requested, s.cache_hits, s.cache_misses, s.evictions,
-       s.rows_written, s.rows_unchanged, s.rows_late, s.stream_applied,
+       COALESCE(s.lookups, 0) AS lookups,
+       COALESCE(s.keys_requested, 0) AS keys_requested,
+       COALESCE(s.cache_hits, 0) AS cache_hits,
+       COALESCE(s.cache_misses, 0) AS cache_misses,
+       COALESCE(s.evictions, 0) AS evictions,
+       COALESCE(s.rows_written, 0) AS rows_written,
+       COALESCE(s.rows_unchanged, 0) AS rows_unchanged,
+       COALESCE(s.rows_late, 0) AS rows_late,
+       COALESCE(s.stream_applied, 0) AS stream_applied,
        q.depth AS queue_depth,
-       s.stream_batches, s.dead_letters
+       COALESCE(s.stream_batches, 0) AS stream_batches,
+       COALESCE(s.dead_letters, 0) AS dead_letters
   FROM fstore.feature_views v
   LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
   LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
@@ -1361,6 +1598,7 @@ GRANT EXECUTE ON FUNCTION
     fstore._ordinal(),
     fstore._check_name(text, text, int), fstore._check_select(text),
     fstore._query_columns(text), fstore._resolve_features(text[]),
+    fstore._with_derived(text[], text),
     fstore._estimate_rows(text), fstore._eq_operator(regtype),
     fstore.as_of_join(text, text[], timestamptz),
     fstore._catalog_changed(), fstore._online_dml(), fstore._stream_enqueued(),

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the benchmarks on a throwaway cluster and prints one table each.
-# usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry] [aggregations]
+# usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry] [aggregations] [ranker]
 #        [python] [sharding]   (default: all)
 # Each benchmark measures its baseline in the same run.  Not part of the
 # test suite; takes several minutes.  The read, ingest and python
@@ -12,7 +12,7 @@ FS_EXTRA_PACKAGES="redis-server libhiredis-dev gnuplot-nox" scripts/setup.sh
 source scripts/lib.sh
 make -s -C bench
 
-which=${*:-write read ingest materialize training retry aggregations python sharding}
+which=${*:-write read ingest materialize training retry aggregations python ranker sharding}
 FS_BENCH_OUT=$(mkdir -p "${FS_BENCH_OUT:-bench/plots}" && cd "${FS_BENCH_OUT:-bench/plots}" && pwd)
 export FS_BENCH_OUT
 dir=$(fs_tmpdir bench)
@@ -33,6 +33,7 @@ for b in $which; do
 		retry) bench/stream_retry.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		aggregations) bench/aggregations.sh "$dir" ;;
 		python) bench/python_client.sh "$dir" ;;
+		ranker) bench/ranker.sh "$dir" ;;
 		sharding) bench/sharding.sh "$dir" ;;
 		*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
