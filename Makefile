@@ -35,6 +35,7 @@ OBJS = \
 	src/online/service.o \
 	src/online/write.o \
 	src/stats/progress.o \
+	src/shard/shard.o \
 	src/stats/stats.o
 
 PG_CONFIG ?= pg_config

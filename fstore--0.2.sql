@@ -1807,6 +1807,10 @@ BEGIN
           JOIN pg_catalog.pg_class c ON c.oid = format('fstore_offline.%I', x.v)::regclass;
         v_strategy := CASE WHEN v_est * cardinality(v_views) <= 0.01 * v_hist THEN 'lateral' ELSE 'hash' END;
     END IF;
+    -- sharded views: their history is on the shards, read by probes (docs/scale-out.md)
+    IF v_strategy = 'hash' AND EXISTS (SELECT 1 FROM fstore.sharded_views s WHERE s.view_name = ANY (v_views)) THEN
+        v_strategy := 'lateral';
+    END IF;
 
     IF v_strategy = 'hash' THEN
         RETURN fstore._with_derived(features, format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
@@ -2796,6 +2800,496 @@ GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
 -- ===========================================================================
 -- end of aggregation views
 -- ===========================================================================
+-- ---------------------------------------------------------------------------
+-- Sharding: feature views spread by entity key over several servers
+-- (docs/scale-out.md).  Each shard is a PostgreSQL server with fstore,
+-- reached through a postgres_fdw foreign server of the same name (its user
+-- mappings give the credentials) and dblink.  A sharded view is an ordinary
+-- view on every shard; on the coordinator its history and queue tables are
+-- hash-partitioned by the key with foreign partitions, fstore_shard.<view>
+-- is the partitioned online table, and fstore_online.<view> stays empty
+-- (it gives the row type): fs_get_many, fs_write, fs_write_query and
+-- fs_materialize send the keys and rows to the shards (src/shard/shard.c).
+-- ---------------------------------------------------------------------------
+
+CREATE SCHEMA fstore_shard;
+GRANT USAGE ON SCHEMA fstore_shard TO PUBLIC;
+
+CREATE TABLE fstore.shards (
+    name          text PRIMARY KEY,   -- also the name of its foreign server
+    fstore_schema name NOT NULL,      -- where fstore's functions are on the shard
+    added_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- shards[i] holds the keys whose partition hash has remainder i - 1
+-- modulo cardinality(shards), as the partitions of the tables say.
+CREATE TABLE fstore.sharded_views (
+    view_name  text PRIMARY KEY REFERENCES fstore.feature_views (name) ON DELETE CASCADE,
+    shards     text[] NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Whether each shard holds its part of a sharded view (fs_shard_sync).
+CREATE TABLE fstore.shard_views (
+    view_name  text NOT NULL REFERENCES fstore.sharded_views (view_name) ON DELETE CASCADE,
+    shard      text NOT NULL REFERENCES fstore.shards (name),
+    remainder  int NOT NULL,
+    state      text NOT NULL CHECK (state IN ('pending', 'ready', 'failed')),
+    error      text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (view_name, shard)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('fstore.shards', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.sharded_views', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.shard_views', '');
+GRANT SELECT ON fstore.shards, fstore.sharded_views, fstore.shard_views TO PUBLIC;
+
+-- The schema of an installed extension, quoted, or an error naming it.
+CREATE FUNCTION fstore._shard_ext_schema(p_ext name) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v text;
+BEGIN
+    SELECT pg_catalog.quote_ident(n.nspname) INTO v
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+     WHERE e.extname OPERATOR(pg_catalog.=) p_ext;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'extension "%" is not installed', p_ext
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Sharded feature views reach their shards through postgres_fdw and dblink.',
+                  HINT = pg_catalog.format('CREATE EXTENSION %I;', p_ext);
+    END IF;
+    RETURN v;
+END
+$fn$;
+
+CREATE FUNCTION fstore._shard_require_superuser(p_what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+             WHERE r.rolname OPERATOR(pg_catalog.=) current_user) THEN
+        RAISE EXCEPTION 'permission denied to %', p_what
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Shards and sharded views are defined by a superuser: they create foreign servers and tables.';
+    END IF;
+END
+$fn$;
+
+-- The dblink connection of this session and role to a shard, opened with
+-- the role's user mapping of the shard's foreign server when missing (or
+-- when reconnect is true).  An unreachable shard is error 08006 naming it.
+CREATE FUNCTION fstore._shard_conn(p_shard text, p_reconnect bool DEFAULT false)
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_dblink text := fstore._shard_ext_schema('dblink');
+    v_conn   text := pg_catalog.format('fstore_%s_%s', p_shard,
+                                       (SELECT r.oid FROM pg_catalog.pg_roles r
+                                         WHERE r.rolname OPERATOR(pg_catalog.=) current_user));
+    v_have   bool;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM fstore.shards s WHERE s.name OPERATOR(pg_catalog.=) p_shard) THEN
+        RAISE EXCEPTION 'shard "%" does not exist', p_shard
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE pg_catalog.format('SELECT $1 OPERATOR(pg_catalog.=) ANY (%s.dblink_get_connections())', v_dblink)
+       INTO v_have USING v_conn;
+    IF v_have AND p_reconnect THEN
+        EXECUTE pg_catalog.format('SELECT %s.dblink_disconnect($1)', v_dblink) USING v_conn;
+        v_have := false;
+    END IF;
+    IF NOT coalesce(v_have, false) THEN
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT %s.dblink_connect($1, $2)', v_dblink)
+              USING v_conn, p_shard;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'shard "%" is unavailable', p_shard
+                USING ERRCODE = 'connection_failure',
+                      DETAIL = SQLERRM,
+                      HINT = 'Check that the shard''s server is running and reachable with this role''s user mapping.';
+        END;
+    END IF;
+    RETURN v_conn;
+END
+$fn$;
+
+-- Runs a query returning one text column on a shard (synchronously).
+CREATE FUNCTION fstore._shard_query(p_shard text, p_sql text) RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_conn text := fstore._shard_conn(p_shard);
+BEGIN
+    RETURN QUERY EXECUTE pg_catalog.format('SELECT t.v FROM %s.dblink($1, $2) AS t(v text)',
+                                           fstore._shard_ext_schema('dblink'))
+        USING v_conn, p_sql;
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_add_shard(name text, conninfo text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name  text := fstore._check_name($1, 'shard', 40);
+    v_srv   text[] := '{}';
+    v_user  text[] := '{}';
+    v_fdw   text;
+    v_schema text;
+    m       text[];
+BEGIN
+    PERFORM fstore._shard_require_superuser('add a shard');
+    PERFORM fstore._shard_ext_schema('postgres_fdw');
+    PERFORM fstore._shard_ext_schema('dblink');
+    IF EXISTS (SELECT 1 FROM fstore.shards s WHERE s.name OPERATOR(pg_catalog.=) v_name) THEN
+        RAISE EXCEPTION 'shard "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF conninfo IS NOT NULL THEN
+        -- key=value pairs, values optionally in single quotes
+        FOR m IN SELECT pg_catalog.regexp_matches(conninfo,
+                     '([a-z_]+)\s*=\s*(''((?:[^''\\]|\\.)*)''|[^\s'']+)', 'g') LOOP
+            IF m[1] IN ('user', 'password') THEN
+                v_user := v_user || pg_catalog.format('%I %L', m[1],
+                            coalesce(pg_catalog.regexp_replace(m[3], '\\(.)', '\1', 'g'), m[2]));
+            ELSE
+                v_srv := v_srv || pg_catalog.format('%I %L', m[1],
+                            coalesce(pg_catalog.regexp_replace(m[3], '\\(.)', '\1', 'g'), m[2]));
+            END IF;
+        END LOOP;
+        EXECUTE pg_catalog.format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)',
+                                  v_name, pg_catalog.array_to_string(v_srv || '"async_capable" ''true'''::text, ', '));
+        EXECUTE pg_catalog.format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I%s', v_name,
+                                  CASE WHEN cardinality(v_user) = 0 THEN ''
+                                       ELSE pg_catalog.format(' OPTIONS (%s)', pg_catalog.array_to_string(v_user, ', ')) END);
+    ELSE
+        SELECT w.fdwname INTO v_fdw
+          FROM pg_catalog.pg_foreign_server s
+          JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid OPERATOR(pg_catalog.=) s.srvfdw
+         WHERE s.srvname OPERATOR(pg_catalog.=) v_name;
+        IF v_fdw IS NULL OR v_fdw <> 'postgres_fdw' THEN
+            RAISE EXCEPTION 'foreign server "%" of postgres_fdw does not exist', v_name
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Pass conninfo, or create the server and its user mappings first.';
+        END IF;
+    END IF;
+    INSERT INTO fstore.shards (name, fstore_schema) VALUES (v_name, '-');
+    -- the shard must run fstore: where its functions are
+    v_schema := (SELECT t FROM fstore._shard_query(v_name,
+                   'SELECT n.nspname::text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = ''fstore''') t);
+    IF v_schema IS NULL THEN
+        RAISE EXCEPTION 'shard "%" has no fstore extension', v_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'CREATE EXTENSION fstore; in the shard''s database (with fstore in shared_preload_libraries).';
+    END IF;
+    UPDATE fstore.shards s SET fstore_schema = v_schema WHERE s.name OPERATOR(pg_catalog.=) v_name;
+END
+$fn$;
+
+-- Creates the view (and its entity) on every shard of a sharded view that
+-- does not hold it yet, each in one transaction of its own; records the
+-- outcome in fstore.shard_views and returns it.  Safe to run again: the
+-- documented retry after a failure.
+CREATE FUNCTION @extschema@.fs_shard_sync(view text)
+RETURNS TABLE (shard text, state text, error text) LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_view   text := $1;
+    v_entity text;
+    v_keys   text;
+    v_kcols  text;
+    v_feats  text;
+    v_ttl    interval;
+    v_fs     text;
+    v_have   text;
+    v_want   text;
+    r record;
+BEGIN
+    PERFORM fstore._shard_require_superuser('synchronize shards');
+    SELECT v.entity, v.ttl INTO v_entity, v_ttl FROM fstore.feature_views v
+     WHERE v.name OPERATOR(pg_catalog.=) v_view;
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM fstore.sharded_views s
+                                 WHERE s.view_name OPERATOR(pg_catalog.=) v_view) THEN
+        RAISE EXCEPTION 'sharded feature view "%" does not exist', v_view
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', k, t), ', ' ORDER BY n),
+           pg_catalog.string_agg(pg_catalog.format('%s %s', k, t), ', ' ORDER BY n)
+      INTO v_keys, v_kcols
+      FROM fstore.entities e, unnest(e.key_columns, e.key_types) WITH ORDINALITY AS x(k, t, n)
+     WHERE e.name OPERATOR(pg_catalog.=) v_entity;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', f.name, f.type), ', ' ORDER BY f.position)
+      INTO v_feats FROM fstore.features f WHERE f.view_name OPERATOR(pg_catalog.=) v_view;
+    v_want := pg_catalog.format('%s|%s|%s', v_kcols,
+                (SELECT pg_catalog.string_agg(pg_catalog.format('%s %s', f.name, f.type), ', ' ORDER BY f.position)
+                   FROM fstore.features f WHERE f.view_name OPERATOR(pg_catalog.=) v_view), v_ttl);
+
+    FOR r IN SELECT sv.shard, sv.state, s.fstore_schema FROM fstore.shard_views sv
+               JOIN fstore.shards s ON s.name OPERATOR(pg_catalog.=) sv.shard
+              WHERE sv.view_name OPERATOR(pg_catalog.=) v_view ORDER BY sv.remainder LOOP
+        v_fs := pg_catalog.quote_ident(r.fstore_schema);
+        BEGIN
+            -- what the shard holds under these names, if anything
+            v_have := (SELECT t FROM fstore._shard_query(r.shard, pg_catalog.format(
+                $q$SELECT (SELECT pg_catalog.string_agg(pg_catalog.format('%%s %%s', k, t), ', ' ORDER BY n)
+                             FROM fstore.entities e, unnest(e.key_columns, e.key_types) WITH ORDINALITY AS x(k, t, n)
+                            WHERE e.name = %1$L) || '|' ||
+                          coalesce((SELECT pg_catalog.string_agg(pg_catalog.format('%%s %%s', f.name, f.type), ', ' ORDER BY f.position)
+                             FROM fstore.features f WHERE f.view_name = %2$L), '') || '|' ||
+                          coalesce((SELECT v.ttl::text FROM fstore.feature_views v WHERE v.name = %2$L), '') ||
+                          CASE WHEN EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = %2$L) THEN '' ELSE '|none' END$q$,
+                v_entity, v_view)) t);
+            IF v_have IS NULL THEN
+                -- no entity: create both, in one transaction (one statement)
+                PERFORM fstore._shard_query(r.shard, pg_catalog.format(
+                    'SELECT %1$s.fs_create_entity(%2$L, %3$L)::text UNION ALL SELECT %1$s.fs_create_feature_view(%4$L, %2$L, features => %5$L, ttl => %6$L::interval)::text',
+                    v_fs, v_entity, v_keys, v_view, v_feats, v_ttl));
+            ELSIF v_have LIKE '%|none' THEN
+                IF pg_catalog.split_part(v_have, '|', 1) <> v_kcols THEN
+                    RAISE EXCEPTION 'entity "%" on shard "%" has other keys: %', v_entity, r.shard,
+                        pg_catalog.split_part(v_have, '|', 1);
+                END IF;
+                PERFORM fstore._shard_query(r.shard, pg_catalog.format(
+                    'SELECT %1$s.fs_create_feature_view(%2$L, %3$L, features => %4$L, ttl => %5$L::interval)::text',
+                    v_fs, v_view, v_entity, v_feats, v_ttl));
+            ELSIF v_have <> v_want THEN
+                RAISE EXCEPTION 'feature view "%" on shard "%" has another definition', v_view, r.shard
+                    USING DETAIL = pg_catalog.format('The shard has %s; the coordinator has %s.', v_have, v_want);
+            END IF;
+            UPDATE fstore.shard_views sv SET state = 'ready', error = NULL, updated_at = now()
+             WHERE sv.view_name OPERATOR(pg_catalog.=) v_view AND sv.shard OPERATOR(pg_catalog.=) r.shard;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'feature view "%" could not be created on shard "%"', v_view, r.shard
+                USING DETAIL = SQLERRM,
+                      HINT = pg_catalog.format('Fix the shard, then run SELECT * FROM fs_shard_sync(%L);', v_view);
+            UPDATE fstore.shard_views sv SET state = 'failed', error = SQLERRM, updated_at = now()
+             WHERE sv.view_name OPERATOR(pg_catalog.=) v_view AND sv.shard OPERATOR(pg_catalog.=) r.shard;
+        END;
+    END LOOP;
+    RETURN QUERY SELECT sv.shard, sv.state, sv.error FROM fstore.shard_views sv
+                  WHERE sv.view_name OPERATOR(pg_catalog.=) v_view ORDER BY sv.remainder;
+END
+$fn$;
+
+-- Statement trigger on the (always empty) coordinator online table of a
+-- sharded view: its rows live on the shards.
+CREATE FUNCTION fstore._shard_refuse_dml() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    RAISE EXCEPTION 'feature view "%" is sharded', TG_TABLE_NAME
+        USING ERRCODE = 'wrong_object_type',
+              DETAIL = 'Its online rows live on its shards; this table only gives its row type.',
+              HINT = pg_catalog.format('Write with fs_write or fs_write_query, or to fstore_shard.%I.', TG_TABLE_NAME);
+END
+$fn$;
+
+-- Makes an empty feature view sharded over the given shards (default:
+-- every shard): its entity and view are created on each shard, and its
+-- tables on the coordinator become partitioned with foreign partitions.
+CREATE FUNCTION @extschema@.fs_shard_feature_view(view text, shards text[] DEFAULT NULL)
+RETURNS TABLE (shard text, state text, error text) LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_view   text := $1;
+    v_shards text[] := $2;
+    v_entity text;
+    v_owner  name;
+    v_keydefs text;
+    v_keydefs_nn text;
+    v_keylist text;
+    v_fdefs  text;
+    v_n      int;
+    v_part   text;
+    v_pg     text;
+    i int;
+BEGIN
+    PERFORM fstore._shard_require_superuser('shard a feature view');
+    PERFORM fstore._shard_ext_schema('postgres_fdw');
+    PERFORM fstore._lock_catalog();
+    SELECT v.entity INTO v_entity FROM fstore.feature_views v WHERE v.name OPERATOR(pg_catalog.=) v_view;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', v_view
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.sharded_views s WHERE s.view_name OPERATOR(pg_catalog.=) v_view) THEN
+        RAISE EXCEPTION 'feature view "%" is already sharded', v_view
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF v_shards IS NULL THEN
+        SELECT pg_catalog.array_agg(s.name ORDER BY s.name) INTO v_shards FROM fstore.shards s;
+    END IF;
+    v_n := coalesce(cardinality(v_shards), 0);
+    IF v_n = 0 THEN
+        RAISE EXCEPTION 'feature view "%" needs at least one shard', v_view
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Add shards with fs_add_shard first.';
+    END IF;
+    FOR i IN 1 .. v_n LOOP
+        IF v_shards[i] IS NULL OR NOT EXISTS (SELECT 1 FROM fstore.shards s WHERE s.name OPERATOR(pg_catalog.=) v_shards[i]) THEN
+            RAISE EXCEPTION 'shard "%" does not exist', v_shards[i]
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        IF v_shards[i] = ANY (v_shards[1:i - 1]) THEN
+            RAISE EXCEPTION 'shard "%" is listed more than once', v_shards[i]
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF octet_length(v_view) + octet_length(v_shards[i]) > 54 THEN
+            RAISE EXCEPTION 'the names of feature view "%" and shard "%" are too long together', v_view, v_shards[i]
+                USING ERRCODE = 'name_too_long',
+                      DETAIL = 'Their partitions are named view@shard.offline, at most 63 bytes.';
+        END IF;
+    END LOOP;
+    EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM fstore_online.%1$I) OR EXISTS (SELECT 1 FROM fstore_offline.%1$I) OR EXISTS (SELECT 1 FROM fstore_stream.%1$I)', v_view)
+       INTO STRICT v_part;
+    IF v_part::bool THEN
+        RAISE EXCEPTION 'feature view "%" holds rows', v_view
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Only an empty feature view can be sharded.',
+                  HINT = 'Shard it right after creating it, then load it through the coordinator (docs/scale-out.md, "Moving data").';
+    END IF;
+
+    SELECT pg_catalog.pg_get_userbyid(c.relowner) INTO v_owner FROM pg_catalog.pg_class c
+     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.format('fstore_online.%I', v_view)::regclass;
+    v_keydefs := fstore._key_defs(v_entity);
+    v_keydefs_nn := fstore._key_defs(v_entity, true);
+    v_keylist := fstore._key_list(v_entity);
+    SELECT pg_catalog.string_agg(pg_catalog.format(', %I %s', f.name, f.type), '' ORDER BY f.position)
+      INTO v_fdefs FROM fstore.features f WHERE f.view_name OPERATOR(pg_catalog.=) v_view;
+
+    -- history and queue: hash-partitioned by the key, one foreign partition a shard
+    EXECUTE pg_catalog.format('DROP TABLE fstore_offline.%I', v_view);
+    EXECUTE pg_catalog.format('CREATE TABLE fstore_offline.%I (%s, event_ts timestamptz NOT NULL%s, created_at timestamptz NOT NULL DEFAULT now()) PARTITION BY HASH (%s)',
+                              v_view, v_keydefs_nn, v_fdefs, v_keylist);
+    EXECUTE pg_catalog.format('DROP TABLE fstore_stream.%I', v_view);
+    EXECUTE pg_catalog.format('CREATE TABLE fstore_stream.%I (%s%s, event_ts timestamptz) PARTITION BY HASH (%s)',
+                              v_view, v_keydefs, v_fdefs, v_keylist);
+    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS fstore_shard.%I', v_view);
+    EXECUTE pg_catalog.format('CREATE TABLE fstore_shard.%I (%s%s, event_ts timestamptz NOT NULL) PARTITION BY HASH (%s)',
+                              v_view, v_keydefs_nn, v_fdefs, v_keylist);
+    FOR i IN 1 .. v_n LOOP
+        FOREACH v_pg IN ARRAY ARRAY['online', 'offline', 'stream'] LOOP
+            v_part := CASE v_pg WHEN 'online' THEN v_view || '@' || v_shards[i]
+                                ELSE v_view || '@' || v_shards[i] || '.' || v_pg END;
+            EXECUTE pg_catalog.format('CREATE FOREIGN TABLE fstore_shard.%I PARTITION OF %s.%I FOR VALUES WITH (MODULUS %s, REMAINDER %s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
+                                      v_part, CASE v_pg WHEN 'online' THEN 'fstore_shard' ELSE 'fstore_' || v_pg END,
+                                      v_view, v_n, i - 1, v_shards[i], 'fstore_' || v_pg, v_view);
+            EXECUTE pg_catalog.format('ALTER FOREIGN TABLE fstore_shard.%I OWNER TO %I', v_part, v_owner);
+        END LOOP;
+    END LOOP;
+    EXECUTE pg_catalog.format('ALTER TABLE fstore_offline.%I OWNER TO %I', v_view, v_owner);
+    EXECUTE pg_catalog.format('ALTER TABLE fstore_stream.%I OWNER TO %I', v_view, v_owner);
+    EXECUTE pg_catalog.format('ALTER TABLE fstore_shard.%I OWNER TO %I', v_view, v_owner);
+    EXECUTE pg_catalog.format('CREATE TRIGGER fstore_sharded BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON fstore_online.%I FOR EACH STATEMENT EXECUTE FUNCTION fstore._shard_refuse_dml()',
+                              v_view);
+    EXECUTE pg_catalog.format('ALTER TABLE fstore_online.%I ENABLE ALWAYS TRIGGER fstore_sharded', v_view);
+
+    INSERT INTO fstore.sharded_views (view_name, shards) VALUES (v_view, v_shards);
+    INSERT INTO fstore.shard_views (view_name, shard, remainder, state)
+    SELECT v_view, s, n::int - 1, 'pending' FROM unnest(v_shards) WITH ORDINALITY AS x(s, n);
+    -- the coordinator's metadata of the view changed with its tables
+    UPDATE fstore.feature_views v SET name = v.name WHERE v.name OPERATOR(pg_catalog.=) v_view;
+    RETURN QUERY SELECT * FROM @extschema@.fs_shard_sync(v_view);
+END
+$fn$;
+
+-- fs_create_feature_view and fs_shard_feature_view in one call: a view
+-- created with shards => ... (every shard when shards is NULL).
+CREATE FUNCTION @extschema@.fs_create_sharded_feature_view(
+    name text,
+    entity text,
+    features text DEFAULT NULL,
+    source regclass DEFAULT NULL,
+    timestamp_column name DEFAULT 'event_ts',
+    ttl interval DEFAULT NULL,
+    source_query text DEFAULT NULL,
+    shards text[] DEFAULT NULL)
+RETURNS TABLE (shard text, state text, error text) LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    PERFORM fstore._shard_require_superuser('create a sharded feature view');
+    PERFORM @extschema@.fs_create_feature_view($1, $2, features => $3, source => $4,
+        timestamp_column => $5, ttl => $6, source_query => $7);
+    RETURN QUERY SELECT * FROM @extschema@.fs_shard_feature_view($1, $8);
+END
+$fn$;
+
+-- Drops a sharded view on the coordinator and, with on_shards, on every
+-- shard (each in a transaction of its own).
+CREATE FUNCTION @extschema@.fs_drop_sharded_feature_view(view text, on_shards bool DEFAULT false)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_view text := $1;
+    v_shards text[];
+    v_s text;
+BEGIN
+    PERFORM fstore._shard_require_superuser('drop a sharded feature view');
+    SELECT s.shards INTO v_shards FROM fstore.sharded_views s WHERE s.view_name OPERATOR(pg_catalog.=) v_view;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'sharded feature view "%" does not exist', v_view
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS fstore_shard.%I', v_view);
+    PERFORM @extschema@.fs_drop_feature_view(v_view);
+    IF on_shards THEN
+        FOREACH v_s IN ARRAY v_shards LOOP
+            PERFORM fstore._shard_query(v_s, pg_catalog.format('SELECT %s.fs_drop_feature_view(%L)::text',
+                (SELECT pg_catalog.quote_ident(s.fstore_schema) FROM fstore.shards s WHERE s.name OPERATOR(pg_catalog.=) v_s), v_view));
+        END LOOP;
+    END IF;
+END
+$fn$;
+
+-- The reads and writes of any role connect to the shards with
+-- fstore._shard_conn (with the role's own user mapping); the rest is for
+-- the superusers who define shards.
+REVOKE ALL ON FUNCTION fstore._shard_query(text, text),
+    fstore._shard_require_superuser(text) FROM PUBLIC;
+
+-- Monitoring across shards: per shard of every sharded view, whether it is
+-- reachable and what its fstore.freshness and fstore.stats say.
+CREATE FUNCTION @extschema@.fs_shard_status()
+RETURNS TABLE (view_name text, shard text, state text, reachable bool,
+               online_rows bigint, queue_depth bigint, last_event_ts timestamptz,
+               lookups bigint, cache_hits bigint, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r record;
+    v text;
+BEGIN
+    FOR r IN SELECT sv.view_name, sv.shard, sv.state, s.fstore_schema
+               FROM fstore.shard_views sv JOIN fstore.shards s ON s.name OPERATOR(pg_catalog.=) sv.shard
+              ORDER BY sv.view_name, sv.remainder LOOP
+        view_name := r.view_name; shard := r.shard; state := r.state;
+        reachable := false; online_rows := NULL; queue_depth := NULL;
+        last_event_ts := NULL; lookups := NULL; cache_hits := NULL; error := NULL;
+        BEGIN
+            v := (SELECT t FROM fstore._shard_query(r.shard, pg_catalog.format(
+                $q$SELECT pg_catalog.concat_ws('|',
+                      (SELECT pg_catalog.count(*) FROM fstore_online.%1$I),
+                      coalesce((SELECT f.queue_depth::text FROM fstore.freshness f WHERE f.view_name = %2$L), ''),
+                      coalesce((SELECT f.last_event_ts::text FROM fstore.freshness f WHERE f.view_name = %2$L), ''),
+                      coalesce((SELECT s.lookups::text FROM fstore.stats s WHERE s.view_name = %2$L), ''),
+                      coalesce((SELECT s.cache_hits::text FROM fstore.stats s WHERE s.view_name = %2$L), ''))$q$,
+                r.view_name, r.view_name)) t);
+            reachable := true;
+            online_rows := nullif(pg_catalog.split_part(v, '|', 1), '')::bigint;
+            queue_depth := nullif(pg_catalog.split_part(v, '|', 2), '')::bigint;
+            last_event_ts := nullif(pg_catalog.split_part(v, '|', 3), '')::timestamptz;
+            lookups := nullif(pg_catalog.split_part(v, '|', 4), '')::bigint;
+            cache_hits := nullif(pg_catalog.split_part(v, '|', 5), '')::bigint;
+        EXCEPTION WHEN OTHERS THEN
+            error := SQLERRM;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$fn$;
 
 -- ===========================================================================
 -- Descriptions, for \df+, \dv+ and \dt+ (every overload of a function gets
@@ -2836,6 +3330,12 @@ BEGIN
                 ('fs_create_aggregation_view', 'Defines an aggregation view: raw events aggregated into tiles and served as sliding-window counts, sums, averages, minima, maxima and distinct counts.'),
                 ('fs_drop_aggregation_view', 'Drops an aggregation view with its tiles and queue.'),
                 ('fs_compact_aggregation_view', 'Removes the tiles of an aggregation view older than its longest window plus its retention.'),
+                ('fs_add_shard', 'Registers a shard: a postgres_fdw server (created from a conninfo, or one you made) and the user mapping for the current role.'),
+                ('fs_shard_sync', 'Creates (or checks) a sharded view''s entity and view on every shard that is not ready yet; safe to run again after a failure.'),
+                ('fs_shard_feature_view', 'Spreads an empty feature view over shards by hash of its entity key.'),
+                ('fs_create_sharded_feature_view', 'Creates a feature view and spreads it over shards by hash of its entity key in one call.'),
+                ('fs_drop_sharded_feature_view', 'Drops a sharded feature view on the coordinator and on every shard.'),
+                ('fs_shard_status', 'Lists every sharded view''s state on every shard, with the last error.'),
                 ('as_of_join', 'Point-in-time join of an entity query with view history, used by fs_training_set_query with method => as_of.')
                ) AS d(name, txt)
           JOIN pg_catalog.pg_proc p ON p.proname OPERATOR(pg_catalog.=) d.name
@@ -2860,6 +3360,9 @@ BEGIN
                 ('stats', 'Per view counters: lookups, cache hits and misses, rows written, unchanged and late, stream and dead letters; zero after a restart.'),
                 ('freshness', 'Per view freshness: last event and write, lag, target, staleness, queue state and the last materialization failure.'),
                 ('cache_stats', 'The shared-memory cache: size, entries, hits, misses, evictions.'),
+                ('shards', 'Catalog: the shards of this coordinator and where fstore lives on each.'),
+                ('sharded_views', 'Catalog: sharded feature views and their shards in hash order.'),
+                ('shard_views', 'Each sharded view''s state on each shard: pending, ready or failed, with the error.'),
                 ('progress', 'Running fs_materialize calls, training-set builds and stream batches: phase and rows done.')
                ) AS d(name, txt)
           JOIN pg_catalog.pg_class c ON c.relname OPERATOR(pg_catalog.=) d.name

@@ -48,6 +48,7 @@
 #include "cache/cache.h"
 #include "online/online.h"
 #include "online/packed.h"
+#include "shard/shard.h"
 #include "stats/stats.h"
 
 PG_FUNCTION_INFO_V1(fs_get_many);
@@ -173,14 +174,19 @@ expire_rows(FsView *view, TupleDesc desc, FsKeyBatch *b, HeapTuple *rows)
 static HeapTuple *
 read_view_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 {
-	Relation	rel = table_open(view->online_relid, AccessShareLock);
+	Relation	rel;
 	int			n = b->ndistinct;
-	HeapTuple  *rows = palloc0(sizeof(HeapTuple) * Max(n, 1));
-	int		   *which = palloc(sizeof(int) * Max(n, 1));
+	HeapTuple  *rows;
+	int		   *which;
 	int			nmiss = 0;
 	int64		hits = 0;
 	int			d;
 
+	if (fs_shard_is_sharded(view))	/* the shards answer (src/shard) */
+		return fs_shard_read_rows(view, b, descp);
+	rel = table_open(view->online_relid, AccessShareLock);
+	rows = palloc0(sizeof(HeapTuple) * Max(n, 1));
+	which = palloc(sizeof(int) * Max(n, 1));
 	if (n > 0 && fs_cache_usable(view))
 	{
 		FsCacheFill fill;

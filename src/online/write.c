@@ -58,6 +58,7 @@
 #include "online/decide.h"
 #include "online/online.h"
 #include "stats/progress.h"
+#include "shard/shard.h"
 #include "stats/stats.h"
 
 PG_FUNCTION_INFO_V1(fs_write);
@@ -100,6 +101,7 @@ struct FsApply
 	int64		nrows;			/* rows applied */
 	TimestampTz max_ts;			/* newest event_ts applied */
 	bool		defer_state;	/* the caller records fstore.view_state */
+	FsShardRouter *shard;		/* sharded view: rows go to the shards */
 
 	/*
 	 * Walking the primary key: for a large batch of sorted keys, one index
@@ -300,6 +302,9 @@ fs_apply_begin(FsView *view)
 	ap->view = view;
 	ap->cxt = CurrentMemoryContext;
 	fs_check_write_privileges(view);
+	ap->shard = fs_shard_router_begin(view);
+	if (ap->shard)
+		return ap;
 	if (view->offline_problem)	/* found when the metadata was read */
 		fs_catalog_check_table(view, FS_TABLE_OFFLINE, NULL);
 	active_push(view);
@@ -381,6 +386,8 @@ fs_apply_end(FsApply *ap, FsApplyCounts *counts)
 {
 	EState	   *estate = ap->estate;
 
+	if (ap->shard)
+		goto finish;
 	index_endscan(ap->oscan);
 	if (ap->wscan)
 		index_endscan(ap->wscan);
@@ -402,6 +409,7 @@ fs_apply_end(FsApply *ap, FsApplyCounts *counts)
 	MemoryContextDelete(ap->keycxt);
 
 	active_pop(ap->view);
+finish:
 	fs_stats_count_writes(ap->view->view_id, ap->counts.written,
 						  ap->counts.unchanged, ap->counts.late);
 	if (ap->nrows > 0 && !ap->defer_state)
@@ -877,6 +885,12 @@ fs_apply_rows(FsApply *ap, FsRow *rows, int nrows)
 	int			i;
 	int			j;
 
+	if (ap->shard)
+	{
+		fs_shard_router_rows(ap->shard, rows, nrows, &ap->counts, &ap->max_ts);
+		ap->nrows += nrows;
+		return;
+	}
 	if (nrows > 1)
 		qsort_arg(rows, nrows, sizeof(FsRow), row_cmp, view);
 
