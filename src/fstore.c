@@ -45,11 +45,13 @@ fs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 
-	RequestAddinShmemSpace(add_size(add_size(fs_stats_shmem_size(),
-											 fs_cache_shmem_size()),
+	RequestAddinShmemSpace(add_size(add_size(add_size(fs_stats_shmem_size(),
+													  fs_cache_shmem_size()),
+											 fs_wal_shmem_size()),
 									fs_ingest_shmem_size()));
 	RequestNamedLWLockTranche("fstore_stats", 1);
 	RequestNamedLWLockTranche("fstore_cache", fs_cache_lwlocks());
+	RequestNamedLWLockTranche("fstore_standby", 1);
 	RequestNamedLWLockTranche("fstore_ingest", 1);
 }
 
@@ -63,6 +65,7 @@ fs_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	fs_stats_shmem_startup();
 	fs_cache_shmem_startup();
+	fs_wal_shmem_startup();
 	fs_ingest_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 
@@ -173,6 +176,7 @@ _PG_init(void)
 	fs_catalog_init();
 	fs_stats_init();
 	fs_cache_init();
+	fs_wal_init();				/* registers the WAL resource manager when preloading */
 	fs_ingest_init();			/* registers the launcher when preloading */
 	fs_training_init();
 

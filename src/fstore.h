@@ -24,6 +24,7 @@ extern int	fs_max_feature_views;
 extern void fs_catalog_init(void);
 extern void fs_stats_init(void);
 extern void fs_cache_init(void);
+extern void fs_wal_init(void);
 extern void fs_ingest_init(void);
 extern void fs_training_init(void);
 
@@ -33,6 +34,8 @@ extern void fs_stats_shmem_startup(void);
 extern Size fs_cache_shmem_size(void);
 extern int	fs_cache_lwlocks(void);
 extern void fs_cache_shmem_startup(void);
+extern Size fs_wal_shmem_size(void);
+extern void fs_wal_shmem_startup(void);
 extern Size fs_ingest_shmem_size(void);
 extern void fs_ingest_shmem_startup(void);
 
