@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the benchmarks on a throwaway cluster and prints one table each.
-# usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry]   (default: all)
+# usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry] [standby]   (default: all)
 # Each benchmark measures its baseline in the same run.  Not part of the
 # test suite; takes several minutes.
 set -euo pipefail
@@ -9,7 +9,7 @@ FS_EXTRA_PACKAGES="redis-server libhiredis-dev" scripts/setup.sh
 source scripts/lib.sh
 make -s -C bench
 
-which=${*:-write read ingest materialize training retry}
+which=${*:-write read ingest materialize training retry standby}
 dir=$(fs_tmpdir bench)
 stop() { fs_cluster_stop "$dir"; if [ "${FS_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi; }
 trap stop EXIT
@@ -26,6 +26,7 @@ for b in $which; do
 		materialize) bench/materialize.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		training) bench/training.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		retry) bench/stream_retry.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
+		standby) bench/standby.sh "$dir" ;;
 		*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
 done
