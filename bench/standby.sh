@@ -131,7 +131,7 @@ orig_senders=$(q -c "SHOW max_wal_senders")
 orig_cache=$(q -c "SHOW fstore.cache_size")
 
 q >/dev/null <<'SQL'
-CREATE TABLE IF NOT EXISTS write_results (config text, keys int, ms float8, fs_bytes bigint, fs_records bigint);
+CREATE TABLE IF NOT EXISTS write_results (config text, keys int, ms float8, fs_bytes bigint, fs_records bigint, wal_bytes bigint);
 TRUNCATE write_results;
 -- one transaction per fs_write of nk changed keys; returns the times (ms)
 CREATE OR REPLACE PROCEDURE write_run(cfg text, nk int, ntx int)
@@ -158,11 +158,13 @@ BEGIN
 		times := times || (extract(epoch FROM clock_timestamp() - t0) * 1000)::float8;
 	END LOOP;
 	INSERT INTO write_results
-	SELECT cfg, nk, t, NULL, NULL FROM unnest(times) t;
+	SELECT cfg, nk, t, NULL, NULL, NULL FROM unnest(times) t;
+	INSERT INTO write_results
+	SELECT cfg, nk, NULL, NULL, NULL, pg_wal_lsn_diff(pg_current_wal_insert_lsn(), lsn0);
 	COMMIT;
 	IF current_setting('wal_level') <> 'minimal' THEN
 		INSERT INTO write_results
-		SELECT cfg, nk, NULL, s.combined_size, s.count
+		SELECT cfg, nk, NULL, s.combined_size, s.count, NULL
 		  FROM pg_get_wal_stats(lsn0, pg_current_wal_flush_lsn()) s
 		 WHERE s."resource_manager/record_type" = 'fstore';
 	END IF;
@@ -194,14 +196,17 @@ WITH p AS (
          percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95,
          percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
          count(ms) AS txns,
-         sum(fs_bytes) AS fs_bytes, sum(fs_records) AS fs_records
+         sum(fs_bytes) AS fs_bytes, sum(fs_records) AS fs_records,
+         sum(wal_bytes) AS wal_bytes
     FROM write_results GROUP BY config, keys)
 SELECT r.keys AS "K", split_part(r.config, ' ', 2) || ' ' || split_part(r.config, ' ', 3) AS cache,
        round(r.p50::numeric, 3) AS "replica p50", round(r.p95::numeric, 3) AS "p95", round(r.p99::numeric, 3) AS "p99",
        round(m.p50::numeric, 3) AS "minimal p50", round(m.p95::numeric, 3) AS "p95 ", round(m.p99::numeric, 3) AS "p99 ",
        round((r.p50 / m.p50)::numeric, 3) AS "replica/minimal p50",
        round((r.p99 / m.p99)::numeric, 3) AS "p99  ",
-       round(r.fs_bytes::numeric / nullif(r.fs_records, 0), 0) AS "fstore WAL bytes/txn",
+       round(r.fs_bytes::numeric / nullif(r.fs_records, 0), 0) AS "fstore WAL B/txn",
+       round(r.wal_bytes::numeric / r.txns, 0) AS "all WAL B/txn",
+       round(100 * r.fs_bytes::numeric / r.wal_bytes, 2) AS "fstore %",
        r.fs_records AS "records", r.txns AS "txns"
   FROM p r JOIN p m ON m.keys = r.keys
    AND m.config = replace(r.config, 'replica', 'minimal')
