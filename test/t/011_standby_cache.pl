@@ -2,7 +2,8 @@
 # invalidate (resource manager "fstore"); a streaming standby's redo applies
 # it to the standby's own cache.  After every replayed change the standby's
 # fs_get_many must equal its tables, and it must serve hits from its cache.
-# Covers fs_write, fs_write_query (small and whole-view), plain DML,
+# Covers fs_write, fs_write_query (small and whole-view), the stream
+# path, plain DML,
 # TRUNCATE, rollbacks, drop/re-create of a view, a reader filling across a
 # replayed commit, concurrent writes while the standby reads, standby
 # restart, a primary without a cache, prepared transactions across a
@@ -136,6 +137,18 @@ $primary->safe_psql('postgres', q{
 check_standby('rollbacks');
 is(n_of($standby, 2) . ',' . n_of($standby, 6) . ',' . n_of($standby, 7), '2002,606,2007',
 	'rolled back writes are not served, the committed one is');
+
+# the stream path: events queued and applied (by fs_stream_apply or a worker)
+$primary->safe_psql('postgres', q{
+	INSERT INTO fstore_stream.ds (doc_id, n, event_ts)
+	SELECT g, g + 7000, now() FROM generate_series(1, 50) g;
+	SELECT fs_stream_apply('ds');
+});
+$primary->poll_query_until('postgres',
+	'SELECT count(*) = 50 FROM fstore_online.ds WHERE doc_id <= 50 AND n = doc_id + 7000')
+  or die 'the stream events were not applied';
+check_standby('stream apply');
+is(n_of($standby, 50), '7050', 'a streamed event is served');
 
 $primary->safe_psql('postgres', 'TRUNCATE fstore_online.ds');
 check_standby('TRUNCATE');
