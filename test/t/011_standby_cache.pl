@@ -38,6 +38,10 @@ $primary->backup('b');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'b', has_streaming => 1);
 $standby->append_conf('postgresql.conf', "fstore.cache_size = '16MB'");
+# FS_SKIP_STANDBY_INVALIDATION=1 runs the whole test with the standby's
+# invalidations off: the checks must then fail (a proof that they can)
+$standby->append_conf('postgresql.conf', 'fstore.debug_skip_standby_invalidation = on')
+  if $ENV{FS_SKIP_STANDBY_INVALIDATION};
 $standby->start;
 $primary->wait_for_catchup($standby);
 
