@@ -174,6 +174,31 @@ isnt($primary->safe_psql('postgres', "SELECT view_id FROM fstore.feature_views W
 check_standby('drop and re-create');
 is(n_of($standby, 10), '50', 'the re-created view is served');
 
+# ---- one transaction changing more whole views than a hold remembers ----
+
+# nine views changed by plain DML in one transaction: the standby empties
+# its cache and fills nothing until the writer is over
+my @many = map { "m$_" } 1 .. 9;
+$primary->safe_psql('postgres', join('', map {
+	"SELECT fs_create_feature_view('$_', 'doc', 'x int');
+	 SELECT fs_write_query('$_', 'SELECT g, g, now() FROM generate_series(1, 20) g');"
+} @many));
+$primary->wait_for_catchup($standby);
+my $many_read = join(' UNION ALL ', map {
+	"SELECT '$_', sum(x) FROM fs_get_many(NULL::fstore_online.$_, ARRAY[1, 2, 3, 25]::bigint[])"
+} @many);
+$standby->safe_psql('postgres', $many_read);
+$standby->safe_psql('postgres', $many_read);
+$primary->safe_psql('postgres', join('', 'BEGIN;', (map { "UPDATE fstore_online.$_ SET x = x + 100 WHERE doc_id <= 2;" } @many), 'COMMIT;'));
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', 'SELECT entries FROM fstore.cache_stats'), '0',
+	'the ninth whole view emptied the standby cache');
+is($standby->safe_psql('postgres', "SELECT string_agg(s::text, ',') FROM ($many_read) r(v, s)"),
+	join(',', ('206') x 9), 'nine whole views changed in one transaction are served');
+is($standby->safe_psql('postgres', "SELECT string_agg(s::text, ',') FROM ($many_read) r(v, s)"),
+	join(',', ('206') x 9), 'and again');
+check_standby('after nine whole views');
+
 # ---- WAL records: one per writing transaction, none without a change ----
 
 sub fstore_records
