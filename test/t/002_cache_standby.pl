@@ -51,7 +51,7 @@ $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres', $read), '-,-,-,-', 'standby sees the TRUNCATE');
 
 # the standby answers from its own cache, kept exact by replaying the
-# primary's invalidations (test/t/011_standby_cache.pl goes further)
+# primary's invalidations (test/t/017_standby_cache.pl goes further)
 is($standby->safe_psql('postgres', $read), '-,-,-,-', 'and again, from its cache');
 ok($standby->safe_psql('postgres', 'SELECT entries FROM fstore.cache_stats') > 0,
 	'the standby fills its cache');
