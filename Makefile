@@ -1,5 +1,14 @@
-# fstore: PGXS build.  `make`, `make install`, `make installcheck` (needs a
-# running server with fstore preloaded; scripts/test.sh sets one up).
+# fstore: PGXS build.  `make`, `make install`, `make installcheck`.
+#
+# `make installcheck` runs, as for a contrib module, the pg_regress suite
+# (REGRESS: sql/, expected/) and the isolation specs (ISOLATION:
+# test/isolation) against the running server PGHOST/PGPORT point at, which
+# must have fstore preloaded (test/fstore.conf), then the TAP tests
+# (TAP_TESTS: test/t/*.pl), which start their own clusters.  Pick parts
+# with empty variables, e.g. `make installcheck ISOLATION= TAP_TESTS=`, and
+# TAP files with PROVE_TESTS='test/t/001_x.pl'.  scripts/test.sh sets up
+# a throwaway cluster and calls these targets.  `make unitcheck` runs the
+# cmocka unit tests (test/unit), which need no server.
 
 EXTENSION = fstore
 MODULE_big = fstore
@@ -7,6 +16,7 @@ DATA = $(wildcard fstore--*.sql)
 
 OBJS = \
 	src/fstore.o \
+	src/aggregate/aggregate.o \
 	src/cache/cache.o \
 	src/cache/coherence.o \
 	src/cache/wal.o \
@@ -22,6 +32,7 @@ OBJS = \
 	src/online/keys.o \
 	src/online/packed.o \
 	src/online/read.o \
+	src/online/service.o \
 	src/online/write.o \
 	src/stats/stats.o
 
@@ -36,6 +47,17 @@ HEADERS = include/fstore_packed.h
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=fstore
 
+# the specs and their expected output live in test/isolation (this
+# --inputdir comes after PGXS's own and wins)
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=fstore
+
+# prove_installcheck runs t/*.pl unless PROVE_TESTS names files
+TAP_TESTS = 1
+ifeq ($(strip $(PROVE_TESTS)),)
+PROVE_TESTS = test/t/*.pl
+endif
+
 # rebuild an object when a header it includes changes
 PG_CFLAGS += -MMD -MP
 EXTRA_CLEAN = $(OBJS:.o=.d)
@@ -44,3 +66,15 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 -include $(OBJS:.o=.d)
+
+# test/t holds the tests' shared Perl modules (FsModel.pm)
+PG_PROVE_FLAGS += -I $(srcdir)/test/t
+
+unitcheck:
+	$(MAKE) -C $(srcdir)/test/unit run
+
+clean: clean-unit
+clean-unit:
+	$(MAKE) -C $(srcdir)/test/unit clean
+
+.PHONY: unitcheck clean-unit

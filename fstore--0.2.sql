@@ -73,9 +73,13 @@ CREATE TABLE fstore.features (
 );
 
 CREATE TABLE fstore.feature_services (
-    name       text PRIMARY KEY,
-    entity     text NOT NULL REFERENCES fstore.entities (name),
-    created_at timestamptz NOT NULL DEFAULT now()
+    name          text PRIMARY KEY,
+    entity        text REFERENCES fstore.entities (name), -- NULL: several
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    request_type  regtype,            -- fstore.<name>_request
+    derived       name[],             -- derived features: names,
+    derived_types text[],             -- types (format_type) and
+    derived_exprs text[]              -- expressions as fstore wrote them out
 );
 
 CREATE TABLE fstore.service_features (
@@ -428,6 +432,14 @@ BEGIN
                   DETAIL = format('Feature services using it: %s.', v_users),
                   HINT = 'Drop the feature services first.';
     END IF;
+    SELECT string_agg(a.name, ', ' ORDER BY a.name)
+      INTO v_users FROM fstore.aggregation_views a WHERE a.entity = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop entity "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Aggregation views using it: %s.', v_users),
+                  HINT = 'Drop the aggregation views first.';
+    END IF;
     DELETE FROM fstore.entities e WHERE e.name = v_name
     RETURNING cardinality(e.key_columns) > 1 INTO v_composite;
     IF v_composite THEN
@@ -721,9 +733,9 @@ BEGIN
         IF v_parts IS NOT NULL AND cardinality(v_parts) = 1 AND v_alias IS NULL
            AND EXISTS (SELECT 1 FROM fstore.feature_services fs WHERE fs.name = v_parts[1]) THEN
             FOR r IN
-                SELECT sf.view_name AS v, fs.entity AS e, sf.feature AS f, sf.output_name AS o
+                SELECT sf.view_name AS v, fv.entity AS e, sf.feature AS f, sf.output_name AS o
                   FROM fstore.service_features sf
-                  JOIN fstore.feature_services fs ON fs.name = sf.service
+                  JOIN fstore.feature_views fv ON fv.name = sf.view_name
                  WHERE sf.service = v_parts[1] ORDER BY sf.position
             LOOP
                 n := n + 1;
@@ -766,23 +778,60 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION @extschema@.fs_create_feature_service(name text, features text[])
+-- Checks, types and writes out (qualified, now() as fstore_now) the derived
+-- features of a service over its columns (src/online/service.c).
+CREATE FUNCTION fstore._derived_analyze(cols name[], types text[], exprs text[],
+    OUT pos int, OUT name name, OUT typesql text, OUT expr text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_derived_analyze'
+LANGUAGE C STRICT STABLE;
+
+-- Makes every backend plan statements calling these functions again.
+CREATE FUNCTION fstore._invalidate_reads(fns regprocedure[]) RETURNS void
+AS 'MODULE_PATHNAME', 'fs_invalidate_reads'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION @extschema@.fs_create_feature_service(name text, features text[],
+    derived text[] DEFAULT NULL, or_replace bool DEFAULT false)
 RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    v_name    text := fstore._check_name($1, 'feature service');
+    -- the request type is <name>_request: 8 bytes of the 63 go to it
+    v_name    text := fstore._check_name($1, 'feature service', 55);
     v_entity  text;
+    v_multi   bool := false;
+    v_rcols   name[] := '{}';   -- request columns: union of the entities' keys
+    v_rtypes  text[] := '{}';
+    v_rviews  text[] := '{}';   -- a view that brought each request column
     v_out     name[] := '{}';
     v_views   text[] := '{}';
     v_feats   name[] := '{}';
-    v_defs    text;
-    v_type    text;
+    v_otypes  text[] := '{}';
+    v_dnames  name[];
+    v_dtypes  text[];
+    v_dexprs  text[];
+    v_cols    name[];
+    v_types   text[];
+    v_old     record;
+    v_oldcols name[];
+    v_oldtypes text[];
+    v_oldrcols name[];
+    v_oldrtypes text[];
+    v_req     regtype;
+    v_pos     int;
     r record;
+    r2 record;
 BEGIN
     PERFORM fstore._lock_catalog();
-    IF EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+    IF or_replace IS NULL THEN
+        RAISE EXCEPTION 'or_replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT s.* INTO v_old FROM fstore.feature_services s WHERE s.name = v_name;
+    IF FOUND AND NOT or_replace THEN
         RAISE EXCEPTION 'feature service "%" already exists', v_name
-            USING ERRCODE = 'duplicate_object';
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Pass or_replace => true to change it in place.';
     END IF;
     IF EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name) THEN
         RAISE EXCEPTION 'a feature view named "%" already exists', v_name
@@ -794,38 +843,157 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    FOR r IN SELECT * FROM fstore._resolve_features(features) ORDER BY pos LOOP
+    FOR r IN SELECT f.*, ft.type FROM fstore._resolve_features(features) f
+               JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
+              ORDER BY f.pos LOOP
         IF v_entity IS NULL THEN
             v_entity := r.entity;
         ELSIF v_entity <> r.entity THEN
-            RAISE EXCEPTION 'feature view "%" has entity "%", but feature service "%" uses entity "%"',
-                            r.view_name, r.entity, v_name, v_entity
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'All feature views of a service must share one entity.';
+            v_multi := true;
         END IF;
+        -- the view's key columns join the request columns; a column shared
+        -- by name must have one type
+        FOR r2 IN SELECT k.c, k.t FROM fstore.entities e,
+                         unnest(e.key_columns, e.key_types) WITH ORDINALITY AS k(c, t, i)
+                   WHERE e.name = r.entity ORDER BY k.i LOOP
+            v_pos := array_position(v_rcols, r2.c);
+            IF v_pos IS NULL THEN
+                v_rcols := v_rcols || r2.c;
+                v_rtypes := v_rtypes || r2.t;
+                v_rviews := v_rviews || r.view_name;
+            ELSIF v_rtypes[v_pos] <> r2.t THEN
+                RAISE EXCEPTION 'feature views "%" and "%" of feature service "%" disagree on the type of key column "%"',
+                                v_rviews[v_pos], r.view_name, v_name, r2.c
+                    USING ERRCODE = 'datatype_mismatch',
+                          DETAIL = format('Feature view "%s" has %s %s, feature view "%s" has %s %s.',
+                                          v_rviews[v_pos], quote_ident(r2.c), v_rtypes[v_pos],
+                                          r.view_name, quote_ident(r2.c), r2.t),
+                          HINT = 'A request column shared by several entities must have one type in all of them.';
+            END IF;
+        END LOOP;
         v_views := v_views || r.view_name;
         v_feats := v_feats || r.feature;
         v_out := v_out || r.output_name;
+        v_otypes := v_otypes || r.type;
     END LOOP;
 
     FOR i IN 1 .. cardinality(v_out) LOOP
-        IF v_out[i] = ANY (v_out[1:i - 1]) OR v_out[i] IN (
-                SELECT unnest(e.key_columns) FROM fstore.entities e WHERE e.name = v_entity) THEN
+        IF v_out[i] = ANY (v_out[1:i - 1]) OR v_out[i] = ANY (v_rcols) THEN
             RAISE EXCEPTION 'feature service "%" has two columns named "%"', v_name, v_out[i]
                 USING ERRCODE = 'duplicate_column',
                       HINT = 'Rename one of them with AS.';
         END IF;
     END LOOP;
+    v_cols := v_rcols || v_out;
+    v_types := v_rtypes || v_otypes;
 
-    v_defs := fstore._key_defs(v_entity);
-    FOR i IN 1 .. cardinality(v_out) LOOP
-        SELECT f.type INTO v_type FROM fstore.features f
-         WHERE f.view_name = v_views[i] AND f.name = v_feats[i];
-        v_defs := v_defs || format(', %I %s', v_out[i], v_type);
-    END LOOP;
-    EXECUTE format('CREATE TYPE fstore_online.%I AS (%s)', v_name, v_defs);
+    -- derived features: checked, typed and written out qualified (C)
+    IF derived IS NOT NULL AND cardinality(derived) > 0 THEN
+        SELECT array_agg(d.name ORDER BY d.pos), array_agg(d.typesql ORDER BY d.pos),
+               array_agg(d.expr ORDER BY d.pos)
+          INTO v_dnames, v_dtypes, v_dexprs
+          FROM fstore._derived_analyze(v_cols, v_types, derived) d;
+        FOR i IN 1 .. cardinality(v_dnames) LOOP
+            IF v_dnames[i] = ANY (v_cols) OR v_dnames[i] = ANY (v_dnames[1:i - 1]) THEN
+                RAISE EXCEPTION 'feature service "%" has two columns named "%"', v_name, v_dnames[i]
+                    USING ERRCODE = 'duplicate_column',
+                          HINT = 'Rename one of them with AS.';
+            END IF;
+        END LOOP;
+        v_cols := v_cols || v_dnames;
+        v_types := v_types || v_dtypes;
+    END IF;
 
-    INSERT INTO fstore.feature_services (name, entity) VALUES (v_name, v_entity);
+    IF v_old.name IS NOT NULL THEN
+        -- or_replace: the same definition changes nothing; another one with
+        -- the same row and request types is applied in place (the types,
+        -- and so clients' prepared statements, stay); any other fails
+        IF v_old.derived IS NOT DISTINCT FROM v_dnames
+           AND v_old.derived_types IS NOT DISTINCT FROM v_dtypes
+           AND v_old.derived_exprs IS NOT DISTINCT FROM v_dexprs
+           AND (SELECT array_agg(ARRAY[sf.view_name, sf.feature, sf.output_name] ORDER BY sf.position)
+                  FROM fstore.service_features sf WHERE sf.service = v_name)
+               IS NOT DISTINCT FROM
+               (SELECT array_agg(ARRAY[s.v, s.f::text, s.o::text] ORDER BY s.i)
+                  FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i)) THEN
+            RETURN;
+        END IF;
+        SELECT array_agg(a.attname ORDER BY a.attnum),
+               array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+          INTO v_oldcols, v_oldtypes
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t
+                              WHERE t.oid = format('fstore_online.%I', v_name)::regtype)
+           AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT array_agg(a.attname ORDER BY a.attnum),
+               array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+          INTO v_oldrcols, v_oldrtypes
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.oid = v_old.request_type)
+           AND a.attnum > 0 AND NOT a.attisdropped;
+        IF v_oldcols IS DISTINCT FROM v_cols OR v_oldtypes IS DISTINCT FROM v_types
+           OR v_oldrcols IS DISTINCT FROM v_rcols OR v_oldrtypes IS DISTINCT FROM v_rtypes THEN
+            RAISE EXCEPTION 'cannot replace feature service "%": its row type would change', v_name
+                USING ERRCODE = 'invalid_object_definition',
+                      DETAIL = format('The row type has columns (%s); the new definition has (%s).',
+                                      (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                                         FROM unnest(v_oldcols, v_oldtypes) WITH ORDINALITY AS x(c, t, n)),
+                                      (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                                         FROM unnest(v_cols, v_types) WITH ORDINALITY AS x(c, t, n))),
+                      HINT = 'Replacing keeps the service''s columns, their names, types and order. To change them, drop the feature service and create it again; clients then re-prepare the statements that use it.';
+        END IF;
+        DELETE FROM fstore.service_features sf WHERE sf.service = v_name;
+        UPDATE fstore.feature_services s
+           SET entity = CASE WHEN v_multi THEN NULL ELSE v_entity END,
+               derived = v_dnames, derived_types = v_dtypes, derived_exprs = v_dexprs
+         WHERE s.name = v_name;
+    ELSE
+        -- a request type left by a dropped service of this name is taken
+        -- over, altered in place to the new columns if they differ: its OID
+        -- stays, so statements prepared with it as a parameter's type keep
+        -- binding (and get a clear error if the columns changed)
+        v_req := pg_catalog.to_regtype(format('fstore.%I', v_name || '_request'));
+        IF v_req IS NOT NULL AND NOT pg_catalog.pg_has_role(
+               (SELECT t.typowner FROM pg_catalog.pg_type t WHERE t.oid = v_req), 'USAGE') THEN
+            RAISE EXCEPTION 'request type % belongs to another role', v_req
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A dropped feature service of this name left it.',
+                      HINT = format('Have its owner drop it (DROP TYPE %s), or choose another name.', v_req);
+        END IF;
+        IF v_req IS NOT NULL THEN
+            SELECT array_agg(a.attname ORDER BY a.attnum),
+                   array_agg(fstore._type_sql(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+              INTO v_oldrcols, v_oldrtypes
+              FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.oid = v_req)
+               AND a.attnum > 0 AND NOT a.attisdropped;
+            IF v_oldrcols IS DISTINCT FROM v_rcols OR v_oldrtypes IS DISTINCT FROM v_rtypes THEN
+                EXECUTE format('ALTER TYPE fstore.%I %s', v_name || '_request',
+                    (SELECT string_agg(x, ', ') FROM (
+                        SELECT format('DROP ATTRIBUTE %I', c) AS x FROM unnest(v_oldrcols) c
+                        UNION ALL
+                        SELECT format('ADD ATTRIBUTE %I %s', c, t)
+                          FROM unnest(v_rcols, v_rtypes) WITH ORDINALITY AS y(c, t, n)) z));
+            END IF;
+        ELSE
+            EXECUTE format('CREATE TYPE fstore.%I AS (%s)', v_name || '_request',
+                           (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                              FROM unnest(v_rcols, v_rtypes) WITH ORDINALITY AS x(c, t, n)));
+        END IF;
+        EXECUTE format('CREATE TYPE fstore_online.%I AS (%s)', v_name,
+                       (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
+                          FROM unnest(v_cols, v_types) WITH ORDINALITY AS x(c, t, n)));
+        INSERT INTO fstore.feature_services (name, entity, request_type, derived, derived_types, derived_exprs)
+        VALUES (v_name, CASE WHEN v_multi THEN NULL ELSE v_entity END,
+                format('fstore.%I', v_name || '_request')::regtype,
+                v_dnames, v_dtypes, v_dexprs);
+        -- statements prepared against an earlier service of this name
+        -- are planned again (with the new row type) on their next use
+        PERFORM fstore._invalidate_reads(ARRAY[
+            '@extschema@.fs_get_many(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_packed(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_status(anyelement, "any")'::pg_catalog.regprocedure]);
+    END IF;
     INSERT INTO fstore.service_features (service, position, view_name, feature, output_name)
     SELECT v_name, s.i, s.v, s.f, s.o
       FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i);
@@ -845,6 +1013,13 @@ BEGIN
     END IF;
     DELETE FROM fstore.feature_services s WHERE s.name = v_name;
     EXECUTE format('DROP TYPE IF EXISTS fstore_online.%I', v_name);
+    -- the request type stays: statements prepared with it as a parameter's
+    -- type keep binding; a service created again under this name takes it
+    -- over (fs_create_feature_service), and DROP TYPE removes it for good
+    PERFORM fstore._invalidate_reads(ARRAY[
+            '@extschema@.fs_get_many(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_packed(anyelement, "any")'::pg_catalog.regprocedure,
+            '@extschema@.fs_get_many_status(anyelement, "any")'::pg_catalog.regprocedure]);
 END
 $fn$;
 
@@ -864,6 +1039,14 @@ CREATE FUNCTION @extschema@.fs_get_many_packed(row_type anyelement, keys "any")
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'fs_get_many_packed'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+-- Per request and view of a service: present, expired, absent or null key,
+-- with the stored row's event_ts.
+CREATE FUNCTION @extschema@.fs_get_many_status(row_type anyelement, keys "any",
+    OUT request int, OUT view_name text, OUT status text, OUT event_ts timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_get_many_status'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 1000;
 
 CREATE FUNCTION @extschema@.fs_write(view text, rows anyarray,
     OUT written bigint, OUT unchanged bigint, OUT late bigint)
@@ -1031,6 +1214,58 @@ BEGIN
 END
 $fn$;
 
+-- A training set's query with the derived features of the services it
+-- names: computed from each row's columns, with the row's event_ts as
+-- now(), as fs_get_many computes them at the time of a request.
+CREATE FUNCTION fstore._with_derived(p_features text[], p_sql text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_ref    text;
+    v_svc    text;
+    v_n      int := 0;
+    v_select text := '';
+    v_from   text := '';
+    v_base   text;
+    v_owner  oid;
+    r record;
+BEGIN
+    FOREACH v_ref IN ARRAY p_features LOOP
+        v_svc := regexp_replace(btrim(v_ref), '\.\s*\*$', '');
+        SELECT s.* INTO r FROM fstore.feature_services s
+         WHERE s.name = v_svc AND cardinality(s.derived) > 0;
+        IF NOT FOUND THEN
+            CONTINUE;
+        END IF;
+        SELECT t.typowner INTO v_owner FROM pg_catalog.pg_type t
+         WHERE t.oid = format('fstore_online.%I', v_svc)::pg_catalog.regtype;
+        -- the expressions run with the rights of whoever runs the query
+        IF NOT pg_catalog.pg_has_role(v_owner, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for the derived features of feature service "%"', v_svc
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A training set computes derived features with the rights of the role that builds it, which must have the privileges of the service''s owner.',
+                      HINT = 'Have the service''s owner build the training set, or list the features of the service''s views instead of the service.';
+        END IF;
+        v_n := v_n + 1;
+        SELECT string_agg(format('fs_b.%I AS %I', a.attname, a.attname), ', ' ORDER BY a.attnum)
+          INTO v_base
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t
+                              WHERE t.oid = format('fstore_online.%I', v_svc)::pg_catalog.regtype)
+           AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> ALL (r.derived);
+        v_select := v_select || format(', fs_d%s.*', v_n);
+        v_from := v_from || format(E'\n  CROSS JOIN LATERAL (SELECT %s\n      FROM (SELECT %s, fs_b.event_ts::pg_catalog.timestamptz AS fstore_now) fstore_row) fs_d%s',
+            (SELECT string_agg(format('%s AS %I', d.e, d.n), ', ' ORDER BY d.i)
+               FROM unnest(r.derived_exprs, r.derived) WITH ORDINALITY AS d(e, n, i)),
+            v_base, v_n);
+    END LOOP;
+    IF v_n = 0 THEN
+        RETURN p_sql;
+    END IF;
+    RETURN format(E'SELECT fs_b.*%s\n  FROM (\n%s\n) fs_b%s', v_select, p_sql, v_from);
+END
+$fn$;
+
 CREATE FUNCTION @extschema@.fs_training_set_query(entity_query text, features text[],
     created_before timestamptz DEFAULT NULL, strategy text DEFAULT 'auto')
 RETURNS text LANGUAGE plpgsql
@@ -1063,6 +1298,10 @@ BEGIN
         RAISE EXCEPTION 'invalid strategy "%"', strategy
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use auto, lateral or hash.';
+    END IF;
+    -- features of aggregation views: built from their tiles (aggregation views section)
+    IF fstore._agg_has_features(features) THEN
+        RETURN fstore._agg_training_set_query(entity_query, features, created_before, strategy);
     END IF;
     IF entity_query IS NULL THEN
         RAISE EXCEPTION 'entity query must not be NULL'
@@ -1143,13 +1382,13 @@ BEGIN
     END IF;
 
     IF v_strategy = 'hash' THEN
-        RETURN format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
+        RETURN fstore._with_derived(features, format(E'SELECT *\n  FROM fstore.as_of_join(\n         entity_query => %L,\n         features => ARRAY[%s]%s)\n    AS fs_t(%s)',
                       v_query,
                       (SELECT string_agg(quote_literal(x), ', ' ORDER BY n) FROM unnest(features) WITH ORDINALITY AS u(x, n)),
                       CASE WHEN created_before IS NULL THEN ''
                            ELSE format(E',\n         created_before => %L', created_before) END,
                       (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY n)
-                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n)));
+                         FROM unnest(v_cols || v_outs, v_types || v_otypes) WITH ORDINALITY AS u(c, t, n))));
     END IF;
 
     v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
@@ -1173,8 +1412,8 @@ BEGIN
     END LOOP;
     v_select := v_select || (SELECT string_agg(format(', fs_v%s.c%s AS %I', array_position(v_views, f.view_name), f.pos, f.output_name), '' ORDER BY f.pos)
                                FROM fstore._resolve_features(features) f);
-    RETURN format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
-                  v_select, v_query, v_from);
+    RETURN fstore._with_derived(features, format(E'SELECT %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_row, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_row',
+                  v_select, v_query, v_from));
 END
 $fn$;
 
@@ -1236,11 +1475,21 @@ AS 'MODULE_PATHNAME', 'fs_queue_state'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW fstore.stats AS
+-- Counters live in shared memory: a view nothing has touched since the
+-- server started has no entry there yet, and reads 0, not NULL.
 SELECT v.name AS view_name,
-       s.lookups, s.keys_requested, s.cache_hits, s.cache_misses, s.evictions,
-       s.rows_written, s.rows_unchanged, s.rows_late, s.stream_applied,
+       COALESCE(s.lookups, 0) AS lookups,
+       COALESCE(s.keys_requested, 0) AS keys_requested,
+       COALESCE(s.cache_hits, 0) AS cache_hits,
+       COALESCE(s.cache_misses, 0) AS cache_misses,
+       COALESCE(s.evictions, 0) AS evictions,
+       COALESCE(s.rows_written, 0) AS rows_written,
+       COALESCE(s.rows_unchanged, 0) AS rows_unchanged,
+       COALESCE(s.rows_late, 0) AS rows_late,
+       COALESCE(s.stream_applied, 0) AS stream_applied,
        q.depth AS queue_depth,
-       s.stream_batches, s.dead_letters
+       COALESCE(s.stream_batches, 0) AS stream_batches,
+       COALESCE(s.dead_letters, 0) AS dead_letters
   FROM fstore.feature_views v
   LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
   LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
@@ -1345,8 +1594,728 @@ GRANT EXECUTE ON FUNCTION
     fstore._ordinal(),
     fstore._check_name(text, text, int), fstore._check_select(text),
     fstore._query_columns(text), fstore._resolve_features(text[]),
+    fstore._with_derived(text[], text),
     fstore._estimate_rows(text), fstore._eq_operator(regtype),
     fstore.as_of_join(text, text[], timestamptz),
     fstore._catalog_changed(), fstore._online_dml(), fstore._stream_enqueued(),
     fstore._catalog_guard()
     TO PUBLIC;
+
+-- ===========================================================================
+-- Aggregation views (issue 14): sliding-window aggregates over raw events,
+-- kept as per-key tiles of partial aggregates (docs/aggregations.md;
+-- src/aggregate/aggregate.c).  This section is the same in fstore--0.2.sql
+-- and fstore--0.1--0.2.sql.
+-- ===========================================================================
+
+CREATE TABLE fstore.aggregation_views (
+    view_id          bigint PRIMARY KEY
+                     DEFAULT pg_catalog.nextval('fstore.feature_views_view_id_seq'::pg_catalog.regclass),
+    name             text NOT NULL UNIQUE,
+    entity           text NOT NULL REFERENCES fstore.entities (name),
+    events           text NOT NULL,        -- event columns, as SQL ('"a" int, ...')
+    aggregations     text[] NOT NULL,      -- as given
+    granularity      interval NOT NULL,    -- tile size (whole seconds)
+    max_window       interval NOT NULL,    -- longest window
+    retention        interval NOT NULL,    -- tiles kept beyond the longest window
+    max_future       interval NOT NULL,    -- events later than now() + this are refused
+    source           text,                 -- backfills: qualified relation, or
+    source_query     text,                 -- a SELECT
+    timestamp_column name NOT NULL DEFAULT 'event_ts',
+    watermark        timestamptz NOT NULL DEFAULT '-infinity',
+    aggs_sql         text NOT NULL,        -- aggregate expressions over tiles fs_t at time $T, key $K
+    upsert_sql       text NOT NULL,        -- INSERT of the tiles of events fs_ok
+    gc_sql           text NOT NULL,        -- DELETE of the expired tiles of keys of fs_ok ($1)
+    event_columns    name[] NOT NULL,
+    read_sql         text NOT NULL,        -- $1 keys, $2 time: one row per key, in order
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    CHECK (source IS NULL OR source_query IS NULL)
+);
+
+CREATE TABLE fstore.aggregations (
+    view_name   text NOT NULL REFERENCES fstore.aggregation_views (name) ON DELETE CASCADE,
+    position    int NOT NULL,
+    name        name NOT NULL,             -- output column
+    func        text NOT NULL,             -- count, count_distinct, sum, avg, min, max
+    arg         name,                      -- event column, NULL for count(*)
+    window_size interval NOT NULL,
+    type        text NOT NULL,             -- output type
+    PRIMARY KEY (view_name, position),
+    UNIQUE (view_name, name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('fstore.aggregation_views', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.aggregations', '');
+GRANT SELECT ON fstore.aggregation_views, fstore.aggregations TO PUBLIC;
+
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregation_views
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregations
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+
+-- Raises the error of an event that fs_write or fs_materialize refuses
+-- (1: NULL key or event_ts, 2: infinite event_ts, 3: too far in the future).
+CREATE FUNCTION fstore._agg_refuse(p_view text, p_code int, p_ts timestamptz)
+RETURNS int LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    IF p_code = 1 THEN
+        RAISE EXCEPTION 'null value in a key column or event_ts of an event for aggregation view "%"', p_view
+            USING ERRCODE = 'not_null_violation';
+    ELSIF p_code = 2 THEN
+        RAISE EXCEPTION 'event_ts of an event for aggregation view "%" is not finite', p_view
+            USING ERRCODE = 'datetime_field_overflow';
+    ELSIF p_code = 3 THEN
+        RAISE EXCEPTION 'event_ts % of an event for aggregation view "%" is too far in the future', p_ts, p_view
+            USING ERRCODE = 'datetime_field_overflow',
+                  DETAIL = format('Events later than now() + max_future (%s) are refused.',
+                                  (SELECT a.max_future FROM fstore.aggregation_views a WHERE a.name = p_view));
+    END IF;
+    RETURN p_code;
+END
+$fn$;
+
+-- Statement trigger on the queue tables of aggregation views: wakes the
+-- view's stream worker when the inserting transaction commits.
+CREATE FUNCTION fstore._agg_enqueued() RETURNS trigger
+AS 'MODULE_PATHNAME', 'fs_agg_enqueued'
+LANGUAGE C;
+
+-- An interval of whole seconds as an exact SQL literal.
+CREATE FUNCTION fstore._agg_secs(p_secs bigint) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT format('%L::pg_catalog.interval', p_secs || ' seconds');
+$fn$;
+
+-- Whole seconds of an interval without months (NULL if it has months or
+-- fractions of a second).
+CREATE FUNCTION fstore._agg_seconds(p_iv interval) RETURNS bigint
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT CASE WHEN extract(month FROM p_iv) = 0 AND extract(year FROM p_iv) = 0
+                 AND extract(epoch FROM p_iv) = trunc(extract(epoch FROM p_iv))
+                THEN extract(epoch FROM p_iv)::bigint END;
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_create_aggregation_view(
+    name text,
+    entity text,
+    events text,
+    aggregations text[],
+    granularity interval DEFAULT '1 minute',
+    retention interval DEFAULT '7 days',
+    max_future interval DEFAULT '5 minutes',
+    source regclass DEFAULT NULL,
+    timestamp_column name DEFAULT 'event_ts',
+    source_query text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres'
+AS $fn$
+DECLARE
+    v_name     text := fstore._check_name($1, 'aggregation view');
+    v_entity   text := $2;
+    v_keys     name[];
+    v_ktypes   text[];
+    v_ecols    name[] := '{}';
+    v_etypes   regtype[] := '{}';
+    v_etsql    text[] := '{}';
+    v_ebtree   bool[] := '{}';
+    v_edefs    text := '';
+    v_gsecs    bigint;
+    v_wsecs    bigint;
+    v_maxw     bigint := 0;
+    v_rsecs    bigint;
+    v_spec     text;
+    v_m        text[];
+    v_func     text;
+    v_dist     bool;
+    v_arg      text;
+    v_argpos   int;
+    v_argtype  regtype;
+    v_out      text;
+    v_outs     name[] := '{}';
+    v_funcs    text[] := '{}';
+    v_args     name[] := '{}';
+    v_wins     interval[] := '{}';
+    v_otypes   text[] := '{}';
+    v_exprs    text[] := '{}';
+    -- tile columns: one per (kind, event column)
+    v_tkeys    text[] := '{}';
+    v_tdefs    text := '';
+    v_tsel     text := '';
+    v_tmerge   text := '';
+    v_tcols    text := '';
+    v_tc       text;
+    v_tc2      text;
+    v_filter   text;
+    v_keydefs  text;
+    v_keylist  text;
+    v_kjoin    text;
+    v_source   text;
+    v_query    text;
+    v_qcols    name[];
+    v_aggs_sql text;
+    v_upsert   text;
+    v_read     text;
+    v_gc       text;
+    v_view_sql text;
+    v_keysel   text;
+    v_unnest   text;
+    v_notnull  text;
+    v_ktype    regtype;
+    v_id       bigint;
+    r record;
+    i int;
+
+    -- adds the tile column of (kind, event column) once; returns its name
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF v_entity IS NULL THEN
+        RAISE EXCEPTION 'entity of aggregation view "%" must not be NULL', v_name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT fstore._entity_exists(v_entity) THEN
+        RAISE EXCEPTION 'entity "%" does not exist', v_entity
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = v_name)
+       OR EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = v_name)
+       OR EXISTS (SELECT 1 FROM fstore.feature_services s WHERE s.name = v_name) THEN
+        RAISE EXCEPTION 'a feature view, aggregation view or feature service named "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'They share the fstore_online namespace.';
+    END IF;
+    IF events IS NULL OR aggregations IS NULL OR cardinality(aggregations) = 0 THEN
+        RAISE EXCEPTION 'aggregation view "%" needs event columns and at least one aggregation', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF granularity IS NULL OR retention IS NULL OR max_future IS NULL OR timestamp_column IS NULL THEN
+        RAISE EXCEPTION 'granularity, retention, max_future and timestamp_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v_gsecs := fstore._agg_seconds(granularity);
+    IF v_gsecs IS NULL OR v_gsecs < 1 OR v_gsecs > 86400 THEN
+        RAISE EXCEPTION 'invalid granularity %', granularity
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The granularity must be a whole number of seconds from 1 second to 1 day.';
+    END IF;
+    v_rsecs := fstore._agg_seconds(retention);
+    IF v_rsecs IS NULL OR v_rsecs < 0 OR fstore._agg_seconds(max_future) IS NULL
+       OR max_future < interval '0' OR max_future > interval '1 day' THEN
+        RAISE EXCEPTION 'invalid retention % or max_future %', retention, max_future
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Both are whole seconds without months; retention at least 0, max_future from 0 to 1 day.';
+    END IF;
+
+    SELECT e.key_columns, e.key_types, e.key_type INTO v_keys, v_ktypes, v_ktype
+      FROM fstore.entities e WHERE e.name = v_entity;
+    FOR i IN 1 .. cardinality(v_keys) LOOP
+        IF v_keys[i] IN ('tile_start', 'event_ts') OR v_keys[i] LIKE 'fs\_%' THEN
+            RAISE EXCEPTION 'key column "%" of entity "%" has a name aggregation views reserve', v_keys[i], v_entity
+                USING ERRCODE = 'reserved_name',
+                      DETAIL = 'Aggregation views use event_ts, tile_start and names starting with fs_ for their own columns.';
+        END IF;
+    END LOOP;
+
+    FOR r IN SELECT * FROM fstore._parse_columns(events) LOOP
+        PERFORM fstore._check_name(r.colname, 'event column');
+        IF r.colname = ANY (v_keys) OR r.colname IN ('event_ts', 'tile_start') OR r.colname LIKE 'fs\_%' THEN
+            RAISE EXCEPTION 'event column "%" has a reserved name or the name of a key column', r.colname
+                USING ERRCODE = 'reserved_name';
+        END IF;
+        IF r.colname = ANY (v_ecols) THEN
+            RAISE EXCEPTION 'event column "%" is listed more than once', r.colname
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+        v_ecols := v_ecols || r.colname;
+        v_etypes := v_etypes || r.coltype::regtype;
+        v_etsql := v_etsql || r.typesql;
+        v_ebtree := v_ebtree || r.has_btree;
+        v_edefs := v_edefs || format(', %I %s', r.colname, r.typesql);
+    END LOOP;
+
+    -- the aggregations: func([DISTINCT] col | *) OVER <interval> AS name
+    FOR i IN 1 .. cardinality(aggregations) LOOP
+        v_spec := aggregations[i];
+        IF v_spec IS NULL THEN
+            RAISE EXCEPTION 'aggregation % must not be NULL', i
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        v_m := regexp_match(v_spec,
+            '^(\s*)([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*((?:[Dd][Ii][Ss][Tt][Ii][Nn][Cc][Tt]\s+)?)("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_]*|\*)\s*\)\s+[Oo][Vv][Ee][Rr]\s+(.+?)\s+[Aa][Ss]\s+([a-z_][a-z0-9_]*)\s*$');
+        IF v_m IS NULL THEN
+            RAISE EXCEPTION 'syntax error in aggregation %: "%"', i, v_spec
+                USING ERRCODE = 'syntax_error',
+                      DETAIL = 'An aggregation reads: function(column) OVER window AS name, for example ''sum(clicks) OVER 1 day AS clicks_1d''.',
+                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), sum, avg, min, max; names are lowercase identifiers.';
+        END IF;
+        v_func := lower(v_m[2]);
+        v_dist := v_m[3] <> '';
+        v_arg := CASE WHEN v_m[4] = '*' THEN NULL
+                      WHEN v_m[4] LIKE '"%' THEN replace(substr(v_m[4], 2, length(v_m[4]) - 2), '""', '"')
+                      ELSE lower(v_m[4]) END;
+        v_out := v_m[6];
+        IF v_func NOT IN ('count', 'sum', 'avg', 'min', 'max')
+           OR (v_dist AND v_func <> 'count')
+           OR (v_arg IS NULL AND v_func <> 'count')
+           OR (v_arg IS NULL AND v_dist) THEN
+            RAISE EXCEPTION 'aggregate function %(%) is not supported in aggregation views',
+                  v_m[2], CASE WHEN v_dist THEN 'DISTINCT ' ELSE '' END || v_m[4]
+                USING ERRCODE = 'undefined_function',
+                      DETAIL = format('In aggregation %s ("%s"), at character %s.', i, v_spec, length(v_m[1]) + 1),
+                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), sum, avg, min, max.';
+        END IF;
+        v_argpos := CASE WHEN v_arg IS NULL THEN NULL ELSE array_position(v_ecols, v_arg::name) END;
+        IF v_arg IS NOT NULL AND v_argpos IS NULL THEN
+            RAISE EXCEPTION 'column "%" does not exist among the events of aggregation view "%"', v_arg, v_name
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = format('In aggregation %s ("%s"), at character %s.', i, v_spec,
+                                      strpos(v_spec, '(') + strpos(substr(v_spec, strpos(v_spec, '(') + 1), v_m[4])),
+                      HINT = format('Event columns: %s.', array_to_string(v_ecols, ', '));
+        END IF;
+        v_argtype := CASE WHEN v_argpos IS NULL THEN NULL ELSE v_etypes[v_argpos] END;
+        IF v_func IN ('sum', 'avg') AND v_argtype NOT IN
+           ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'real'::regtype,
+            'double precision'::regtype, 'numeric'::regtype) THEN
+            RAISE EXCEPTION 'function %(%) is not supported in aggregation views', v_func, v_argtype
+                USING ERRCODE = 'undefined_function',
+                      DETAIL = format('In aggregation %s ("%s"), at character %s.', i, v_spec, length(v_m[1]) + 1),
+                      HINT = 'sum and avg take smallint, integer, bigint, real, double precision or numeric.';
+        END IF;
+        IF v_argpos IS NOT NULL AND (v_func IN ('min', 'max') OR v_dist) AND NOT v_ebtree[v_argpos] THEN
+            RAISE EXCEPTION 'function %(%) is not supported in aggregation views', v_func, v_argtype
+                USING ERRCODE = 'undefined_function',
+                      DETAIL = format('In aggregation %s ("%s"): the type has no default btree operator class.', i, v_spec);
+        END IF;
+        IF v_func IN ('min', 'max') AND to_regprocedure(format('pg_catalog.%s(%s)', v_func, v_argtype)) IS NULL THEN
+            RAISE EXCEPTION 'function %(%) does not exist', v_func, v_argtype
+                USING ERRCODE = 'undefined_function',
+                      DETAIL = format('In aggregation %s ("%s"), at character %s.', i, v_spec, length(v_m[1]) + 1);
+        END IF;
+        BEGIN
+            v_wsecs := fstore._agg_seconds(v_m[5]::interval);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'invalid window "%" in aggregation %', v_m[5], i
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('In aggregation %s ("%s"): %s', i, v_spec, SQLERRM);
+        END;
+        IF v_wsecs IS NULL OR v_wsecs <= 0 OR v_wsecs % v_gsecs <> 0 OR v_wsecs > 366 * 86400 THEN
+            RAISE EXCEPTION 'invalid window "%" in aggregation %', v_m[5], i
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('A window is a positive multiple of the granularity (%s), in seconds, minutes, hours or days (no months), at most 366 days.', granularity);
+        END IF;
+        IF v_out = ANY (v_keys) OR v_out IN ('event_ts', 'tile_start') OR v_out LIKE 'fs\_%' THEN
+            RAISE EXCEPTION 'aggregation name "%" is reserved or the name of a key column', v_out
+                USING ERRCODE = 'reserved_name';
+        END IF;
+        IF v_out = ANY (v_outs) THEN
+            RAISE EXCEPTION 'aggregation "%" is listed more than once', v_out
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+        v_maxw := greatest(v_maxw, v_wsecs);
+        v_outs := v_outs || v_out::name;
+        v_funcs := v_funcs || CASE WHEN v_dist THEN 'count_distinct' ELSE v_func END;
+        v_args := v_args || v_arg::name;
+        v_wins := v_wins || make_interval(secs => v_wsecs);
+        v_filter := format(' FILTER (WHERE fs_t.tile_start OPERATOR(pg_catalog.>) ($T OPERATOR(pg_catalog.-) %s))',
+                           fstore._agg_secs(v_wsecs));
+
+        -- tile columns this aggregation needs, and its expression over them
+        IF v_func = 'count' AND v_arg IS NULL THEN
+            v_otypes := v_otypes || 'bigint'::text;
+            v_exprs := v_exprs || format('COALESCE(CAST(pg_catalog.sum(fs_t.fs_n)%s AS pg_catalog.int8), 0)', v_filter);
+            CONTINUE;
+        END IF;
+        -- count of non-NULL values (count, avg)
+        IF v_func IN ('count', 'avg') AND NOT v_dist THEN
+            v_tc := 'c:' || v_arg;
+            IF NOT v_tc = ANY (v_tkeys) THEN
+                v_tkeys := v_tkeys || v_tc;
+                v_tdefs := v_tdefs || format(', fs_%s pg_catalog.int8 NOT NULL', cardinality(v_tkeys));
+                v_tcols := v_tcols || format(', fs_%s', cardinality(v_tkeys));
+                v_tsel := v_tsel || format(', pg_catalog.count(fs_ok.%I)', v_arg);
+                v_tmerge := v_tmerge || format(', fs_%1$s = fs_t.fs_%1$s OPERATOR(pg_catalog.+) excluded.fs_%1$s', cardinality(v_tkeys));
+            END IF;
+            v_tc := 'fs_' || array_position(v_tkeys, v_tc);
+        END IF;
+        IF v_func IN ('sum', 'avg') THEN
+            v_tc2 := 's:' || v_arg;
+            IF NOT v_tc2 = ANY (v_tkeys) THEN
+                v_tkeys := v_tkeys || v_tc2;
+                v_tdefs := v_tdefs || format(', fs_%s %s', cardinality(v_tkeys),
+                    CASE WHEN v_argtype IN ('smallint'::regtype, 'integer'::regtype) THEN 'pg_catalog.int8'
+                         WHEN v_argtype IN ('bigint'::regtype, 'numeric'::regtype) THEN 'pg_catalog.numeric'
+                         ELSE 'pg_catalog.float8' END);
+                v_tcols := v_tcols || format(', fs_%s', cardinality(v_tkeys));
+                v_tsel := v_tsel || format(', pg_catalog.sum(%s)',
+                    CASE WHEN v_argtype IN ('real'::regtype, 'double precision'::regtype)
+                         THEN format('CAST(fs_ok.%I AS pg_catalog.float8)', v_arg)
+                         ELSE format('fs_ok.%I', v_arg) END);
+                v_tmerge := v_tmerge || format(', fs_%1$s = CASE WHEN fs_t.fs_%1$s IS NULL THEN excluded.fs_%1$s WHEN excluded.fs_%1$s IS NULL THEN fs_t.fs_%1$s ELSE fs_t.fs_%1$s OPERATOR(pg_catalog.+) excluded.fs_%1$s END', cardinality(v_tkeys));
+            END IF;
+            v_tc2 := 'fs_' || array_position(v_tkeys, v_tc2);
+        END IF;
+        IF v_func = 'count' AND NOT v_dist THEN
+            v_otypes := v_otypes || 'bigint'::text;
+            v_exprs := v_exprs || format('COALESCE(CAST(pg_catalog.sum(fs_t.%s)%s AS pg_catalog.int8), 0)', v_tc, v_filter);
+        ELSIF v_func = 'sum' THEN
+            IF v_argtype IN ('smallint'::regtype, 'integer'::regtype) THEN
+                v_otypes := v_otypes || 'bigint'::text;
+                v_exprs := v_exprs || format('CAST(pg_catalog.sum(fs_t.%s)%s AS pg_catalog.int8)', v_tc2, v_filter);
+            ELSIF v_argtype IN ('bigint'::regtype, 'numeric'::regtype) THEN
+                v_otypes := v_otypes || 'numeric'::text;
+                v_exprs := v_exprs || format('pg_catalog.sum(fs_t.%s)%s', v_tc2, v_filter);
+            ELSE
+                v_otypes := v_otypes || 'double precision'::text;
+                v_exprs := v_exprs || format('pg_catalog.sum(fs_t.%s)%s', v_tc2, v_filter);
+            END IF;
+        ELSIF v_func = 'avg' THEN
+            IF v_argtype IN ('real'::regtype, 'double precision'::regtype) THEN
+                v_otypes := v_otypes || 'double precision'::text;
+                v_exprs := v_exprs || format('CASE WHEN pg_catalog.sum(fs_t.%2$s)%3$s OPERATOR(pg_catalog.>) 0 THEN pg_catalog.sum(fs_t.%1$s)%3$s OPERATOR(pg_catalog./) CAST(pg_catalog.sum(fs_t.%2$s)%3$s AS pg_catalog.float8) END',
+                                             v_tc2, v_tc, v_filter);
+            ELSE
+                v_otypes := v_otypes || 'numeric'::text;
+                v_exprs := v_exprs || format('CASE WHEN pg_catalog.sum(fs_t.%2$s)%3$s OPERATOR(pg_catalog.>) 0 THEN CAST(pg_catalog.sum(fs_t.%1$s)%3$s AS pg_catalog.numeric) OPERATOR(pg_catalog./) pg_catalog.sum(fs_t.%2$s)%3$s END',
+                                             v_tc2, v_tc, v_filter);
+            END IF;
+        ELSIF v_func IN ('min', 'max') THEN
+            v_tc := (CASE WHEN v_func = 'min' THEN 'mn:' ELSE 'mx:' END) || v_arg;
+            IF NOT v_tc = ANY (v_tkeys) THEN
+                v_tkeys := v_tkeys || v_tc;
+                v_tdefs := v_tdefs || format(', fs_%s %s', cardinality(v_tkeys), v_etsql[v_argpos]);
+                v_tcols := v_tcols || format(', fs_%s', cardinality(v_tkeys));
+                v_tsel := v_tsel || format(', pg_catalog.%s(fs_ok.%I)', v_func, v_arg);
+                v_tmerge := v_tmerge || format(', fs_%1$s = %2$s(fs_t.fs_%1$s, excluded.fs_%1$s)', cardinality(v_tkeys),
+                                               CASE WHEN v_func = 'min' THEN 'LEAST' ELSE 'GREATEST' END);
+            END IF;
+            v_tc := 'fs_' || array_position(v_tkeys, v_tc);
+            v_otypes := v_otypes || v_etsql[v_argpos];
+            v_exprs := v_exprs || format('pg_catalog.%s(fs_t.%s)%s', v_func, v_tc, v_filter);
+        ELSE
+            -- count(DISTINCT col): each tile keeps its distinct values (exact)
+            v_tc := 'd:' || v_arg;
+            IF NOT v_tc = ANY (v_tkeys) THEN
+                v_tkeys := v_tkeys || v_tc;
+                v_tdefs := v_tdefs || format(', fs_%s %s[]', cardinality(v_tkeys), v_etsql[v_argpos]);
+                v_tcols := v_tcols || format(', fs_%s', cardinality(v_tkeys));
+                v_tsel := v_tsel || format(', pg_catalog.array_agg(DISTINCT fs_ok.%1$I) FILTER (WHERE fs_ok.%1$I IS NOT NULL)', v_arg);
+                v_tmerge := v_tmerge || format(', fs_%1$s = ARRAY(SELECT DISTINCT fs_u FROM pg_catalog.unnest(pg_catalog.array_cat(fs_t.fs_%1$s, excluded.fs_%1$s)) AS fs_u)', cardinality(v_tkeys));
+            END IF;
+            v_tc := 'fs_' || array_position(v_tkeys, v_tc);
+            v_otypes := v_otypes || 'bigint'::text;
+            -- the union of the window's tiles' values, read again by key ($K)
+            v_exprs := v_exprs || format('(SELECT pg_catalog.count(DISTINCT fs_u) FROM fstore_offline.%I fs_d, pg_catalog.unnest(fs_d.%s) AS fs_u WHERE %s AND fs_d.tile_start OPERATOR(pg_catalog.>) ($T OPERATOR(pg_catalog.-) %s) AND fs_d.tile_start OPERATOR(pg_catalog.<=) $T)',
+                                         v_name, v_tc,
+                                         (SELECT string_agg(format('fs_d.%1$I %2$s $K.%1$I', k, fstore._eq_operator(t::regtype)), ' AND ')
+                                            FROM unnest(v_keys, v_ktypes) AS x(k, t)),
+                                         fstore._agg_secs(v_wsecs));
+        END IF;
+    END LOOP;
+
+    -- a batch source for fs_materialize
+    IF source IS NOT NULL AND source_query IS NOT NULL THEN
+        RAISE EXCEPTION 'aggregation view "%" can have a source or a source query, not both', v_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF source IS NOT NULL THEN
+        SELECT format('%I.%I', n.nspname, c.relname) INTO v_source
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = source;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_ecols || timestamp_column) AS x(col)
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid = source AND a.attname = x.col
+                                  AND a.attnum > 0 AND NOT a.attisdropped)
+        LOOP
+            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, v_source
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every event column.';
+        END LOOP;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_ecols || timestamp_column) AS x(col)
+             WHERE NOT pg_catalog.has_column_privilege(source, x.col, 'SELECT')
+        LOOP
+            RAISE EXCEPTION 'permission denied for source %', v_source
+                USING ERRCODE = 'insufficient_privilege';
+        END LOOP;
+    END IF;
+    IF source_query IS NOT NULL THEN
+        v_query := fstore._check_select(source_query);
+        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(v_query) c;
+        FOR r IN
+            SELECT x.col FROM unnest(v_keys || v_ecols || timestamp_column) AS x(col)
+             WHERE x.col <> ALL (v_qcols)
+        LOOP
+            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
+                USING ERRCODE = 'undefined_column';
+        END LOOP;
+    END IF;
+
+    v_keydefs := fstore._key_defs(v_entity, true);
+    v_keylist := fstore._key_list(v_entity);
+    v_kjoin := (SELECT string_agg(format('fs_t.%1$I %2$s fs_k.%1$I', k, fstore._eq_operator(t::regtype)), ' AND ')
+                  FROM unnest(v_keys, v_ktypes) AS x(k, t));
+    v_keysel := fstore._key_list(v_entity, 'fs_k.');
+    v_notnull := (SELECT string_agg(format('fs_k.%I IS NOT NULL', k), ' AND ') FROM unnest(v_keys) AS x(k));
+
+    -- aggregate expressions over tiles fs_t at time $T, and event_ts: the
+    -- newest event of the tiles read
+    v_aggs_sql := (SELECT string_agg(format('%s AS %I', e, o), ', ' ORDER BY n)
+                     FROM unnest(v_exprs, v_outs) WITH ORDINALITY AS x(e, o, n))
+                  || ', pg_catalog.max(fs_t.fs_last_ts) AS event_ts';
+
+    -- the tiles: partial aggregates per key and tile
+    EXECUTE format('CREATE TABLE fstore_offline.%I (%s, tile_start timestamptz NOT NULL, fs_n pg_catalog.int8 NOT NULL, fs_last_ts timestamptz NOT NULL%s, PRIMARY KEY (%s, tile_start)) WITH (fillfactor = 90)',
+                   v_name, v_keydefs, v_tdefs, v_keylist);
+    EXECUTE format('CREATE INDEX ON fstore_offline.%I USING brin (tile_start)', v_name);
+
+    -- the queue and the row type of fs_write's events
+    EXECUTE format('CREATE TABLE fstore_stream.%I (%s%s, event_ts timestamptz) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000, autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 100000)',
+                   v_name, fstore._key_defs(v_entity), v_edefs);
+    EXECUTE format('CREATE TRIGGER fstore_enqueued AFTER INSERT ON fstore_stream.%I FOR EACH STATEMENT EXECUTE FUNCTION fstore._agg_enqueued()',
+                   v_name);
+    EXECUTE format('ALTER TABLE fstore_stream.%I ENABLE ALWAYS TRIGGER fstore_enqueued', v_name);
+
+    -- the online view: every key with events in its longest window, now
+    v_view_sql := format('SELECT %s, %s FROM fstore_offline.%I fs_t WHERE fs_t.tile_start OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) %s) AND fs_t.tile_start OPERATOR(pg_catalog.<=) pg_catalog.now() GROUP BY %s',
+                         fstore._key_list(v_entity, 'fs_t.'),
+                         replace(replace(v_aggs_sql, '$T', 'pg_catalog.now()'), '$K', 'fs_t'),
+                         v_name, fstore._agg_secs(v_maxw), fstore._key_list(v_entity, 'fs_t.'));
+    EXECUTE format('CREATE VIEW fstore_online.%I AS %s', v_name, v_view_sql);
+
+    -- the tiles of the events fs_ok: one upsert per (key, tile), in key order
+    v_upsert := format('INSERT INTO fstore_offline.%1$I AS fs_t (%2$s, tile_start, fs_n, fs_last_ts%3$s) SELECT %4$s, pg_catalog.date_bin(%5$s, fs_ok.event_ts, %6$L::pg_catalog.timestamptz) AS fs_tile, pg_catalog.count(*), pg_catalog.max(fs_ok.event_ts)%7$s FROM fs_ok GROUP BY %4$s, fs_tile ORDER BY %4$s, fs_tile ON CONFLICT (%2$s, tile_start) DO UPDATE SET fs_n = fs_t.fs_n OPERATOR(pg_catalog.+) excluded.fs_n, fs_last_ts = GREATEST(fs_t.fs_last_ts, excluded.fs_last_ts)%8$s',
+                       v_name, v_keylist, v_tcols, fstore._key_list(v_entity, 'fs_ok.'),
+                       fstore._agg_secs(v_gsecs), '1970-01-01 00:00:00+00', v_tsel, v_tmerge);
+
+    v_gc := format('DELETE FROM fstore_offline.%I fs_t USING (SELECT DISTINCT %s FROM fs_ok) fs_k WHERE %s AND fs_t.tile_start OPERATOR(pg_catalog.<) $1',
+                   v_name, fstore._key_list(v_entity, 'fs_ok.'), v_kjoin);
+
+    -- one row per key of $1 (in order) at time $2; NULL keys: NULL rows
+    IF cardinality(v_keys) = 1 THEN
+        v_unnest := format('pg_catalog.unnest($1) WITH ORDINALITY AS fs_k(%I, fs_ord)', v_keys[1]);
+    ELSE
+        v_unnest := format('pg_catalog.unnest($1) WITH ORDINALITY AS fs_k(%s, fs_ord)', v_keylist);
+    END IF;
+    v_read := format('SELECT %s, %s, fs_a.event_ts FROM %s LEFT JOIN LATERAL (SELECT %s FROM fstore_offline.%I fs_t WHERE %s AND fs_t.tile_start OPERATOR(pg_catalog.>) ($2 OPERATOR(pg_catalog.-) %s) AND fs_t.tile_start OPERATOR(pg_catalog.<=) $2) fs_a ON %s ORDER BY fs_k.fs_ord',
+                     v_keysel,
+                     (SELECT string_agg(format('fs_a.%I', o), ', ' ORDER BY n) FROM unnest(v_outs) WITH ORDINALITY AS x(o, n)),
+                     v_unnest,
+                     replace(replace(v_aggs_sql, '$T', '$2'), '$K', 'fs_k'),
+                     v_name, v_kjoin, fstore._agg_secs(v_maxw), v_notnull);
+
+    INSERT INTO fstore.aggregation_views (name, entity, events, aggregations, granularity, max_window,
+        retention, max_future, source, source_query, timestamp_column, aggs_sql, upsert_sql, gc_sql,
+        event_columns, read_sql)
+    VALUES (v_name, v_entity, substr(v_edefs, 3), aggregations, make_interval(secs => v_gsecs),
+            make_interval(secs => v_maxw), make_interval(secs => v_rsecs), max_future,
+            v_source, v_query, timestamp_column, v_aggs_sql, v_upsert, v_gc, v_ecols, v_read)
+    RETURNING view_id INTO v_id;
+    INSERT INTO fstore.aggregations (view_name, position, name, func, arg, window_size, type)
+    SELECT v_name, x.n, x.o, x.f, x.a, x.w, x.t
+      FROM unnest(v_outs, v_funcs, v_args, v_wins, v_otypes) WITH ORDINALITY AS x(o, f, a, w, t, n);
+END
+$fn$;
+
+CREATE FUNCTION @extschema@.fs_drop_aggregation_view(name text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_name text := $1;
+BEGIN
+    PERFORM fstore._lock_catalog();
+    IF NOT EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = v_name) THEN
+        RAISE EXCEPTION 'aggregation view "%" does not exist', v_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE format('DROP VIEW IF EXISTS fstore_online.%I', v_name);
+    EXECUTE format('DROP TABLE IF EXISTS fstore_offline.%I', v_name);
+    EXECUTE format('DROP TABLE IF EXISTS fstore_stream.%I', v_name);
+    DELETE FROM fstore.materialization_runs m WHERE m.view_name = v_name;
+    DELETE FROM fstore.dead_letters d WHERE d.view_name = v_name;
+    DELETE FROM fstore.aggregation_views a WHERE a.name = v_name;
+END
+$fn$;
+
+-- The aggregates of keys at a given time (fs_get_many reads at now()).
+CREATE FUNCTION @extschema@.fs_get_many_at(row_type anyelement, keys "any", at timestamptz)
+RETURNS SETOF anyelement
+AS 'MODULE_PATHNAME', 'fs_agg_get_many_at'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 1000;
+
+-- Removes the tiles of every key older than the longest window plus the
+-- retention (writes remove those of the keys they touch); returns how many.
+CREATE FUNCTION @extschema@.fs_compact_aggregation_view(name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_agg_compact'
+LANGUAGE C VOLATILE;
+
+-- True when a feature reference names an aggregation view.
+CREATE FUNCTION fstore._agg_ref_view(p_ref text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT a.name FROM fstore.aggregation_views a
+     WHERE a.name = (regexp_match(p_ref, '^\s*"?([a-z_][a-z0-9_]*)"?\s*\.'))[1];
+$fn$;
+
+CREATE FUNCTION fstore._agg_has_features(p_refs text[]) RETURNS bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT EXISTS (SELECT 1 FROM unnest(p_refs) r WHERE fstore._agg_ref_view(r) IS NOT NULL);
+$fn$;
+
+-- fs_training_set_query for features of aggregation views (and others):
+-- each entity row gets the aggregates over the tiles with tile_start in
+-- (event_ts - window, event_ts], as fs_get_many_at(..., event_ts) would.
+CREATE FUNCTION fstore._agg_training_set_query(entity_query text, features text[],
+    created_before timestamptz, strategy text)
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres'
+AS $fn$
+DECLARE
+    v_query   text;
+    v_cols    name[];
+    v_types   text[];
+    v_plain   text[] := '{}';
+    v_base    text;
+    v_select  text := '';
+    v_from    text := '';
+    v_outs    name[] := '{}';
+    v_views   text[] := '{}';
+    v_ref     text;
+    v_m       text[];
+    v_view    text;
+    v_feat    text;
+    v_alias   text;
+    v_av      record;
+    v_keys    name[];
+    v_ktypes  text[];
+    v_pos     int;
+    v_i       int;
+    v_items   text[] := '{}';   -- output select items in order
+    r record;
+BEGIN
+    IF entity_query IS NULL THEN
+        RAISE EXCEPTION 'entity query must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF created_before IS NOT NULL THEN
+        RAISE EXCEPTION 'created_before is not supported with features of aggregation views'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Tiles keep no creation time.';
+    END IF;
+    v_query := fstore._check_select(entity_query);
+    SELECT array_agg(c.colname ORDER BY c.n), array_agg(c.typesql ORDER BY c.n)
+      INTO v_cols, v_types
+      FROM fstore._query_columns(v_query) WITH ORDINALITY AS c(colname, typesql, n);
+    IF v_cols IS NULL OR NOT ('event_ts' = ANY (v_cols)) THEN
+        RAISE EXCEPTION 'entity query has no column "event_ts"'
+            USING ERRCODE = 'undefined_column',
+                  HINT = 'Select the time of each row as event_ts.';
+    END IF;
+    IF v_types[array_position(v_cols, 'event_ts')]
+       NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') THEN
+        RAISE EXCEPTION 'column "event_ts" of the entity query has type %', v_types[array_position(v_cols, 'event_ts')]
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    -- the ordinary features go to fs_training_set_query: its output is the base
+    FOREACH v_ref IN ARRAY features LOOP
+        IF v_ref IS NULL THEN
+            RAISE EXCEPTION 'feature reference must not be NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF fstore._agg_ref_view(v_ref) IS NULL THEN
+            v_plain := v_plain || v_ref;
+        END IF;
+    END LOOP;
+    IF cardinality(v_plain) > 0 THEN
+        v_base := @extschema@.fs_training_set_query(entity_query, v_plain, NULL, strategy);
+        SELECT array_agg(c.colname ORDER BY c.n) INTO v_outs
+          FROM fstore._query_columns(v_base) WITH ORDINALITY AS c(colname, typesql, n);
+        v_outs := v_outs[cardinality(v_cols) + 1 :];
+    ELSE
+        v_base := v_query;
+    END IF;
+
+    v_i := 0;
+    FOREACH v_ref IN ARRAY features LOOP
+        v_view := fstore._agg_ref_view(v_ref);
+        IF v_view IS NULL THEN
+            v_i := v_i + 1;
+            v_items := v_items || format('fs_e.%I', v_outs[v_i]);
+            CONTINUE;
+        END IF;
+        v_m := regexp_match(v_ref, '^\s*"?[a-z_][a-z0-9_]*"?\s*\.\s*("?)([^"\s]+)\1(?:\s+[aA][sS]\s+"?([a-z_][a-z0-9_]*)"?)?\s*$');
+        IF v_m IS NULL THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', v_ref
+                USING ERRCODE = 'invalid_name';
+        END IF;
+        SELECT * INTO v_av FROM fstore.aggregation_views a WHERE a.name = v_view;
+        IF NOT (v_view = ANY (v_views)) THEN
+            v_views := v_views || v_view;
+            SELECT e.key_columns, e.key_types INTO v_keys, v_ktypes
+              FROM fstore.entities e WHERE e.name = v_av.entity;
+            FOR r IN SELECT k, t FROM unnest(v_keys, v_ktypes) AS x(k, t) LOOP
+                v_pos := array_position(v_cols, r.k);
+                IF v_pos IS NULL THEN
+                    RAISE EXCEPTION 'entity query has no column "%", a key of aggregation view "%"', r.k, v_view
+                        USING ERRCODE = 'undefined_column';
+                END IF;
+                IF v_types[v_pos]::regtype <> r.t::regtype THEN
+                    RAISE EXCEPTION 'column "%" of the entity query has type %, but the key of aggregation view "%" has type %',
+                                    r.k, v_types[v_pos], v_view, r.t
+                        USING ERRCODE = 'datatype_mismatch',
+                              HINT = format('Cast it in the entity query: %I::%s.', r.k, r.t);
+                END IF;
+            END LOOP;
+            v_from := v_from || format(E'\n  LEFT JOIN LATERAL (\n    SELECT %s\n      FROM fstore_offline.%I fs_t\n     WHERE %s AND fs_t.tile_start OPERATOR(pg_catalog.>) ($T OPERATOR(pg_catalog.-) %s) AND fs_t.tile_start OPERATOR(pg_catalog.<=) $T) fs_a%s ON %s',
+                replace(replace(v_av.aggs_sql, '$T', 'CAST(fs_e.event_ts AS pg_catalog.timestamptz)'), '$K', 'fs_e'),
+                v_view,
+                (SELECT string_agg(format('fs_t.%1$I %2$s fs_e.%1$I', k, fstore._eq_operator(t::regtype)), ' AND ')
+                   FROM unnest(v_keys, v_ktypes) AS x(k, t)),
+                fstore._agg_secs(fstore._agg_seconds(v_av.max_window)),
+                array_position(v_views, v_view),
+                (SELECT string_agg(format('fs_e.%I IS NOT NULL', k), ' AND ') FROM unnest(v_keys) AS x(k))
+                  || ' AND fs_e.event_ts IS NOT NULL');
+            v_from := replace(v_from, '$T', 'CAST(fs_e.event_ts AS pg_catalog.timestamptz)');
+        END IF;
+        IF v_m[2] = '*' THEN
+            FOR r IN SELECT g.name FROM fstore.aggregations g WHERE g.view_name = v_view ORDER BY g.position LOOP
+                v_items := v_items || format('fs_a%s.%I', array_position(v_views, v_view), r.name);
+            END LOOP;
+        ELSE
+            v_feat := v_m[2];
+            IF NOT EXISTS (SELECT 1 FROM fstore.aggregations g WHERE g.view_name = v_view AND g.name = v_feat) THEN
+                RAISE EXCEPTION 'aggregation view "%" has no aggregation "%"', v_view, v_feat
+                    USING ERRCODE = 'undefined_column';
+            END IF;
+            v_alias := coalesce(v_m[3], v_feat);
+            v_items := v_items || format('fs_a%s.%I AS %I', array_position(v_views, v_view), v_feat, v_alias);
+        END IF;
+    END LOOP;
+
+    v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
+                   FROM unnest(v_cols) WITH ORDINALITY AS x(c, n));
+    RETURN format(E'SELECT %s, %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_arow, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_arow',
+                  v_select, array_to_string(v_items, ', '), v_base, v_from);
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION fstore._agg_refuse(text, int, timestamptz), fstore._agg_secs(bigint),
+    fstore._agg_seconds(interval), fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
+    fstore._agg_training_set_query(text, text[], timestamptz, text),
+    fstore._agg_enqueued() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
+    fstore._agg_refuse(text, int, timestamptz),
+    fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
+    fstore._agg_training_set_query(text, text[], timestamptz, text),
+    fstore._agg_secs(bigint), fstore._agg_seconds(interval)
+    TO PUBLIC;
+-- ===========================================================================
+-- end of aggregation views
+-- ===========================================================================

@@ -8,7 +8,9 @@
 #      step-2 figure down by 10% until one holds
 #   4. freshness at half that rate, 30 s: commit-to-visible in fs_get_many
 #      from another session, per batch
-# usage: ingest.sh CLUSTER_DIR
+# usage: ingest.sh CLUSTER_DIR   (with FS_BENCH_OUT, writes the freshness
+#        samples of step 4 to $FS_BENCH_OUT/ingest_freshness.csv and the
+#        figures to $FS_BENCH_OUT/ingest.csv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -47,7 +49,9 @@ for try in 1 2 3 4 5; do
 done
 half=$(awk -v r="$rate" 'BEGIN { print int(r / 2) }')
 echo "4/4 freshness at $half events/s (30 s)" >&2
-fresh=$(run -m stream -s 30 -r "$half" -F)
+samples=()
+if [ -n "${FS_BENCH_OUT:-}" ]; then samples=(-o "$FS_BENCH_OUT/ingest_freshness.csv"); fi
+fresh=$(run -m stream -s 30 -r "$half" -F "${samples[@]}")
 drain
 
 echo
@@ -66,3 +70,15 @@ awk -v d="$(val "$direct" produced_per_s)" -v s="$(val "$sustained" produced_per
 	printf "%-44s %12.2f\n", "sustained / direct", s / d
 	printf "%-44s %12s\n", "freshness at half rate p50/p95/p99, ms", p50 "/" p95 "/" p99
 }'
+if [ -n "${FS_BENCH_OUT:-}" ]; then
+	{
+		echo "figure,value"
+		echo "direct_events_per_s,$(val "$direct" produced_per_s)"
+		echo "apply_rate_full_load_events_per_s,$cap"
+		echo "sustained_events_per_s,$(val "$sustained" produced_per_s)"
+		echo "freshness_rate_events_per_s,$half"
+		echo "freshness_p50_ms,$(val "$fresh" fresh_p50)"
+		echo "freshness_p95_ms,$(val "$fresh" fresh_p95)"
+		echo "freshness_p99_ms,$(val "$fresh" fresh_p99)"
+	} >"$FS_BENCH_OUT/ingest.csv"
+fi

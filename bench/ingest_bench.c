@@ -17,10 +17,12 @@
  *
  * Prints one line: mode, producers, seconds, events produced, produced/s,
  * applied/s (stream: from fstore.stats), queue depth at the end, and with
- * -F the freshness p50/p95/p99 in ms.
+ * -F the freshness p50/p95/p99 in ms.  With -F and -o FILE, also writes
+ * every freshness sample to FILE as CSV: seconds from the start to the
+ * batch's COMMIT, and the freshness in ms (bench/plot.sh draws it).
  *
  * usage: ingest_bench -d CONNINFO -m stream|direct [-p PRODUCERS] [-s SECS]
- *                     [-r RATE] [-b BATCH] [-v VIEW] [-F]
+ *                     [-r RATE] [-b BATCH] [-v VIEW] [-F [-o FILE]]
  */
 #include <getopt.h>
 #include <math.h>
@@ -50,16 +52,19 @@ typedef struct Options
 	double		rate;			/* events/s for all producers; 0: unthrottled */
 	int			batch;
 	int			freshness;
+	const char *samples;		/* -o: CSV of the freshness samples */
 } Options;
 
-static Options opt = {"", "stream", "ing", 2, 60, 0, 1000, 0};
+static Options opt = {"", "stream", "ing", 2, 60, 0, 1000, 0, NULL};
 static atomic_long produced;
 static atomic_int stop_flag;
 static atomic_long ts_counter;
 static double commit_ms[MAX_PRODUCERS][MAX_BATCHES];	/* by batch number */
 static atomic_long committed_batches[MAX_PRODUCERS];
 static double *fresh_ms;
+static double *fresh_at_ms;		/* the COMMIT time of each sample */
 static atomic_long nfresh;
+static double start_ms;
 
 static double
 now_ms(void)
@@ -254,7 +259,10 @@ checker_main(void *arg)
 				long		k = atomic_fetch_add(&nfresh, 1);
 
 				if (k < MAX_BATCHES)
+				{
 					fresh_ms[k] = t - commit_ms[p][s % MAX_BATCHES];
+					fresh_at_ms[k] = commit_ms[p][s % MAX_BATCHES];
+				}
 			}
 			if (v + 1 > seen[p])
 				seen[p] = v + 1;
@@ -304,7 +312,7 @@ main(int argc, char **argv)
 	int			o;
 	int			i;
 
-	while ((o = getopt(argc, argv, "d:m:p:s:r:b:v:F")) != -1)
+	while ((o = getopt(argc, argv, "d:m:p:s:r:b:v:Fo:")) != -1)
 	{
 		switch (o)
 		{
@@ -316,6 +324,7 @@ main(int argc, char **argv)
 			case 'b': opt.batch = atoi(optarg); break;
 			case 'v': opt.view = optarg; break;
 			case 'F': opt.freshness = 1; break;
+			case 'o': opt.samples = optarg; break;
 			default:
 				fprintf(stderr, "see the comment at the top of ingest_bench.c\n");
 				return 2;
@@ -324,6 +333,7 @@ main(int argc, char **argv)
 	if (opt.producers < 1 || opt.producers > MAX_PRODUCERS)
 		return 2;
 	fresh_ms = calloc(MAX_BATCHES, sizeof(double));
+	fresh_at_ms = calloc(MAX_BATCHES, sizeof(double));
 	{
 		struct timespec ts;
 
@@ -335,6 +345,7 @@ main(int argc, char **argv)
 	mon = connect_or_die();
 	a0 = stream_applied(mon);
 	t0 = now_ms();
+	start_ms = t0;
 	for (i = 0; i < opt.producers; i++)
 		pthread_create(&th[i], NULL, producer_main, (void *) (intptr_t) i);
 	if (opt.freshness)
@@ -372,6 +383,21 @@ main(int argc, char **argv)
 		{
 			if (nf > MAX_BATCHES)
 				nf = MAX_BATCHES;
+			if (opt.samples)
+			{
+				FILE	   *f = fopen(opt.samples, "w");
+				long		k;
+
+				if (f == NULL)
+				{
+					perror(opt.samples);
+					exit(1);
+				}
+				fprintf(f, "seconds,freshness_ms\n");
+				for (k = 0; k < nf; k++)
+					fprintf(f, "%.3f,%.2f\n", (fresh_at_ms[k] - start_ms) / 1000.0, fresh_ms[k]);
+				fclose(f);
+			}
 			qsort(fresh_ms, nf, sizeof(double), cmp_double);
 			printf(" fresh_n=%ld fresh_p50=%.1f fresh_p95=%.1f fresh_p99=%.1f fresh_max=%.1f",
 				   nf, fresh_ms[(long) (nf * 0.50)], fresh_ms[(long) (nf * 0.95)],

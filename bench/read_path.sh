@@ -8,7 +8,8 @@
 #   redis_hgetall  Redis hashes, pipelined HGETALL
 #   redis_mget     Redis packed vectors, one MGET
 # 100, 1,000 and 5,000 keys per request; 1 and 2 concurrent clients.
-# usage: read_path.sh CLUSTER_DIR     (FS_BENCH_SECONDS per run, default 8)
+# usage: read_path.sh CLUSTER_DIR     (FS_BENCH_SECONDS per run, default 8;
+#        with FS_BENCH_OUT, writes its figures to $FS_BENCH_OUT/read_latency.csv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -94,5 +95,12 @@ END {
 		}
 	}
 }' "$out"
+# CSV for bench/plot.sh
+if [ -n "${FS_BENCH_OUT:-}" ]; then
+	awk 'BEGIN { print "mode,keys,clients,p50_ms,p95_ms,p99_ms,rps" }
+	function val(s, k,   i, n, a) { n = split(s, a, " "); for (i = 1; i <= n; i++) if (index(a[i], k "=") == 1) return substr(a[i], length(k) + 2); return "" }
+	{ print $1 "," val($0, "keys") "," val($0, "clients") "," val($0, "p50") "," val($0, "p95") "," val($0, "p99") "," val($0, "rps") }' \
+		"$out" >"$FS_BENCH_OUT/read_latency.csv"
+fi
 rm -f "$out"
 fs_psql "$dir" -d $db -q -c "SELECT * FROM fstore.cache_stats" -c "SELECT view_name, lookups, keys_requested, cache_hits, cache_misses, evictions FROM fstore.stats"

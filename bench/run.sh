@@ -1,15 +1,20 @@
 #!/bin/bash
 # Runs the benchmarks on a throwaway cluster and prints one table each.
-# usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry] [standby]   (default: all)
+# usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry] [aggregations] [ranker]
+#        [python] [standby]   (default: all)
 # Each benchmark measures its baseline in the same run.  Not part of the
-# test suite; takes several minutes.
+# test suite; takes several minutes.  The read, ingest and python
+# benchmarks also write their figures as CSV into FS_BENCH_OUT (default
+# bench/plots), and bench/plot.sh draws them there as SVG and PNG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FS_EXTRA_PACKAGES="redis-server libhiredis-dev" scripts/setup.sh
+FS_EXTRA_PACKAGES="redis-server libhiredis-dev gnuplot-nox" scripts/setup.sh
 source scripts/lib.sh
 make -s -C bench
 
-which=${*:-write read ingest materialize training retry standby}
+which=${*:-write read ingest materialize training retry aggregations python ranker standby}
+FS_BENCH_OUT=$(mkdir -p "${FS_BENCH_OUT:-bench/plots}" && cd "${FS_BENCH_OUT:-bench/plots}" && pwd)
+export FS_BENCH_OUT
 dir=$(fs_tmpdir bench)
 stop() { fs_cluster_stop "$dir"; if [ "${FS_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi; }
 trap stop EXIT
@@ -26,7 +31,12 @@ for b in $which; do
 		materialize) bench/materialize.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		training) bench/training.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		retry) bench/stream_retry.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
+		aggregations) bench/aggregations.sh "$dir" ;;
+		python) bench/python_client.sh "$dir" ;;
+		ranker) bench/ranker.sh "$dir" ;;
 		standby) bench/standby.sh "$dir" ;;
 		*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
 done
+
+bench/plot.sh "$FS_BENCH_OUT"

@@ -12,6 +12,10 @@ packages=(
 	libcmocka-dev
 	libipc-run-perl
 	perl
+	# the Python client (clients/python) and its tests
+	python3-psycopg2 python3-numpy python3-pandas python3-pytest
+	# the exporter the metrics of contrib/prometheus are for (TAP 050)
+	prometheus-postgres-exporter
 	${FS_EXTRA_PACKAGES:-}
 )
 
@@ -34,5 +38,5 @@ fi
 
 echo "==> building fstore"
 make -s -j2 >/dev/null
-echo "==> installing fstore into $(pg_config --pkglibdir)"
+echo "==> installing fstore into $("${PG_CONFIG:-pg_config}" --pkglibdir)"
 make -s install >/dev/null

@@ -202,6 +202,10 @@ GRANT INSERT, UPDATE, DELETE ON fstore.entities, fstore.feature_views, fstore.fe
 GRANT SELECT ON fstore.dead_letters TO fs_sec_admin2;
 GRANT USAGE ON SEQUENCE fstore.feature_views_view_id_seq TO fs_sec_admin2;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fstore TO fs_sec_admin2;
+-- services of another role: one dropped (its request type stays), one kept
+SELECT fs_create_feature_service('sec_svc_gone', ARRAY['sec_owned.a']);
+SELECT fs_drop_feature_service('sec_svc_gone');
+SELECT fs_create_feature_service('sec_svc_kept', ARRAY['sec_owned.a']);
 SET ROLE fs_sec_admin2;
 SELECT t.err($$UPDATE fstore.feature_views SET source_query = 'SELECT 1::bigint AS doc_id, 1 AS a, now() AS event_ts' WHERE name = 'sec_src_v'$$);
 SELECT t.err($$UPDATE fstore.view_state SET watermark = 'infinity' WHERE view_id = (SELECT view_id FROM fstore.feature_views WHERE name = 'sec_src_v')$$);
@@ -212,8 +216,15 @@ SELECT t.err($$SELECT fs_set_freshness_target('sec_owned', '1 hour')$$);
 -- its own view it may change
 SELECT fs_create_feature_view('sec_own2', 'sec_doc', 'a int');
 SELECT fs_set_freshness_target('sec_own2', '1 hour');
+-- a request type another role's dropped service left is not taken over,
+-- and another role's service is not replaced
+SELECT t.err($$SELECT fs_create_feature_service('sec_svc_gone', ARRAY['sec_own2.a'])$$);
+SELECT t.err($$SELECT fs_create_feature_service('sec_svc_kept', ARRAY['sec_own2.a AS a'], or_replace => true)$$);
 SELECT fs_drop_feature_view('sec_own2');
 RESET ROLE;
+SELECT view_name FROM fstore.service_features WHERE service = 'sec_svc_kept';
+SELECT fs_drop_feature_service('sec_svc_kept');
+DROP TYPE fstore.sec_svc_gone_request, fstore.sec_svc_kept_request;
 SELECT source_query IS NOT NULL AS unchanged FROM fstore.feature_views WHERE name = 'sec_src_v';
 SELECT count(*) FROM fstore.materialization_runs WHERE view_name = 'sec_src_v';
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM fs_sec_admin2;

@@ -121,10 +121,11 @@ check_row(const char *table, HeapTuple tup, TupleDesc td)
 
 	if (strcmp(table, "feature_views") == 0 || strcmp(table, "features") == 0 ||
 		strcmp(table, "materialization_runs") == 0 || strcmp(table, "dead_letters") == 0 ||
-		strcmp(table, "view_state") == 0)
+		strcmp(table, "view_state") == 0 ||
+		strcmp(table, "aggregation_views") == 0 || strcmp(table, "aggregations") == 0)
 	{
 		kind = "feature view";
-		if (strcmp(table, "feature_views") == 0)
+		if (strcmp(table, "feature_views") == 0 || strcmp(table, "aggregation_views") == 0)
 			name = column_text(tup, td, "name");
 		else if (strcmp(table, "view_state") == 0)
 		{

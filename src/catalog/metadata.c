@@ -914,14 +914,26 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 		"SELECT sf.view_name::pg_catalog.text, sf.feature::pg_catalog.text"
 		"  FROM fstore.service_features sf"
 		" WHERE sf.service OPERATOR(pg_catalog.=) $1 ORDER BY sf.position";
+	static const char *svc_sql =
+		"SELECT s.request_type::pg_catalog.oid, d.n::pg_catalog.text, d.e"
+		"  FROM fstore.feature_services s"
+		"  LEFT JOIN LATERAL ROWS FROM (pg_catalog.unnest(s.derived),"
+		"       pg_catalog.unnest(s.derived_exprs)) WITH ORDINALITY AS d(n, e, i) ON true"
+		" WHERE s.name OPERATOR(pg_catalog.=) $1 ORDER BY d.i";
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	FsService  *svc;
 	char	  **vnames;
 	char	  **fnames;
 	int			n;
+	int			nd;
 	int			i;
 	MemoryContext old;
+	Oid			request_type = InvalidOid;
+	char	  **dnames = NULL;
+	char	  **dexprs = NULL;
+	bool		has_svc_row;
+	HeapTuple	tup;
 
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -943,6 +955,34 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 		fnames[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 	}
 	MemoryContextSwitchTo(old);
+	nd = 0;
+	/* the catalogs of 0.1 (before ALTER EXTENSION UPDATE) have neither */
+	has_svc_row = get_attnum(get_relname_relid("feature_services", fstore_namespace("fstore")),
+							 "derived_exprs") != InvalidAttrNumber;
+	if (has_svc_row &&
+		SPI_execute_with_args(svc_sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read catalog of feature service \"%s\"", name);
+	if (has_svc_row && SPI_processed > 0)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			request_type = DatumGetObjectId(d);
+		old = MemoryContextSwitchTo(meta_cxt);
+		dnames = palloc(sizeof(char *) * SPI_processed);
+		dexprs = palloc(sizeof(char *) * SPI_processed);
+		for (i = 0; i < (int) SPI_processed; i++)
+		{
+			char	   *dn = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+			if (dn == NULL)
+				continue;
+			dnames[nd] = dn;
+			dexprs[nd++] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		}
+		MemoryContextSwitchTo(old);
+	}
 	SPI_finish();
 
 	old = MemoryContextSwitchTo(meta_cxt);
@@ -953,7 +993,19 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 	svc->views = palloc0(sizeof(FsView *) * n);
 	svc->out = palloc0(sizeof(FsServiceColumn) * n);
 	svc->nout = n;
+	svc->view_entity = palloc0(sizeof(int) * n);
+	svc->entity_view = palloc0(sizeof(FsView *) * n);
+	svc->keymap = palloc0(sizeof(AttrNumber[FS_MAX_KEYS]) * n);
+	svc->nderived = nd;
+	svc->derived_names = dnames;
+	svc->derived_exprs = dexprs;
 	MemoryContextSwitchTo(old);
+
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(rowtype));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", rowtype);
+	svc->owner = ((Form_pg_type) GETSTRUCT(tup))->typowner;
+	ReleaseSysCache(tup);
 
 	for (i = 0; i < n; i++)
 	{
@@ -965,7 +1017,17 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 			if (svc->views[v] == view)
 				break;
 		if (v == svc->nviews)
+		{
+			int			e;
+
 			svc->views[svc->nviews++] = view;
+			for (e = 0; e < svc->nentities; e++)
+				if (strcmp(svc->entity_view[e]->entity, view->entity) == 0)
+					break;
+			if (e == svc->nentities)
+				svc->entity_view[svc->nentities++] = view;
+			svc->view_entity[v] = e;
+		}
 		for (c = view->nkeys; c < view->nkeys + view->nfeatures; c++)
 			if (strcmp(view->cols[c].name, fnames[i]) == 0)
 				break;
@@ -977,7 +1039,62 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 		svc->out[i].view = v;
 		svc->out[i].col = c;
 	}
-	svc->nkeys = svc->views[0]->nkeys;
+	svc->single_entity = svc->nentities == 1;
+
+	/* the request columns, and where each entity's keys are among them */
+	if (OidIsValid(request_type))
+	{
+		TupleDesc	rd = lookup_rowtype_tupdesc(request_type, -1);
+		int			e;
+
+		int			a;
+
+		svc->request_type = request_type;
+		svc->request_array_type = get_array_type(request_type);
+		/* a request type taken over from a dropped service has dropped columns */
+		svc->nreqatts = rd->natts;
+		svc->req_live = MemoryContextAlloc(meta_cxt, sizeof(AttrNumber) * Max(rd->natts, 1));
+		svc->nkeys = 0;
+		for (a = 0; a < rd->natts; a++)
+			if (!TupleDescAttr(rd, a)->attisdropped)
+				svc->req_live[svc->nkeys++] = a;
+		for (e = 0; e < svc->nentities; e++)
+		{
+			FsView	   *view = svc->entity_view[e];
+			int			k;
+
+			for (k = 0; k < view->nkeys; k++)
+			{
+				int			j;
+
+				for (j = 0; j < svc->nkeys; j++)
+					if (strcmp(NameStr(TupleDescAttr(rd, svc->req_live[j])->attname),
+							   view->cols[k].name) == 0)
+						break;
+				a = j < svc->nkeys ? svc->req_live[j] : 0;
+				if (j == svc->nkeys || TupleDescAttr(rd, a)->atttypid != view->cols[k].typid)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("request type %s of feature service \"%s\" does not match key column \"%s\" of feature view \"%s\"",
+									format_type_be(request_type), name,
+									view->cols[k].name, view->name),
+							 errhint("Create the feature service again.")));
+				svc->keymap[e][k] = j;
+			}
+		}
+		ReleaseTupleDesc(rd);
+	}
+	else
+	{
+		int			k;
+
+		/* a service without a request type (older catalogs): one entity */
+		if (svc->nentities != 1)
+			elog(ERROR, "feature service \"%s\" has no request type", name);
+		svc->nkeys = svc->views[0]->nkeys;
+		for (k = 0; k < svc->nkeys; k++)
+			svc->keymap[0][k] = k;
+	}
 	return svc;
 }
 

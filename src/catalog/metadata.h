@@ -93,16 +93,40 @@ typedef struct FsServiceColumn
 	int			col;			/* logical column in that view */
 } FsServiceColumn;
 
+/*
+ * A feature service.  Its row type is: the request columns (the union of
+ * the key columns of its views' entities, in order of first appearance),
+ * the features, then the derived features.  Views of one entity share one
+ * key batch at read time (entity index view_entity[v]); key column k of
+ * entity e is request column keymap[e][k] (an index among the request
+ * type's live columns).
+ */
 typedef struct FsService
 {
 	char	   *name;
 	Oid			rowtype;
 	Oid			typrelid;
+	Oid			owner;			/* owner of the row type: the service's owner */
 	int			nviews;
 	FsView	  **views;
-	int			nkeys;
+	int			nkeys;			/* number of request columns */
 	int			nout;			/* number of features */
 	FsServiceColumn *out;
+	Oid			request_type;	/* fstore.<service>_request, or 0 */
+	Oid			request_array_type;
+	int			nreqatts;		/* attributes of the request type, dropped included */
+	AttrNumber *req_live;		/* nkeys: attribute index of each request column */
+	bool		single_entity;	/* today's key forms are accepted too */
+	int			nentities;
+	int		   *view_entity;	/* nviews */
+	FsView	  **entity_view;	/* nentities: a view of that entity */
+	AttrNumber (*keymap)[FS_MAX_KEYS];	/* nentities x key columns */
+	int			nderived;
+	char	  **derived_names;
+	char	  **derived_exprs;	/* qualified SQL over the row's columns */
+	/* their planned expressions, kept by service.c (NIL until used) */
+	List	   *derived_planned;
+	uint64		derived_planned_generation;
 } FsService;
 
 extern FsView *fs_catalog_view(const char *name);

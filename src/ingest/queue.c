@@ -47,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "fstore.h"
+#include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "ingest/ingest.h"
@@ -574,6 +575,8 @@ fs_stream_apply(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must not be negative")));
+	if (fs_agg_is_view_arg(fcinfo, 0))
+		return fs_agg_stream_apply(fcinfo);	/* aggregation view */
 	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 
 	/* the caller applies the events: it needs what fs_write and a consumer need */
@@ -634,6 +637,8 @@ fs_stream_wait(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("feature view name must not be NULL")));
+	if (fs_agg_is_view_arg(fcinfo, 0))
+		return fs_agg_stream_wait(fcinfo);	/* aggregation view */
 	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	if (view->stream_problem)
 		ereport(ERROR,

@@ -62,6 +62,7 @@
 #include "utils/timestamp.h"
 
 #include "fstore.h"
+#include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "ingest/ingest.h"
 
@@ -355,9 +356,8 @@ my_views(int idx, int nworkers, List **names)
 		return false;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT view_id::pg_catalog.int8, name::pg_catalog.text"
-					" FROM fstore.feature_views ORDER BY 1",
-					true, 0) != SPI_OK_SELECT)
+	/* feature views, and aggregation views where the catalog has them */
+	if (SPI_execute(fs_agg_worker_views_sql(), true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list feature views");
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -456,6 +456,8 @@ drain_view(const char *name)
 				pgstat_report_activity(STATE_RUNNING, name);
 				fs_stream_apply_batch(view, fs_stream_batch_size, &b);
 			}
+			else if (view == NULL && fs_agg_is_view(name))
+				fs_agg_stream_batch(name, fs_stream_batch_size, &b);	/* into tiles */
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();

@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "fstore.h"
+#include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "online/online.h"
@@ -137,6 +138,8 @@ fs_materialize(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("feature view name must not be NULL")));
+	if (fs_agg_is_view_arg(fcinfo, 0))
+		return fs_agg_materialize(fcinfo);	/* backfill of an aggregation view */
 	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 
 	/*

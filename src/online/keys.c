@@ -69,21 +69,11 @@ fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys, bool sort)
 	bool	   *nulls;
 	int			n;
 	int			nk = view->nkeys;
-	int		   *order;
-	int			norder = 0;
 	int			i;
 
 	get_typlenbyvalalign(ARR_ELEMTYPE(keys), &typlen, &typbyval, &typalign);
 	deconstruct_array(keys, ARR_ELEMTYPE(keys), typlen, typbyval, typalign,
 					  &elems, &nulls, &n);
-
-	b->view = view;
-	b->nkeycols = nk;
-	b->ninput = n;
-	b->ndistinct = 0;
-	b->in_isnull = nulls;
-	b->in_distinct = palloc(sizeof(int) * Max(n, 1));
-	b->hashes = NULL;
 
 	if (nk == 1)
 	{
@@ -121,6 +111,32 @@ fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys, bool sort)
 		}
 		ReleaseTupleDesc(td);
 	}
+	fs_keys_build(b, view, b->in_vals, b->in_nulls, nulls, n, sort);
+}
+
+/*
+ * Sorts (or hashes) and deduplicates n keys already deconstructed into
+ * vals/nulls (n x the view's key columns); isnull[i] marks a NULL key.
+ * The arrays are kept, not copied.
+ */
+void
+fs_keys_build(FsKeyBatch *b, FsView *view, Datum *vals, bool *keynulls,
+			  bool *nulls, int n, bool sort)
+{
+	int			nk = view->nkeys;
+	int		   *order;
+	int			norder = 0;
+	int			i;
+
+	b->view = view;
+	b->nkeycols = nk;
+	b->ninput = n;
+	b->ndistinct = 0;
+	b->in_vals = vals;
+	b->in_nulls = keynulls;
+	b->in_isnull = nulls;
+	b->in_distinct = palloc(sizeof(int) * Max(n, 1));
+	b->hashes = NULL;
 
 	order = palloc(sizeof(int) * Max(n, 1));
 	for (i = 0; i < n; i++)

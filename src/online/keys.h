@@ -34,6 +34,8 @@ typedef struct FsKeyBatch
 
 extern void fs_keys_from_array(FsKeyBatch *batch, FsView *view, ArrayType *keys,
 							   bool sort);
+extern void fs_keys_build(FsKeyBatch *batch, FsView *view, Datum *vals,
+						  bool *keynulls, bool *nulls, int n, bool sort);
 extern void fs_keys_sort_subset(FsKeyBatch *batch, int *which, int n);
 extern void fs_keys_hash(FsKeyBatch *batch);
 extern int	fs_keys_compare(FsView *view, const Datum *a, const Datum *b);

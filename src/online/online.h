@@ -26,6 +26,17 @@ extern void fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *batch,
 							const int *which, int n, HeapTuple *rows,
 							Snapshot snapshot);
 
+/*
+ * One view's rows for every distinct key of the batch (hot cache, then the
+ * table; expired rows dropped): rows[d] or NULL.
+ */
+extern HeapTuple *fs_online_read_rows(FsView *view, FsKeyBatch *batch,
+									  TupleDesc *descp);
+
+/* fs_get_many and fs_get_many_packed of a feature service (service.c). */
+extern Datum fs_service_get_many(FunctionCallInfo fcinfo);
+extern Datum fs_service_get_many_packed(FunctionCallInfo fcinfo);
+
 /* Raises 42501 unless the current user may read every column of relid. */
 extern void fs_check_select(Oid relid);
 extern void fs_permission_denied(Oid relid) pg_attribute_noreturn();

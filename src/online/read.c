@@ -44,6 +44,7 @@
 #include "utils/typcache.h"
 
 #include "fstore.h"
+#include "aggregate/aggregate.h"
 #include "cache/cache.h"
 #include "online/online.h"
 #include "online/packed.h"
@@ -216,6 +217,13 @@ read_view_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 	return rows;
 }
 
+/* read_view_rows for service.c: the same path, cache included. */
+HeapTuple *
+fs_online_read_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
+{
+	return read_view_rows(view, b, descp);
+}
+
 /* Fills a row's key columns (at the given attribute positions) from input i. */
 static void
 set_keys(FsKeyBatch *b, int i, int nkeys, const AttrNumber *attnums,
@@ -259,93 +267,6 @@ emit_view(ReturnSetInfo *rsinfo, FsView *view, FsKeyBatch *b, HeapTuple *rows)
 		memset(nulls, true, sizeof(bool) * outdesc->natts);
 		if (!b->in_isnull[i])
 			set_keys(b, i, view->nkeys, keyatt, values, nulls);
-		tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
-	}
-}
-
-/* A service's rows of every view, deformed once per distinct key. */
-typedef struct ServiceRows
-{
-	int			natts;			/* of the view's online table */
-	Datum	   *vals;			/* ndistinct x natts */
-	bool	   *nulls;
-	bool	   *present;		/* ndistinct */
-	TimestampTz *ts;			/* ndistinct */
-} ServiceRows;
-
-static ServiceRows *
-read_service_rows(FsService *svc, FsKeyBatch *b)
-{
-	ServiceRows *sr = palloc(sizeof(ServiceRows) * svc->nviews);
-	int			n = Max(b->ndistinct, 1);
-	int			v;
-
-	for (v = 0; v < svc->nviews; v++)
-	{
-		FsView	   *view = svc->views[v];
-		TupleDesc	desc;
-		HeapTuple  *rows = read_view_rows(view, b, &desc);
-		int			natts = view->online_natts;
-		int			d;
-
-		sr[v].natts = natts;
-		sr[v].vals = palloc(sizeof(Datum) * natts * n);
-		sr[v].nulls = palloc(sizeof(bool) * natts * n);
-		sr[v].present = palloc(sizeof(bool) * n);
-		sr[v].ts = palloc(sizeof(TimestampTz) * n);
-		for (d = 0; d < b->ndistinct; d++)
-		{
-			sr[v].present[d] = rows[d] != NULL;
-			if (rows[d])
-			{
-				heap_deform_tuple(rows[d], desc, &sr[v].vals[d * natts],
-								  &sr[v].nulls[d * natts]);
-				sr[v].ts[d] = DatumGetTimestampTz(sr[v].vals[d * natts +
-															 view->cols[view->ts_col].online_attnum - 1]);
-			}
-		}
-	}
-	return sr;
-}
-
-/* Emits the rows of a feature service target: every view, one row a key. */
-static void
-emit_service(ReturnSetInfo *rsinfo, FsService *svc, FsKeyBatch *b, ServiceRows *sr)
-{
-	TupleDesc	outdesc = rsinfo->setDesc;
-	Datum	   *values = palloc(sizeof(Datum) * outdesc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * outdesc->natts);
-	AttrNumber	keyatt[FS_MAX_KEYS];
-	int			i;
-	int			k;
-
-	if (outdesc->natts != svc->nkeys + svc->nout)
-		elog(ERROR, "row type of feature service \"%s\" does not match its definition",
-			 svc->name);
-	for (k = 0; k < svc->nkeys; k++)
-		keyatt[k] = k + 1;
-
-	for (i = 0; i < b->ninput; i++)
-	{
-		int			d = b->in_distinct[i];
-
-		memset(nulls, true, sizeof(bool) * outdesc->natts);
-		if (!b->in_isnull[i])
-		{
-			set_keys(b, i, svc->nkeys, keyatt, values, nulls);
-			for (k = 0; d >= 0 && k < svc->nout; k++)
-			{
-				int			vi = svc->out[k].view;
-				FsView	   *view = svc->views[vi];
-				int			off = d * sr[vi].natts +
-					view->cols[svc->out[k].col].online_attnum - 1;
-
-				if (!sr[vi].present[d])
-					continue;
-				values[svc->nkeys + k] = sr[vi].vals[off];
-				nulls[svc->nkeys + k] = sr[vi].nulls[off];
-			}
-		}
 		tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
 	}
 }
@@ -403,7 +324,13 @@ lookup_begin(FunctionCallInfo fcinfo, LookupCall *c)
 	lock_target(c->view, c->svc);
 	fs_catalog_target(rowtype, &c->view, &c->svc);
 	lock_target(c->view, c->svc);
-	c->first = c->view ? c->view : c->svc->views[0];
+	if (c->view == NULL)		/* services are read by service.c */
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view of type %s was replaced by a feature service",
+						format_type_be(rowtype)),
+				 errhint("Run the statement again.")));
+	c->first = c->view;
 
 	if (keystype != c->first->key_array_type)
 		ereport(ERROR,
@@ -442,6 +369,17 @@ lookup_begin(FunctionCallInfo fcinfo, LookupCall *c)
 					   !(fs_cache_active() && fs_cache_enabled));
 }
 
+/* Services are read by service.c. */
+static bool
+target_is_service(FunctionCallInfo fcinfo)
+{
+	FsView	   *view;
+	FsService  *svc;
+
+	fs_catalog_target(get_fn_expr_argtype(fcinfo->flinfo, 0), &view, &svc);
+	return svc != NULL;
+}
+
 /*
  * fs_get_many(row_type anyelement, keys "any") RETURNS SETOF anyelement
  */
@@ -452,21 +390,22 @@ fs_get_many(PG_FUNCTION_ARGS)
 	MemoryContext old = CurrentMemoryContext;
 	LookupCall	c;
 
+	if (fs_agg_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0)))
+		return fs_agg_get_many(fcinfo, false);	/* aggregation view */
+	if (target_is_service(fcinfo))
+		return fs_service_get_many(fcinfo);
 	memset(&c, 0, sizeof(c));
 	lookup_begin(fcinfo, &c);
 	InitMaterializedSRF(fcinfo, 0);
 	if (!c.have_keys)
 		return (Datum) 0;
 
-	if (c.view)
 	{
 		TupleDesc	desc;
 		HeapTuple  *rows = read_view_rows(c.view, &c.batch, &desc);
 
 		emit_view(rsinfo, c.view, &c.batch, rows);
 	}
-	else
-		emit_service(rsinfo, c.svc, &c.batch, read_service_rows(c.svc, &c.batch));
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(c.cxt);
@@ -486,12 +425,15 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 	bytea	   *result;
 	int			i;
 
+	if (fs_agg_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0)))
+		return fs_agg_get_many(fcinfo, true);	/* aggregation view */
+	if (target_is_service(fcinfo))
+		return fs_service_get_many_packed(fcinfo);
 	memset(&c, 0, sizeof(c));
 	lookup_begin(fcinfo, &c);
 	if (!c.have_keys)
 		PG_RETURN_NULL();
 
-	if (c.view)
 	{
 		FsView	   *view = c.view;
 		TupleDesc	desc;
@@ -529,58 +471,6 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 						  vals, nulls, attoff);
 		}
 	}
-	else
-	{
-		FsService  *svc = c.svc;
-		ServiceRows *sr;
-		int			nf = svc->nout;
-		const char **names = palloc(sizeof(char *) * nf);
-		Oid		   *types = palloc(sizeof(Oid) * nf);
-		Datum	   *vals = palloc(sizeof(Datum) * nf);
-		bool	   *nulls = palloc(sizeof(bool) * nf);
-		int		   *attoff = palloc(sizeof(int) * nf);
-		TupleDesc	outdesc = lookup_rowtype_tupdesc(svc->rowtype, -1);
-
-		for (i = 0; i < nf; i++)
-		{
-			FsView	   *view = svc->views[svc->out[i].view];
-
-			names[i] = NameStr(TupleDescAttr(outdesc, svc->nkeys + i)->attname);
-			types[i] = view->cols[svc->out[i].col].typid;
-			attoff[i] = i;
-		}
-		fs_packer_begin(&pk, old, c.batch.ninput, nf, names, types);
-		ReleaseTupleDesc(outdesc);
-		sr = read_service_rows(svc, &c.batch);
-		for (i = 0; i < c.batch.ninput; i++)
-		{
-			int			d = c.batch.in_distinct[i];
-			TimestampTz ts = DT_NOBEGIN;
-			bool		any = false;
-			int			k;
-
-			for (k = 0; d >= 0 && k < nf; k++)
-			{
-				int			vi = svc->out[k].view;
-				FsView	   *view = svc->views[vi];
-				int			off = d * sr[vi].natts +
-					view->cols[svc->out[k].col].online_attnum - 1;
-
-				nulls[k] = true;
-				if (!sr[vi].present[d])
-					continue;
-				any = true;
-				ts = Max(ts, sr[vi].ts[d]);
-				vals[k] = sr[vi].vals[off];
-				nulls[k] = sr[vi].nulls[off];
-			}
-			if (any)
-				fs_packer_row(&pk, ts, vals, nulls, attoff);
-			else
-				fs_packer_absent(&pk);
-		}
-	}
-
 	MemoryContextSwitchTo(old);
 	result = fs_packer_finish(&pk);
 	MemoryContextDelete(c.cxt);

@@ -53,6 +53,7 @@
 #include "utils/typcache.h"
 
 #include "fstore.h"
+#include "aggregate/aggregate.h"
 #include "cache/cache.h"
 #include "online/decide.h"
 #include "online/online.h"
@@ -964,9 +965,12 @@ view_name_arg(FunctionCallInfo fcinfo)
 Datum
 fs_write(PG_FUNCTION_ARGS)
 {
-	FsView	   *view = fs_catalog_view(view_name_arg(fcinfo));
+	FsView	   *view;
 	FsApplyCounts counts = {0};
 
+	if (fs_agg_is_view_arg(fcinfo, 0))
+		return fs_agg_write(fcinfo);	/* events of an aggregation view */
+	view = fs_catalog_view(view_name_arg(fcinfo));
 	if (!PG_ARGISNULL(1))
 	{
 		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
@@ -1287,10 +1291,13 @@ fs_write_select(FsView *view, const char *select, int nargs, Oid *argtypes,
 Datum
 fs_write_query(PG_FUNCTION_ARGS)
 {
-	FsView	   *view = fs_catalog_view(view_name_arg(fcinfo));
+	FsView	   *view;
 	FsApplyCounts counts = {0};
 	int64		read;
 
+	if (fs_agg_is_view_arg(fcinfo, 0))
+		return fs_agg_write_query(fcinfo);	/* events of an aggregation view */
+	view = fs_catalog_view(view_name_arg(fcinfo));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

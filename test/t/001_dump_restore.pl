@@ -31,6 +31,14 @@ $node->safe_psql('src', q{
 	    'SELECT g, g % 5, g / 100.0, ARRAY[g, g + 1]::real[], now() FROM generate_series(1, 2000, 3) g');
 	SELECT fs_write_query('doc_daily', 'SELECT g, g * 0.5, now() FROM generate_series(1, 1000) g');
 	SELECT fs_write('ud', ARRAY[ROW(1, 'a', 3, now()), ROW(2, 'b', 4, now())]::fstore_online.ud[]);
+	-- a service across entities with a derived feature calling a function
+	-- of another schema (stored qualified)
+	SELECT fs_create_entity('usr', 'user_id bigint');
+	SELECT fs_create_feature_view('u', 'usr', 'age int');
+	SELECT fs_write('u', ARRAY[ROW(1, 30, now()), ROW(2, 40, now())]::fstore_online.u[]);
+	CREATE FUNCTION raw.boost(real) RETURNS real LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 10';
+	SELECT fs_create_feature_service('ranker_x', ARRAY['u.age', 'doc_stats.ctr'],
+	    derived => ARRAY['raw.boost(ctr) + coalesce(age, 0) AS z']);
 });
 
 my $answers = q{
@@ -47,12 +55,17 @@ my $catalogs = q{
 	    || (SELECT string_agg(format('%s', s), ';' ORDER BY service, position) FROM fstore.service_features s);
 };
 my $history = q{SELECT count(*), sum(views_7d), count(DISTINCT doc_id) FROM fstore_offline.doc_stats};
+my $across = q{SELECT string_agg(format('%s', r), ',') FROM fs_get_many(NULL::fstore_online.ranker_x,
+	ARRAY[ROW(1, 100), ROW(2, 5), ROW(NULL, 7), ROW(3, NULL)]::fstore.ranker_x_request[]) r};
 
 my %before = (
 	answers => $node->safe_psql('src', $answers),
 	ud => $node->safe_psql('src', $ud),
 	catalogs => $node->safe_psql('src', $catalogs),
-	history => $node->safe_psql('src', $history));
+	history => $node->safe_psql('src', $history),
+	across => $node->safe_psql('src', $across));
+is($before{across}, '(1,100,30,1,40),(2,5,40,0.05,40.5),(,7,,0.07,0.699999988079071),(3,,,,)',
+	'a service across entities answers');
 ok(length($before{answers}) > 1000, 'source database answers lookups');
 
 my $dump = $node->basedir . '/src.dump';
@@ -65,6 +78,7 @@ is($node->safe_psql('dst', $catalogs), $before{catalogs}, 'catalogs restored');
 is($node->safe_psql('dst', $answers), $before{answers}, 'service lookups give the same answers');
 is($node->safe_psql('dst', $ud), $before{ud}, 'composite-key lookups give the same answers');
 is($node->safe_psql('dst', $history), $before{history}, 'history restored');
+is($node->safe_psql('dst', $across), $before{across}, 'a service across entities with a derived feature, restored');
 
 # the restored database keeps working: writes, new views with fresh ids
 is($node->safe_psql('dst', q{SELECT written FROM fs_write('doc_stats',
@@ -72,10 +86,10 @@ is($node->safe_psql('dst', q{SELECT written FROM fs_write('doc_stats',
 is($node->safe_psql('dst', q{SELECT views_7d FROM fs_get_many(NULL::fstore_online.doc_stats, ARRAY[1]::bigint[])}),
 	'1000', 'lookup sees the write');
 $node->safe_psql('dst', q{SELECT fs_create_feature_view('newer', 'doc', 'x int')});
-is($node->safe_psql('dst', q{SELECT count(DISTINCT view_id) FROM fstore.feature_views}), '4',
+is($node->safe_psql('dst', q{SELECT count(DISTINCT view_id) FROM fstore.feature_views}), '5',
 	'a new view gets an unused id');
 $node->safe_psql('dst', q{SELECT fs_drop_feature_service('ranker_v1'); SELECT fs_drop_feature_view('doc_daily')});
-is($node->safe_psql('dst', q{SELECT count(*) FROM fstore.feature_views}), '3', 'drop after restore');
+is($node->safe_psql('dst', q{SELECT count(*) FROM fstore.feature_views}), '4', 'drop after restore');
 
 $node->stop;
 done_testing();

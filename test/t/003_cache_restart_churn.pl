@@ -69,6 +69,14 @@ ok($hits > 0 && $misses > 0, "hits ($hits) and misses ($misses) counted");
 $node->restart;
 is($node->safe_psql('postgres', 'SELECT entries FROM fstore.cache_stats'), '0',
 	'empty after a restart');
+# counters start again from 0, and read 0 (not NULL) for a view nothing
+# has touched since the restart
+is($node->safe_psql('postgres', q{
+	SELECT lookups, keys_requested, cache_hits, cache_misses, evictions,
+	       rows_written, rows_unchanged, rows_late, stream_applied,
+	       stream_batches, dead_letters
+	  FROM fstore.stats WHERE view_name = 'big'}),
+	'0|0|0|0|0|0|0|0|0|0|0', 'counters read 0 after a restart');
 is($node->safe_psql('postgres', $check), '0', 'right answers after the restart');
 ok($node->safe_psql('postgres', 'SELECT entries FROM fstore.cache_stats') > 0,
 	'and it fills again');

@@ -183,9 +183,13 @@ my @answers = (
 		 [ "queue $v", "SELECT count(*) FROM fstore_stream.$v" ])
 	} qw(doc_stats doc_daily ud_clicks)),
 	[ 'catalogs',
-		'SELECT ' . join(" || E'\\n' || ", map { "(" . rows_of("SELECT * FROM fstore.$_") . ")" }
-			qw(entities feature_views features feature_services service_features view_state
-			   materialization_runs dead_letters training_sets)) ],
+		# feature_services: the columns of 0.1 (0.2 adds request types and
+		# derived features, checked after the update below)
+		'SELECT ' . join(" || E'\\n' || ", map { "(" . rows_of($_) . ")" }
+			(map { "SELECT * FROM fstore.$_" }
+				qw(entities feature_views features service_features view_state
+				   materialization_runs dead_letters training_sets)),
+			'SELECT name, entity, created_at FROM fstore.feature_services') ],
 	[ 'sequences', q{SELECT (SELECT last_value FROM fstore.feature_views_view_id_seq)
 		|| ' ' || (SELECT last_value FROM fstore.dead_letters_id_seq)
 		|| ' ' || (SELECT last_value FROM fstore.materialization_runs_run_id_seq)} ],
@@ -216,6 +220,7 @@ my @answers = (
 		                                    'fstore_offline'::regnamespace, 'fstore_stream'::regnamespace,
 		                                    'fstore_training'::regnamespace)
 		             AND c.relkind IN ('r', 'c')
+		             AND c.relname NOT LIKE '%\\_request'
 		             AND NOT EXISTS (SELECT 1 FROM pg_depend x
 		                              WHERE x.classid = 'pg_class'::regclass AND x.objid = c.oid
 		                                AND x.refclassid = 'pg_extension'::regclass)}) ],
@@ -436,6 +441,18 @@ for my $i (1 .. $#versions)
 	for my $a (@answers)
 	{
 		is($node->safe_psql($db, $a->[1]), $before{ $a->[0] }, "$v: $a->[0]");
+	}
+	if ($v eq '0.2')
+	{
+		# services of 0.1 got their request type: the entity's keys
+		is($node->safe_psql($db, q{SELECT s.name || ' ' || s.request_type::text || ' '
+		        || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+		              FROM pg_attribute a WHERE a.attrelid = s.request_type::text::regclass AND a.attnum > 0)
+		      FROM fstore.feature_services s ORDER BY s.name}),
+			'ranker fstore.ranker_request doc_id bigint', "$v: request type of a service of 0.1");
+		is($node->safe_psql($db, "SELECT string_agg(format('%s', r), E'\\n') FROM fs_get_many(NULL::fstore_online.ranker,
+		        (SELECT array_agg(ROW(k)::fstore.ranker_request) FROM unnest($keys) k)) r"),
+			$before{'lookups of a service'}, "$v: lookups of a service by request");
 	}
 
 	# the training-set SQL is that of a fresh install, and gives the same rows

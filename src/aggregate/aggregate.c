@@ -1,0 +1,1245 @@
+/*
+ * aggregate.c
+ *		Aggregation views: tiles of partial aggregates per key, updated
+ *		exactly once from the stream queue, fs_write and fs_materialize, and
+ *		read at a time T as the aggregates over the tiles with tile_start in
+ *		(T - window, T] (docs/aggregations.md).
+ *
+ * The SQL is generated when a view is created (fs_create_aggregation_view)
+ * and kept in fstore.aggregation_views:
+ *   upsert_sql  INSERT ... ON CONFLICT of the tiles of the events in a CTE
+ *               named fs_ok (grouped by key and tile, in key order);
+ *   gc_sql      DELETE of the tiles older than $1 of the keys in fs_ok;
+ *   read_sql    one row per key of $1 (in order) at time $2.
+ * This file composes them into single statements: the events of a batch
+ * come from a CTE (a DELETE ... RETURNING of the queue, the rows passed to
+ * fs_write, or the source's rows of a backfill), are classified (valid, NULL
+ * key or event_ts, not finite, too far in the future, older than the
+ * retention), and the valid ones go into the tiles, all in one statement:
+ * an event leaves the queue exactly when its effect on the tiles commits.
+ *
+ * Everything that touches the view's tables runs as the view's owner in a
+ * restricted context with a pinned search_path (catalog/acl.h), after the
+ * caller's privileges were checked: SELECT on fstore_online.<view> to read,
+ * SELECT, INSERT, UPDATE and DELETE on the tiles to write, and also SELECT
+ * and DELETE on the queue to drain it by hand.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/wait_event.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "fstore.h"
+#include "aggregate/aggregate.h"
+#include "catalog/acl.h"
+#include "catalog/metadata.h"
+#include "ingest/ingest.h"
+#include "online/online.h"
+#include "online/packed.h"
+
+PG_FUNCTION_INFO_V1(fs_agg_enqueued);
+PG_FUNCTION_INFO_V1(fs_agg_get_many_at);
+PG_FUNCTION_INFO_V1(fs_agg_compact);
+
+/* Unix epoch (the tiles' origin) in PostgreSQL's microseconds */
+#define UNIX_EPOCH_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* how often a stream worker sweeps a view's expired tiles (BRIN range scan) */
+#define SWEEP_INTERVAL_SECS 60
+
+typedef struct AggView
+{
+	int64		view_id;
+	char	   *name;
+	char	   *entity;
+	Oid			owner;
+	Oid			view_relid;		/* fstore_online.<name> (a view) */
+	Oid			tiles_relid;	/* fstore_offline.<name> */
+	Oid			stream_relid;	/* fstore_stream.<name> */
+	Oid			rowtype;
+	Oid			stream_rowtype;
+	Oid			key_array_type;
+	int			nkeys;
+	char	  **keys;
+	int			nevents;
+	char	  **events;
+	int64		gran_secs;
+	int64		maxw_secs;
+	int64		ret_secs;
+	int64		future_secs;
+	char	   *upsert_sql;
+	char	   *gc_sql;
+	char	   *read_sql;
+	char	   *source;
+	char	   *source_query;
+	char	   *ts_column;
+	TimestampTz watermark;
+} AggView;
+
+typedef enum AggMode
+{
+	AGG_STREAM,					/* bad events become dead letters */
+	AGG_WRITE,					/* bad events raise (fs_write, backfills) */
+} AggMode;
+
+typedef struct AggCounts
+{
+	int64		events;
+	int64		applied;
+	int64		too_old;
+	int64		dead;
+} AggCounts;
+
+/* ---- catalog ---- */
+
+static Oid
+rel_in(const char *nspname, const char *name)
+{
+	Oid			nsp = get_namespace_oid(nspname, true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+bool
+fs_agg_is_view(const char *name)
+{
+	Oid			relid;
+
+	if (name == NULL || strlen(name) >= NAMEDATALEN)
+		return false;
+	relid = rel_in("fstore_online", name);
+	return OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_VIEW;
+}
+
+bool
+fs_agg_is_rowtype(Oid rowtype)
+{
+	Oid			typrelid = OidIsValid(rowtype) ? get_typ_typrelid(rowtype) : InvalidOid;
+
+	return OidIsValid(typrelid) && get_rel_relkind(typrelid) == RELKIND_VIEW &&
+		get_rel_namespace(typrelid) == get_namespace_oid("fstore_online", true);
+}
+
+bool
+fs_agg_is_view_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return false;
+	return fs_agg_is_view(text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+}
+
+static char **
+text_array_strings(Datum d, int *n, MemoryContext cxt)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+	int			i;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = MemoryContextAlloc(cxt, sizeof(char *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+		out[i] = MemoryContextStrdup(cxt, TextDatumGetCString(elems[i]));
+	return out;
+}
+
+static char *
+copy_value(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt)
+{
+	char	   *v = SPI_getvalue(tup, td, col);
+
+	return v ? MemoryContextStrdup(cxt, v) : NULL;
+}
+
+/* The aggregation view called name (42704 if there is none). */
+static AggView *
+agg_load(const char *name)
+{
+	static const char *sql =
+		"SELECT a.view_id, a.entity, a.upsert_sql, a.gc_sql, a.read_sql,"
+		" CAST(pg_catalog.date_part('epoch', a.granularity) AS pg_catalog.int8),"
+		" CAST(pg_catalog.date_part('epoch', a.max_window) AS pg_catalog.int8),"
+		" CAST(pg_catalog.date_part('epoch', a.retention) AS pg_catalog.int8),"
+		" CAST(pg_catalog.date_part('epoch', a.max_future) AS pg_catalog.int8),"
+		" a.source, a.source_query, CAST(a.timestamp_column AS pg_catalog.text), a.watermark,"
+		" CAST(e.key_type AS pg_catalog.oid), CAST(e.key_columns AS pg_catalog.text[]),"
+		" CAST(a.event_columns AS pg_catalog.text[])"
+		" FROM fstore.aggregation_views a JOIN fstore.entities e"
+		" ON e.name OPERATOR(pg_catalog.=) a.entity"
+		" WHERE a.name OPERATOR(pg_catalog.=) $1";
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	AggView    *av;
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	HeapTuple	ctup;
+
+	if (!OidIsValid(rel_in("fstore", "aggregation_views")))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("aggregation view \"%s\" does not exist", name)));
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read fstore.aggregation_views");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("aggregation view \"%s\" does not exist", name)));
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	av = MemoryContextAllocZero(cxt, sizeof(AggView));
+	av->name = MemoryContextStrdup(cxt, name);
+	av->view_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	av->entity = copy_value(tup, td, 2, cxt);
+	av->upsert_sql = copy_value(tup, td, 3, cxt);
+	av->gc_sql = copy_value(tup, td, 4, cxt);
+	av->read_sql = copy_value(tup, td, 5, cxt);
+	av->gran_secs = DatumGetInt64(SPI_getbinval(tup, td, 6, &isnull));
+	av->maxw_secs = DatumGetInt64(SPI_getbinval(tup, td, 7, &isnull));
+	av->ret_secs = DatumGetInt64(SPI_getbinval(tup, td, 8, &isnull));
+	av->future_secs = DatumGetInt64(SPI_getbinval(tup, td, 9, &isnull));
+	av->source = copy_value(tup, td, 10, cxt);
+	av->source_query = copy_value(tup, td, 11, cxt);
+	av->ts_column = copy_value(tup, td, 12, cxt);
+	av->watermark = DatumGetTimestampTz(SPI_getbinval(tup, td, 13, &isnull));
+	av->key_array_type = get_array_type(DatumGetObjectId(SPI_getbinval(tup, td, 14, &isnull)));
+	av->keys = text_array_strings(SPI_getbinval(tup, td, 15, &isnull), &av->nkeys, cxt);
+	av->events = text_array_strings(SPI_getbinval(tup, td, 16, &isnull), &av->nevents, cxt);
+	SPI_finish();
+
+	av->view_relid = rel_in("fstore_online", name);
+	av->tiles_relid = rel_in("fstore_offline", name);
+	av->stream_relid = rel_in("fstore_stream", name);
+	if (!OidIsValid(av->view_relid) || get_rel_relkind(av->view_relid) != RELKIND_VIEW ||
+		!OidIsValid(av->tiles_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the tables of aggregation view \"%s\" are missing", name),
+				 errhint("Drop it with fs_drop_aggregation_view and create it again.")));
+	ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(av->view_relid));
+	if (!HeapTupleIsValid(ctup))
+		elog(ERROR, "cache lookup failed for relation %u", av->view_relid);
+	av->owner = ((Form_pg_class) GETSTRUCT(ctup))->relowner;
+	ReleaseSysCache(ctup);
+	av->rowtype = get_rel_type_id(av->view_relid);
+	av->stream_rowtype = OidIsValid(av->stream_relid) ? get_rel_type_id(av->stream_relid) : InvalidOid;
+	return av;
+}
+
+static void
+check_privileges(Oid relid, AclMode *modes, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (pg_class_aclcheck(relid, GetUserId(), modes[i]) != ACLCHECK_OK)
+			fs_permission_denied(relid);
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("fstore does not support row-level security on \"%s\"",
+						get_rel_name(relid))));
+}
+
+/* what fs_write, fs_materialize and compaction need: all of the tiles */
+static void
+check_write_privileges(AggView *av)
+{
+	AclMode		modes[4] = {ACL_SELECT, ACL_INSERT, ACL_UPDATE, ACL_DELETE};
+
+	check_privileges(av->tiles_relid, modes, 4);
+}
+
+/* ---- time ---- */
+
+/* the start of the tile holding t (tiles are aligned on the Unix epoch) */
+static TimestampTz
+tile_floor(AggView *av, TimestampTz t)
+{
+	int64		g = av->gran_secs * USECS_PER_SEC;
+	int64		u = t + UNIX_EPOCH_US;
+	int64		r = u % g;
+
+	if (r < 0)
+		r += g;
+	return t - r;
+}
+
+static bool
+tile_aligned(AggView *av, TimestampTz t)
+{
+	return TIMESTAMP_NOT_FINITE(t) || tile_floor(av, t) == t;
+}
+
+/*
+ * Tiles starting before this are expired: the longest window plus the
+ * retention before the tile of now().
+ */
+static TimestampTz
+horizon(AggView *av)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	return tile_floor(av, now - (av->maxw_secs + av->ret_secs) * USECS_PER_SEC);
+}
+
+static TimestampTz
+future_limit(AggView *av)
+{
+	return GetCurrentTransactionStartTimestamp() + av->future_secs * USECS_PER_SEC;
+}
+
+/* ---- applying events ---- */
+
+static void
+append_list(StringInfo s, AggView *av, const char *prefix, bool events, bool ts)
+{
+	int			i;
+	bool		first = true;
+
+	for (i = 0; i < av->nkeys; i++, first = false)
+		appendStringInfo(s, "%s%s%s", first ? "" : ", ", prefix, quote_identifier(av->keys[i]));
+	for (i = 0; events && i < av->nevents; i++)
+		appendStringInfo(s, ", %s%s", prefix, quote_identifier(av->events[i]));
+	if (ts)
+		appendStringInfo(s, ", %sevent_ts", prefix);
+}
+
+/* the class of an event: 0 valid, 1 NULL key or event_ts, 2 not finite, 3 future, 4 expired */
+static void
+append_code(StringInfo s, AggView *av)
+{
+	int			i;
+
+	appendStringInfoString(s, "CASE WHEN fs_in.event_ts IS NULL");
+	for (i = 0; i < av->nkeys; i++)
+		appendStringInfo(s, " OR fs_in.%s IS NULL", quote_identifier(av->keys[i]));
+	appendStringInfoString(s, " THEN 1"
+						   " WHEN NOT pg_catalog.isfinite(fs_in.event_ts) THEN 2"
+						   " WHEN fs_in.event_ts OPERATOR(pg_catalog.>) $2 THEN 3"
+						   " WHEN fs_in.event_ts OPERATOR(pg_catalog.<) $1 THEN 4"
+						   " ELSE 0 END");
+}
+
+/*
+ * Runs source_sql (a query or DELETE ... RETURNING of the key columns, the
+ * event columns and event_ts; its parameters start at $3) into the tiles,
+ * in one statement.  Caller is connected to SPI, running as the owner.
+ */
+static void
+agg_ingest(AggView *av, AggMode mode, const char *source_sql, int nargs,
+		   Oid *argtypes, Datum *args, AggCounts *out)
+{
+	StringInfoData sql;
+	Oid		   *types = palloc(sizeof(Oid) * (nargs + 2));
+	Datum	   *vals = palloc(sizeof(Datum) * (nargs + 2));
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	int			i;
+
+	types[0] = TIMESTAMPTZOID;
+	types[1] = TIMESTAMPTZOID;
+	vals[0] = TimestampTzGetDatum(horizon(av));
+	vals[1] = TimestampTzGetDatum(future_limit(av));
+	for (i = 0; i < nargs; i++)
+	{
+		types[i + 2] = argtypes[i];
+		vals[i + 2] = args[i];
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "WITH fs_in AS (%s),\nfs_chk AS (SELECT fs_in.*, ", source_sql);
+	if (mode == AGG_STREAM)
+		append_code(&sql, av);
+	else
+	{
+		/* refused events raise: nothing of the call is applied */
+		appendStringInfoString(&sql, "CASE WHEN (");
+		append_code(&sql, av);
+		appendStringInfo(&sql, ") OPERATOR(pg_catalog.=) ANY ('{1,2,3}'::pg_catalog.int4[]) THEN fstore._agg_refuse(%s, ",
+						 quote_literal_cstr(av->name));
+		append_code(&sql, av);
+		appendStringInfoString(&sql, ", fs_in.event_ts) ELSE ");
+		append_code(&sql, av);
+		appendStringInfoString(&sql, " END");
+	}
+	appendStringInfo(&sql, " AS fs_code FROM fs_in),\n"
+					 "fs_ok AS (SELECT * FROM fs_chk WHERE fs_code OPERATOR(pg_catalog.=) 0),\n"
+					 "fs_up AS (%s RETURNING 1)",
+					 av->upsert_sql);
+	/*
+	 * fs_write and backfills remove the expired tiles of the keys they
+	 * touch; the stream path leaves that to the workers' sweeps (it would
+	 * cost an index probe per key of every batch).
+	 */
+	if (mode != AGG_STREAM)
+		appendStringInfo(&sql, ",\nfs_gc AS (%s RETURNING 1)", av->gc_sql);
+	appendStringInfo(&sql, "\nSELECT (SELECT pg_catalog.count(*) FROM fs_chk),"
+					 " (SELECT pg_catalog.count(*) FROM fs_ok),"
+					 " (SELECT pg_catalog.count(*) FROM fs_chk WHERE fs_code OPERATOR(pg_catalog.=) 4),"
+					 " (SELECT pg_catalog.max(fs_ok.event_ts) FROM fs_ok),"
+					 " (SELECT pg_catalog.count(*) FROM fs_up),"
+					 " %s,"
+					 " (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(fs_chk)) FROM fs_chk"
+					 "   WHERE fs_code OPERATOR(pg_catalog.=) ANY ('{1,2,3}'::pg_catalog.int4[]))",
+					 mode != AGG_STREAM ? "(SELECT pg_catalog.count(*) FROM fs_gc)" : "0");
+
+	if (SPI_execute_with_args(sql.data, nargs + 2, types, vals, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not apply the events of aggregation view \"%s\"", av->name);
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	out->events = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	out->applied = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+	out->too_old = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
+	out->dead = 0;
+	{
+		Datum		dead = SPI_getbinval(tup, td, 7, &isnull);
+
+		if (!isnull)
+		{
+			static const char *dead_sql =
+				"INSERT INTO fstore.dead_letters (view_name, event, error, sqlstate)"
+				" SELECT $1, fs_e OPERATOR(pg_catalog.-) 'fs_code'::pg_catalog.text,"
+				" CASE fs_e OPERATOR(pg_catalog.->>) 'fs_code'::pg_catalog.text"
+				"  WHEN '1' THEN 'the event has a NULL key column or a NULL event_ts'"
+				"  WHEN '2' THEN 'the event''s event_ts is not finite'"
+				"  ELSE 'the event''s event_ts is later than now() + the view''s max_future' END,"
+				" CASE fs_e OPERATOR(pg_catalog.->>) 'fs_code'::pg_catalog.text"
+				"  WHEN '1' THEN '23502' ELSE '22008' END"
+				" FROM pg_catalog.jsonb_array_elements($2) AS fs_e";
+			Oid			dtypes[2] = {TEXTOID, JSONBOID};
+			Datum		dvals[2];
+			Datum		copy = datumCopy(dead, false, -1);
+
+			dvals[0] = CStringGetTextDatum(av->name);
+			dvals[1] = copy;
+			out->dead = out->events - out->applied - out->too_old;
+			fs_catalog_exec_as_owner(dead_sql, 2, dtypes, dvals, SPI_OK_INSERT);
+		}
+	}
+}
+
+/* One batch of the queue (caller: in a transaction, with a snapshot). */
+static void
+stream_batch(AggView *av, int max_rows, AggCounts *out)
+{
+	StringInfoData src;
+	FsUserContext uc;
+
+	memset(out, 0, sizeof(AggCounts));
+	if (!OidIsValid(av->stream_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("queue table of aggregation view \"%s\" does not exist", av->name)));
+	initStringInfo(&src);
+	appendStringInfo(&src,
+					 "DELETE FROM fstore_stream.%s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+					 "SELECT ctid FROM fstore_stream.%s LIMIT %d)) RETURNING ",
+					 quote_identifier(av->name), quote_identifier(av->name), Max(max_rows, 1));
+	append_list(&src, av, "", true, true);
+
+	fs_become_owner(av->owner, &uc);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	agg_ingest(av, AGG_STREAM, src.data, 0, NULL, NULL, out);
+	SPI_finish();
+	fs_restore_user(&uc);
+}
+
+/* ---- expired tiles ---- */
+
+static int64
+sweep(AggView *av)
+{
+	StringInfoData sql;
+	FsUserContext uc;
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		vals[1];
+	int64		n;
+
+	vals[0] = TimestampTzGetDatum(horizon(av));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM fstore_offline.%s WHERE tile_start OPERATOR(pg_catalog.<) $1",
+					 quote_identifier(av->name));
+	fs_become_owner(av->owner, &uc);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql.data, 1, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not remove the expired tiles of aggregation view \"%s\"", av->name);
+	n = (int64) SPI_processed;
+	SPI_finish();
+	fs_restore_user(&uc);
+	return n;
+}
+
+/* when this process last swept each view (stream workers) */
+typedef struct SweepEntry
+{
+	int64		view_id;
+	TimestampTz at;
+} SweepEntry;
+
+static HTAB *sweeps = NULL;
+
+void
+fs_agg_stream_batch(const char *name, int max_rows, FsStreamBatch *out)
+{
+	AggView    *av = agg_load(name);
+	AggCounts	c;
+
+	stream_batch(av, max_rows, &c);
+	memset(out, 0, sizeof(FsStreamBatch));
+	out->events = c.events;
+	out->applied = c.applied + c.too_old;
+	out->dead = c.dead;
+	out->written = c.applied;
+	out->late = c.too_old;
+
+	/* now and then, remove the expired tiles of every key */
+	{
+		SweepEntry *e;
+		bool		found;
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (sweeps == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(int64);
+			ctl.entrysize = sizeof(SweepEntry);
+			sweeps = hash_create("fstore aggregation sweeps", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+		}
+		e = hash_search(sweeps, &av->view_id, HASH_ENTER, &found);
+		if (!found)
+			e->at = 0;
+		if (now - e->at >= (int64) SWEEP_INTERVAL_SECS * USECS_PER_SEC)
+		{
+			(void) sweep(av);
+			e->at = now;
+		}
+	}
+}
+
+const char *
+fs_agg_worker_views_sql(void)
+{
+	if (OidIsValid(rel_in("fstore", "aggregation_views")))
+		return "SELECT view_id::pg_catalog.int8, name::pg_catalog.text FROM fstore.feature_views"
+			" UNION ALL SELECT view_id, name FROM fstore.aggregation_views ORDER BY 1";
+	return "SELECT view_id::pg_catalog.int8, name::pg_catalog.text"
+		" FROM fstore.feature_views ORDER BY 1";
+}
+
+/* ---- producers wake the workers at commit ---- */
+
+static int64 *woken = NULL;
+static int	nwoken = 0;
+static int	woken_cap = 0;
+static bool callback_registered = false;
+
+static void
+agg_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			for (i = 0; i < nwoken; i++)
+				fs_stream_wake(woken[i]);
+			nwoken = 0;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			nwoken = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+Datum
+fs_agg_enqueued(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	AggView    *av;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fstore._agg_enqueued() must be called as a trigger")));
+	if (!fs_preloaded())
+		return PointerGetDatum(NULL);	/* no workers: fs_stream_apply drains */
+	av = agg_load(RelationGetRelationName(trigdata->tg_relation));
+	for (i = 0; i < nwoken; i++)
+		if (woken[i] == av->view_id)
+			return PointerGetDatum(NULL);
+	if (!callback_registered)
+	{
+		RegisterXactCallback(agg_xact_callback, NULL);
+		callback_registered = true;
+	}
+	if (nwoken == woken_cap)
+	{
+		woken_cap = Max(8, woken_cap * 2);
+		woken = woken ? repalloc(woken, sizeof(int64) * woken_cap) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * woken_cap);
+	}
+	woken[nwoken++] = av->view_id;
+	return PointerGetDatum(NULL);
+}
+
+/* ---- SQL entry points reached through the hooks ---- */
+
+static char *
+name_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("aggregation view name must not be NULL")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(0));
+}
+
+/*
+ * Refuses fs_write's rows with a NULL key or event_ts (23502), a time that
+ * is not finite or later than now() + max_future (22008), before anything
+ * is applied.
+ */
+static void
+check_event_rows(AggView *av, ArrayType *arr)
+{
+	TupleDesc	td = lookup_rowtype_tupdesc(av->stream_rowtype, -1);
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	int			i;
+	int			k;
+	int			tsatt = -1;
+	int		   *katt = palloc(sizeof(int) * av->nkeys);
+	Datum	   *vals = palloc(sizeof(Datum) * td->natts);
+	bool	   *nulls = palloc(sizeof(bool) * td->natts);
+	TimestampTz limit = future_limit(av);
+
+	for (k = 0; k < av->nkeys; k++)
+		katt[k] = -1;
+	for (i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i);
+
+		if (a->attisdropped)
+			continue;
+		if (strcmp(NameStr(a->attname), "event_ts") == 0 && a->atttypid == TIMESTAMPTZOID)
+			tsatt = i;
+		for (k = 0; k < av->nkeys; k++)
+			if (strcmp(NameStr(a->attname), av->keys[k]) == 0)
+				katt[k] = i;
+	}
+	for (k = 0; k < av->nkeys; k++)
+		if (katt[k] < 0)
+			tsatt = -1;
+	if (tsatt < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("queue table of aggregation view \"%s\" lacks a key column or its event_ts timestamptz column",
+						av->name)));
+	deconstruct_array(arr, av->stream_rowtype, -1, false, TYPALIGN_DOUBLE,
+					  &elems, &enulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		HeapTupleHeader h;
+		HeapTupleData tup;
+		TimestampTz ts;
+
+		if (enulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("row %d for aggregation view \"%s\" is NULL", i + 1, av->name)));
+		h = DatumGetHeapTupleHeader(elems[i]);
+		tup.t_len = HeapTupleHeaderGetDatumLength(h);
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		tup.t_data = h;
+		heap_deform_tuple(&tup, td, vals, nulls);
+		for (k = 0; k < av->nkeys; k++)
+			if (nulls[katt[k]])
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("null value in key column \"%s\" of row %d for aggregation view \"%s\"",
+								av->keys[k], i + 1, av->name)));
+		if (nulls[tsatt])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"event_ts\" of row %d for aggregation view \"%s\"",
+							i + 1, av->name)));
+		ts = DatumGetTimestampTz(vals[tsatt]);
+		if (TIMESTAMP_NOT_FINITE(ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("event_ts of row %d for aggregation view \"%s\" is not finite",
+							i + 1, av->name)));
+		if (ts > limit)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("event_ts of row %d for aggregation view \"%s\" is too far in the future",
+							i + 1, av->name),
+					 errdetail("Events later than now() + max_future (%lld seconds) are refused.",
+							   (long long) av->future_secs)));
+	}
+	ReleaseTupleDesc(td);
+}
+
+/* fs_write(view, rows fstore_stream.<view>[]) -> (written, unchanged, late) */
+Datum
+fs_agg_write(FunctionCallInfo fcinfo)
+{
+	AggView    *av = agg_load(name_arg(fcinfo));
+	AggCounts	c = {0};
+	TupleDesc	td;
+	Datum		values[3];
+	bool		nulls[3] = {false};
+
+	check_write_privileges(av);
+	if (!PG_ARGISNULL(1))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		StringInfoData src;
+		Oid			types[1];
+		Datum		vals[1];
+		FsUserContext uc;
+
+		if (!OidIsValid(av->stream_rowtype) || ARR_ELEMTYPE(arr) != av->stream_rowtype)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("rows have type %s, but aggregation view \"%s\" expects events of type %s",
+							format_type_be(get_array_type(ARR_ELEMTYPE(arr))), av->name,
+							OidIsValid(av->stream_rowtype) ?
+							format_type_be(get_array_type(av->stream_rowtype)) : "(missing)"),
+					 errhint("Build the events as ARRAY[ROW(...)]::fstore_stream.%s[].",
+							 quote_identifier(av->name))));
+		check_event_rows(av, arr);
+		initStringInfo(&src);
+		appendStringInfoString(&src, "SELECT ");
+		append_list(&src, av, "fs_r.", true, true);
+		appendStringInfoString(&src, " FROM pg_catalog.unnest($3) AS fs_r");
+		types[0] = get_array_type(av->stream_rowtype);
+		vals[0] = PointerGetDatum(arr);
+		fs_become_owner(av->owner, &uc);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		agg_ingest(av, AGG_WRITE, src.data, 1, types, vals, &c);
+		SPI_finish();
+		fs_restore_user(&uc);
+	}
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(c.applied);
+	values[1] = Int64GetDatum(0);
+	values[2] = Int64GetDatum(c.too_old);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+/*
+ * fs_write_query(view, query) of an aggregation view: the query's rows
+ * (key columns, event columns, event_ts, by position) into the tiles.  The
+ * query is the caller's: it runs as the caller, who must hold the tiles'
+ * privileges (checked first).
+ */
+Datum
+fs_agg_write_query(FunctionCallInfo fcinfo)
+{
+	AggView    *av = agg_load(name_arg(fcinfo));
+	AggCounts	c = {0};
+	StringInfoData src;
+	TupleDesc	td;
+	Datum		values[3];
+	bool		nulls[3] = {false};
+	int			i;
+
+	check_write_privileges(av);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query must not be NULL")));
+	initStringInfo(&src);
+	appendStringInfoString(&src, "SELECT ");
+	append_list(&src, av, "fs_q.", true, false);
+	appendStringInfo(&src, ", CAST(fs_q.event_ts AS pg_catalog.timestamptz) AS event_ts FROM (\n%s\n) AS fs_q (",
+					 fs_single_select(text_to_cstring(PG_GETARG_TEXT_PP(1))));
+	for (i = 0; i < av->nkeys; i++)
+		appendStringInfo(&src, "%s%s", i ? ", " : "", quote_identifier(av->keys[i]));
+	for (i = 0; i < av->nevents; i++)
+		appendStringInfo(&src, ", %s", quote_identifier(av->events[i]));
+	appendStringInfoString(&src, ", event_ts)");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	agg_ingest(av, AGG_WRITE, src.data, 0, NULL, NULL, &c);
+	SPI_finish();
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(c.applied);
+	values[1] = Int64GetDatum(0);
+	values[2] = Int64GetDatum(c.too_old);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+/*
+ * fs_materialize(view, since, until) of an aggregation view: the source's
+ * events with since <= ts < until (tile-aligned) replace the tiles of that
+ * range, so a re-run gives the same tiles.
+ */
+Datum
+fs_agg_materialize(FunctionCallInfo fcinfo)
+{
+	char	   *name = name_arg(fcinfo);
+	AggView    *av = agg_load(name);
+	TimestampTz since;
+	TimestampTz until;
+	TimestampTz started;
+	TimestampTz finished;
+	AggCounts	c = {0};
+	TupleDesc	td;
+	Datum		values[5];
+	bool		nulls[5] = {false};
+	Oid			catrel = rel_in("fstore", "aggregation_views");
+
+	check_write_privileges(av);
+	if (!ConditionalLockDatabaseObject(catrel, (Oid) av->view_id, 1, ExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("aggregation view \"%s\" is already being materialized", av->name),
+				 errhint("Try again once that run has finished.")));
+	av = agg_load(name);		/* the watermark after the lock */
+	if (av->source == NULL && av->source_query == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("aggregation view \"%s\" has no source", av->name),
+				 errhint("Create the view with source => a table or view, or source_query => a query.")));
+
+	since = PG_ARGISNULL(1) ? av->watermark : PG_GETARG_TIMESTAMPTZ(1);
+	until = PG_ARGISNULL(2) ? tile_floor(av, GetCurrentTransactionStartTimestamp()) :
+		PG_GETARG_TIMESTAMPTZ(2);
+	if (TIMESTAMP_NOT_FINITE(until))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("until must be a finite time")));
+	if (TIMESTAMP_IS_NOEND(since))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("since must not be infinity")));
+	if (since > until)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("since must not be later than until")));
+	if (!tile_aligned(av, since) || !tile_aligned(av, until))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("since and until must be tile boundaries of aggregation view \"%s\"", av->name),
+				 errdetail("A backfill replaces whole tiles: its range starts and ends at multiples of the granularity (%lld seconds) from the Unix epoch.",
+						   (long long) av->gran_secs)));
+
+	started = GetCurrentTimestamp();
+	if (since < until)
+	{
+		StringInfoData src;
+		StringInfoData del;
+		FsUserContext uc;
+		Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		vals[2] = {TimestampTzGetDatum(since), TimestampTzGetDatum(until)};
+		int			i;
+		const char *ts = quote_identifier(av->ts_column);
+
+		initStringInfo(&src);
+		appendStringInfoString(&src, "SELECT ");
+		for (i = 0; i < av->nkeys; i++)
+			appendStringInfo(&src, "%ss.%s", i ? ", " : "", quote_identifier(av->keys[i]));
+		for (i = 0; i < av->nevents; i++)
+			appendStringInfo(&src, ", s.%s", quote_identifier(av->events[i]));
+		appendStringInfo(&src, ", CAST(s.%s AS pg_catalog.timestamptz) AS event_ts FROM ", ts);
+		if (av->source)
+			appendStringInfoString(&src, av->source);
+		else
+			appendStringInfo(&src, "(\n%s\n)", av->source_query);
+		appendStringInfo(&src, " AS s WHERE s.%s OPERATOR(pg_catalog.>=) $3 AND s.%s OPERATOR(pg_catalog.<) $4",
+						 ts, ts);
+
+		initStringInfo(&del);
+		appendStringInfo(&del, "DELETE FROM fstore_offline.%s WHERE tile_start OPERATOR(pg_catalog.>=) $1"
+						 " AND tile_start OPERATOR(pg_catalog.<) $2", quote_identifier(av->name));
+
+		/* the source is its owner's code: it runs as the owner, restricted */
+		fs_become_owner(av->owner, &uc);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(del.data, 2, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not replace the tiles of aggregation view \"%s\"", av->name);
+		CommandCounterIncrement();
+		agg_ingest(av, AGG_WRITE, src.data, 2, types, vals, &c);
+		SPI_finish();
+		fs_restore_user(&uc);
+	}
+	finished = GetCurrentTimestamp();
+
+	{
+		static const char *record_sql =
+			"INSERT INTO fstore.materialization_runs"
+			" (view_name, since, until, read, written, unchanged, late, started_at, finished_at)"
+			" VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)";
+		static const char *watermark_sql =
+			"UPDATE fstore.aggregation_views SET watermark = GREATEST(watermark, $2)"
+			" WHERE view_id OPERATOR(pg_catalog.=) $1";
+		Oid			rtypes[8] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+			INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		rvals[8];
+		Oid			wtypes[2] = {INT8OID, TIMESTAMPTZOID};
+		Datum		wvals[2];
+
+		rvals[0] = CStringGetTextDatum(av->name);
+		rvals[1] = TimestampTzGetDatum(since);
+		rvals[2] = TimestampTzGetDatum(until);
+		rvals[3] = Int64GetDatum(c.events);
+		rvals[4] = Int64GetDatum(c.applied);
+		rvals[5] = Int64GetDatum(c.too_old);
+		rvals[6] = TimestampTzGetDatum(started);
+		rvals[7] = TimestampTzGetDatum(finished);
+		fs_catalog_exec_as_owner(record_sql, 8, rtypes, rvals, SPI_OK_INSERT);
+		wvals[0] = Int64GetDatum(av->view_id);
+		wvals[1] = TimestampTzGetDatum(until);
+		fs_catalog_exec_as_owner(watermark_sql, 2, wtypes, wvals, SPI_OK_UPDATE);
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(c.events);
+	values[1] = Int64GetDatum(c.applied);
+	values[2] = Int64GetDatum(0);
+	values[3] = Int64GetDatum(c.too_old);
+	values[4] = Float8GetDatum((double) (finished - started) / USECS_PER_SEC);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+/* fs_stream_apply(view, max_rows) of an aggregation view */
+Datum
+fs_agg_stream_apply(FunctionCallInfo fcinfo)
+{
+	AggView    *av = agg_load(name_arg(fcinfo));
+	int64		limit = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+	AggCounts	total = {0};
+	AclMode		qmodes[2] = {ACL_SELECT, ACL_DELETE};
+	TupleDesc	td;
+	Datum		values[6];
+	bool		nulls[6] = {false};
+
+	if (limit < 0 && !PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must not be negative")));
+	check_write_privileges(av);
+	if (OidIsValid(av->stream_relid))
+		check_privileges(av->stream_relid, qmodes, 2);
+	for (;;)
+	{
+		AggCounts	b;
+		int			want = fs_stream_batch_size;
+
+		if (limit >= 0)
+			want = (int) Min((int64) want, limit - total.events);
+		if (want <= 0)
+			break;
+		stream_batch(av, want, &b);
+		total.events += b.events;
+		total.applied += b.applied;
+		total.too_old += b.too_old;
+		total.dead += b.dead;
+		if (b.events < want)
+			break;
+		CommandCounterIncrement();
+	}
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum(total.events);
+	values[1] = Int64GetDatum(total.applied + total.too_old);
+	values[2] = Int64GetDatum(total.dead);
+	values[3] = Int64GetDatum(total.applied);
+	values[4] = Int64GetDatum(0);
+	values[5] = Int64GetDatum(total.too_old);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+/* fs_stream_wait(view, timeout) of an aggregation view */
+Datum
+fs_agg_stream_wait(FunctionCallInfo fcinfo)
+{
+	AggView    *av = agg_load(name_arg(fcinfo));
+	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
+	TimestampTz deadline;
+	StringInfoData sql;
+	bool		empty = false;
+
+	deadline = timeout ?
+		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												TimestampTzGetDatum(GetCurrentTimestamp()),
+												IntervalPGetDatum(timeout))) :
+		DT_NOEND;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT NOT EXISTS (SELECT 1 FROM fstore_stream.%s)",
+					 quote_identifier(av->name));
+	for (;;)
+	{
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the queue of aggregation view \"%s\"", av->name);
+		empty = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		if (empty || GetCurrentTimestamp() >= deadline)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_BOOL(empty);
+}
+
+/* fs_compact_aggregation_view(name) -> tiles removed */
+Datum
+fs_agg_compact(PG_FUNCTION_ARGS)
+{
+	AggView    *av = agg_load(name_arg(fcinfo));
+
+	check_write_privileges(av);
+	PG_RETURN_INT64(sweep(av));
+}
+
+/* ---- reads ---- */
+
+/* saved plans of the read statements, by view */
+typedef struct ReadPlan
+{
+	int64		view_id;
+	char	   *sql;			/* in TopMemoryContext */
+	Oid			key_array_type;
+	SPIPlanPtr	plan;
+} ReadPlan;
+
+static HTAB *read_plans = NULL;
+
+static SPIPlanPtr
+read_plan(AggView *av)
+{
+	ReadPlan   *p;
+	bool		found;
+	Oid			types[2];
+
+	if (read_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(ReadPlan);
+		read_plans = hash_create("fstore aggregation read plans", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+	}
+	p = hash_search(read_plans, &av->view_id, HASH_ENTER, &found);
+	if (found && p->plan && strcmp(p->sql, av->read_sql) == 0 &&
+		p->key_array_type == av->key_array_type)
+		return p->plan;
+	if (found && p->plan)
+	{
+		SPI_freeplan(p->plan);
+		pfree(p->sql);
+	}
+	p->plan = NULL;
+	p->sql = MemoryContextStrdup(TopMemoryContext, av->read_sql);
+	p->key_array_type = av->key_array_type;
+	types[0] = av->key_array_type;
+	types[1] = TIMESTAMPTZOID;
+	{
+		SPIPlanPtr	plan = SPI_prepare(av->read_sql, 2, types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the read of aggregation view \"%s\": %s",
+				 av->name, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		p->plan = plan;
+	}
+	return p->plan;
+}
+
+static Datum
+agg_get_many(FunctionCallInfo fcinfo, bool packed, TimestampTz at)
+{
+	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid			keystype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Oid			typrelid = get_typ_typrelid(rowtype);
+	AggView    *av;
+	ArrayType  *keys;
+	int			nkeys;
+	FsUserContext uc;
+	Datum		args[2];
+	MemoryContext caller = CurrentMemoryContext;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bytea	   *result = NULL;
+	uint64		i;
+
+	if (!OidIsValid(typrelid) || get_rel_relkind(typrelid) != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type %s is not the row type of an aggregation view",
+						OidIsValid(rowtype) ? format_type_be(rowtype) : "unknown")));
+	av = agg_load(get_rel_name(typrelid));
+	if (keystype != av->key_array_type)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("keys have type %s, but aggregation view \"%s\" expects %s",
+						OidIsValid(keystype) ? format_type_be(keystype) : "unknown",
+						av->name, format_type_be(av->key_array_type)),
+				 errhint("Cast the key array, for example ARRAY[...]::%s.",
+						 format_type_be(av->key_array_type))));
+	fs_check_select(av->view_relid);
+
+	if (!packed)
+		InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+	{
+		if (packed)
+			PG_RETURN_NULL();
+		return (Datum) 0;
+	}
+	keys = PG_GETARG_ARRAYTYPE_P(1);
+	nkeys = ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys));
+	if (nkeys > fs_max_keys_per_call)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many keys in one call: %d, the limit is %d",
+						nkeys, fs_max_keys_per_call),
+				 errhint("Split the keys over several calls, or raise fstore.max_keys_per_call.")));
+
+	args[0] = PointerGetDatum(keys);
+	args[1] = TimestampTzGetDatum(at);
+	fs_become_owner(av->owner, &uc);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(read_plan(av), args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read aggregation view \"%s\"", av->name);
+
+	if (!packed)
+	{
+		TupleDesc	sd = SPI_tuptable->tupdesc;
+		TupleDesc	rd = rsinfo->setDesc;
+		Datum	   *vals = palloc(sizeof(Datum) * Max(sd->natts, 1));
+		bool	   *nulls = palloc(sizeof(bool) * Max(sd->natts, 1));
+
+		if (sd->natts != rd->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("fstore_online.%s no longer matches aggregation view \"%s\"",
+							av->name, av->name)));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[i], sd, vals, nulls);
+			tuplestore_putvalues(rsinfo->setResult, rd, vals, nulls);
+		}
+	}
+	else
+	{
+		TupleDesc	sd = SPI_tuptable->tupdesc;
+		int			nf = sd->natts - av->nkeys - 1;
+		const char **names = palloc(sizeof(char *) * Max(nf, 1));
+		Oid		   *types = palloc(sizeof(Oid) * Max(nf, 1));
+		int		   *attoff = palloc(sizeof(int) * Max(nf, 1));
+		Datum	   *vals = palloc(sizeof(Datum) * sd->natts);
+		bool	   *nulls = palloc(sizeof(bool) * sd->natts);
+		FsPacker	pk;
+		int			f;
+
+		for (f = 0; f < nf; f++)
+		{
+			names[f] = NameStr(TupleDescAttr(sd, av->nkeys + f)->attname);
+			types[f] = TupleDescAttr(sd, av->nkeys + f)->atttypid;
+			attoff[f] = av->nkeys + f;
+		}
+		fs_packer_begin(&pk, caller, (int) SPI_processed, nf, names, types);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		keynull = false;
+			int			k;
+
+			heap_deform_tuple(SPI_tuptable->vals[i], sd, vals, nulls);
+			for (k = 0; k < av->nkeys; k++)
+				keynull |= nulls[k];
+			if (keynull)
+				fs_packer_absent(&pk);
+			else
+				fs_packer_row(&pk, nulls[sd->natts - 1] ? DT_NOBEGIN :
+							  DatumGetTimestampTz(vals[sd->natts - 1]),
+							  vals, nulls, attoff);
+		}
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			result = fs_packer_finish(&pk);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	fs_restore_user(&uc);
+	if (packed)
+		PG_RETURN_BYTEA_P(result);
+	return (Datum) 0;
+}
+
+Datum
+fs_agg_get_many(FunctionCallInfo fcinfo, bool packed)
+{
+	return agg_get_many(fcinfo, packed, GetCurrentTransactionStartTimestamp());
+}
+
+/* fs_get_many_at(row_type, keys, at): the aggregates at time at */
+Datum
+fs_agg_get_many_at(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the time of the read must not be NULL")));
+	if (TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the time of the read must be finite")));
+	return agg_get_many(fcinfo, false, PG_GETARG_TIMESTAMPTZ(2));
+}
