@@ -19,6 +19,7 @@ OBJS = \
 	src/aggregate/aggregate.o \
 	src/cache/cache.o \
 	src/cache/coherence.o \
+	src/cache/wal.o \
 	src/catalog/acl.o \
 	src/catalog/guard.o \
 	src/catalog/metadata.o \

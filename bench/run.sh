@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs the benchmarks on a throwaway cluster and prints one table each.
 # usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry] [aggregations] [ranker]
-#        [python] [sharding]   (default: all)
+#        [python] [sharding] [standby]   (default: all)
 # Each benchmark measures its baseline in the same run.  Not part of the
 # test suite; takes several minutes.  The read, ingest and python
 # benchmarks also write their figures as CSV into FS_BENCH_OUT (default
@@ -12,7 +12,7 @@ FS_EXTRA_PACKAGES="redis-server libhiredis-dev gnuplot-nox" scripts/setup.sh
 source scripts/lib.sh
 make -s -C bench
 
-which=${*:-write read ingest materialize training retry aggregations python ranker sharding}
+which=${*:-write read ingest materialize training retry aggregations python ranker sharding standby}
 FS_BENCH_OUT=$(mkdir -p "${FS_BENCH_OUT:-bench/plots}" && cd "${FS_BENCH_OUT:-bench/plots}" && pwd)
 export FS_BENCH_OUT
 dir=$(fs_tmpdir bench)
@@ -35,6 +35,7 @@ for b in $which; do
 		python) bench/python_client.sh "$dir" ;;
 		ranker) bench/ranker.sh "$dir" ;;
 		sharding) bench/sharding.sh "$dir" ;;
+		standby) bench/standby.sh "$dir" ;;
 		*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
 done

@@ -55,9 +55,11 @@ fs_shmem_request(void)
 	RequestAddinShmemSpace(add_size(add_size(add_size(fs_stats_shmem_size(),
 													  fs_cache_shmem_size()),
 											 fs_ingest_shmem_size()),
-									fs_progress_shmem_size()));
+									add_size(fs_progress_shmem_size(),
+											 fs_wal_shmem_size())));
 	RequestNamedLWLockTranche("fstore_stats", 1);
 	RequestNamedLWLockTranche("fstore_cache", fs_cache_lwlocks());
+	RequestNamedLWLockTranche("fstore_standby", 1);
 	RequestNamedLWLockTranche("fstore_ingest", 1);
 }
 
@@ -71,6 +73,7 @@ fs_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	fs_stats_shmem_startup();
 	fs_cache_shmem_startup();
+	fs_wal_shmem_startup();
 	fs_ingest_shmem_startup();
 	fs_progress_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
@@ -204,6 +207,7 @@ _PG_init(void)
 
 	fs_catalog_init();
 	fs_cache_init();
+	fs_wal_init();				/* registers the WAL resource manager when preloading */
 	fs_ingest_init();			/* registers the launcher when preloading */
 	fs_training_init();
 

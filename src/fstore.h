@@ -23,11 +23,16 @@ extern int	fs_max_feature_views;
 /* per-part initialization, called from _PG_init (the cache's and the
  * ingest part's are in cache/cache.h and ingest/ingest.h) */
 extern void fs_catalog_init(void);
+extern void fs_wal_init(void);
 extern void fs_training_init(void);
 
 /* the counters' shared memory: size and attach/create */
 extern Size fs_stats_shmem_size(void);
 extern void fs_stats_shmem_startup(void);
+
+/* the standby invalidations' shared memory (cache/wal.c) */
+extern Size fs_wal_shmem_size(void);
+extern void fs_wal_shmem_startup(void);
 
 /* a hint to bring addr's cache line in ahead of use */
 #if defined(__GNUC__) || defined(__clang__)

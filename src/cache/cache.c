@@ -115,6 +115,9 @@ typedef struct FsCacheShared
 	FsCachePart parts[FS_CACHE_PARTS];
 } FsCacheShared;
 
+StaticAssertDecl(FS_CACHE_PARTS == FS_CACHE_STRIPE_WORDS && FS_CACHE_STRIPES == 64,
+				 "a hold marks the stripes of a partition in one 64-bit word");
+
 static FsCacheShared *cache = NULL;
 static char *cache_area = NULL;
 
@@ -276,7 +279,7 @@ bool
 fs_cache_usable(FsView *view)
 {
 	return cache != NULL && fs_cache_enabled &&
-		!RecoveryInProgress() &&
+		(!RecoveryInProgress() || fs_standby_reader_ready()) &&
 		!IsolationUsesXactSnapshot() &&
 		!fs_cache_view_dirty(view);
 }
@@ -1016,4 +1019,110 @@ fs_cache_stats(PG_FUNCTION_ARGS)
 		values[4] = Int32GetDatum(FS_CACHE_PARTS);
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+}
+
+
+/* ---- holds of a hot standby's redo (wal.c) ---- */
+
+/*
+ * A standby's redo holds stripes on behalf of a writer of the primary until
+ * that writer's transaction is over.  held[p] has bit s set for each stripe
+ * s of partition p already held on behalf of the same writer: such a stripe
+ * is not counted twice, so fs_cache_release_held lowers every count once.
+ */
+
+/* Deletes the entries of the keys and holds their stripes. */
+void
+fs_cache_hold_keys(Oid dbid, int64 view_id, uint64 *hashes, int n, uint64 *held)
+{
+	int			i;
+
+	if (cache == NULL || n == 0)
+		return;
+	qsort(hashes, n, sizeof(uint64), cmp_uint64);	/* partition order */
+	for (i = 0; i < n;)
+	{
+		int			part = hash_part(hashes[i]);
+		FsCachePart *p = &cache->parts[part];
+		int			j;
+
+		LWLockAcquire(p->lock, LW_EXCLUSIVE);
+		for (j = i; j < n && hash_part(hashes[j]) == part; j++)
+		{
+			uint64		h = hashes[j];
+			int			s = hash_stripe(h);
+			uint32	   *link = &part_buckets(p)[hash_bucket(p, h)];
+
+			if ((held[part] & (UINT64CONST(1) << s)) == 0)
+			{
+				held[part] |= UINT64CONST(1) << s;
+				p->stripe_busy[s]++;
+			}
+			while (*link != 0)
+			{
+				FsCacheEntry *e = entry_at(p, *link - 1);
+
+				if (e->hash == h && e->view_id == view_id && e->dbid == dbid)
+					entry_delete(p, link, e);
+				else
+					link = &e->next;
+			}
+		}
+		LWLockRelease(p->lock);
+		i = j;
+	}
+}
+
+/* Empties the whole cache and holds every stripe. */
+void
+fs_cache_hold_all(uint64 *held)
+{
+	int			i;
+	int			s;
+
+	if (cache == NULL)
+		return;
+	for (i = 0; i < FS_CACHE_PARTS; i++)
+	{
+		FsCachePart *p = &cache->parts[i];
+
+		LWLockAcquire(p->lock, LW_EXCLUSIVE);
+		memset(part_buckets(p), 0, (Size) p->nbuckets * sizeof(uint32));
+		p->head = p->tail = p->used = 0;
+		p->nentries = 0;
+		p->live_bytes = 0;
+		for (s = 0; s < FS_CACHE_STRIPES; s++)
+			if ((held[i] & (UINT64CONST(1) << s)) == 0)
+				p->stripe_busy[s]++;
+		held[i] = ~UINT64CONST(0);
+		LWLockRelease(p->lock);
+	}
+}
+
+/* Releases the stripes marked in held, bumps their versions, clears held. */
+void
+fs_cache_release_held(uint64 *held)
+{
+	int			i;
+	int			s;
+
+	if (cache == NULL)
+		return;
+	for (i = 0; i < FS_CACHE_PARTS; i++)
+	{
+		FsCachePart *p = &cache->parts[i];
+
+		if (held[i] == 0)
+			continue;
+		LWLockAcquire(p->lock, LW_EXCLUSIVE);
+		for (s = 0; s < FS_CACHE_STRIPES; s++)
+			if ((held[i] & (UINT64CONST(1) << s)) != 0)
+			{
+				Assert(p->stripe_busy[s] > 0);
+				p->stripe_busy[s]--;
+				p->stripe_version[s]++;
+			}
+		LWLockRelease(p->lock);
+		held[i] = 0;
+	}
 }

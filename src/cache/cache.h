@@ -74,4 +74,18 @@ extern void fs_cache_end_invalidate(void);
 extern void fs_cache_totals(int64 *entries, int64 *live_bytes, int64 *evictions,
 							int64 *capacity);
 
+/* ---- hot standbys (wal.c, and the holds its redo takes in cache.c) ---- */
+#define FS_CACHE_STRIPE_WORDS 128	/* one 64-bit word of stripes per partition */
+
+extern bool fs_wal_wanted(void);
+extern void fs_wal_log_invalidations(int nviews, const int64 *view_ids,
+									 const bool *whole, const int *nhashes,
+									 uint64 *const *hashes);
+extern bool fs_standby_reader_ready(void);
+
+extern void fs_cache_hold_keys(Oid dbid, int64 view_id, uint64 *hashes, int n,
+							   uint64 *held);
+extern void fs_cache_hold_all(uint64 *held);
+extern void fs_cache_release_held(uint64 *held);
+
 #endif							/* FS_CACHE_H */

@@ -12,7 +12,10 @@
  * generation and is marked busy); at commit or abort the holds are
  * released.  PREPARE TRANSACTION is refused for a transaction that wrote
  * to a view while the cache is active: the cache could not learn when, and
- * by whom, it is finally committed.
+ * by whom, it is finally committed.  Just before the local pre-commit work,
+ * the notes are also written to the WAL for hot standbys (wal.c); this is
+ * why changes are noted even without a cache here when wal_level is
+ * replica or logical.
  */
 #include "postgres.h"
 
@@ -86,10 +89,14 @@ get_pending(int64 view_id)
 	return pv;
 }
 
+/*
+ * Changes are noted while this server has a cache, and also whenever a
+ * standby may replay them into its own (wal.c), even with no cache here.
+ */
 static bool
 cache_tracking(void)
 {
-	return fs_cache_active();
+	return fs_cache_active() || fs_wal_wanted();
 }
 
 void
@@ -157,6 +164,36 @@ end_invalidations(void)
 	reset_pending();
 }
 
+/* Writes the pending invalidations to the WAL, for hot standbys. */
+static void
+log_invalidations(void)
+{
+	int64	   *view_ids;
+	bool	   *whole;
+	int		   *nhashes;
+	uint64	  **hashes;
+	int			i;
+
+	if (npending == 0 || !fs_wal_wanted())
+		return;
+	view_ids = palloc(sizeof(int64) * npending);
+	whole = palloc(sizeof(bool) * npending);
+	nhashes = palloc(sizeof(int) * npending);
+	hashes = palloc(sizeof(uint64 *) * npending);
+	for (i = 0; i < npending; i++)
+	{
+		view_ids[i] = pending[i].view_id;
+		whole[i] = pending[i].whole;
+		nhashes[i] = pending[i].n;
+		hashes[i] = pending[i].hashes;
+	}
+	fs_wal_log_invalidations(npending, view_ids, whole, nhashes, hashes);
+	pfree(view_ids);
+	pfree(whole);
+	pfree(nhashes);
+	pfree(hashes);
+}
+
 static void
 coherence_xact_callback(XactEvent event, void *arg)
 {
@@ -165,6 +202,7 @@ coherence_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+			log_invalidations();
 			for (i = 0; i < npending; i++)
 			{
 				PendingView *pv = &pending[i];
@@ -183,11 +221,13 @@ coherence_xact_callback(XactEvent event, void *arg)
 			end_invalidations();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (npending > 0)
+			if (npending > 0 && fs_cache_active())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that has written to feature views"),
 						 errdetail("The fstore hot cache is active and must learn when the changes commit.")));
+			/* a standby holds the keys until COMMIT/ROLLBACK PREPARED */
+			log_invalidations();
 			break;
 		case XACT_EVENT_PREPARE:
 			end_invalidations();

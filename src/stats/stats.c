@@ -99,14 +99,20 @@ fs_stats_shmem_startup(void)
 }
 
 static inline FsStatsKey
-stats_key(int64 view_id)
+stats_key_db(Oid dbid, int64 view_id)
 {
 	FsStatsKey	key;
 
 	key.view_id = view_id;
-	key.dbid = MyDatabaseId;
+	key.dbid = dbid;
 	key.zero = 0;
 	return key;
+}
+
+static inline FsStatsKey
+stats_key(int64 view_id)
+{
+	return stats_key_db(MyDatabaseId, view_id);
 }
 
 static inline uint64
@@ -149,9 +155,9 @@ evict_least_used(void)
  * in shared mode; NULL, with no lock held, when the table is full.
  */
 static FsStatsEntry *
-entry_locked(int64 view_id)
+entry_locked_db(Oid dbid, int64 view_id)
 {
-	FsStatsKey	key = stats_key(view_id);
+	FsStatsKey	key = stats_key_db(dbid, view_id);
 	FsStatsEntry *e;
 	bool		found;
 	int			i;
@@ -197,6 +203,12 @@ entry_locked(int64 view_id)
 	if (e == NULL)
 		LWLockRelease(stats_shared->lock);	/* removed meanwhile */
 	return e;
+}
+
+static inline FsStatsEntry *
+entry_locked(int64 view_id)
+{
+	return entry_locked_db(MyDatabaseId, view_id);
 }
 
 void
@@ -280,11 +292,18 @@ fs_view_state(int64 view_id, uint64 *generation, bool *busy)
 bool
 fs_view_state_begin_invalidate(int64 view_id)
 {
+	return fs_view_state_begin_invalidate_db(MyDatabaseId, view_id);
+}
+
+/* The same for a view of any database (a standby's redo: wal.c). */
+bool
+fs_view_state_begin_invalidate_db(Oid dbid, int64 view_id)
+{
 	FsStatsEntry *e;
 
 	if (!fs_preloaded())
 		return false;
-	e = entry_locked(view_id);
+	e = entry_locked_db(dbid, view_id);
 	if (e == NULL)
 		return false;
 	pg_atomic_fetch_add_u32(&e->busy, 1);
@@ -296,7 +315,13 @@ fs_view_state_begin_invalidate(int64 view_id)
 void
 fs_view_state_end_invalidate(int64 view_id)
 {
-	FsStatsKey	key = stats_key(view_id);
+	fs_view_state_end_invalidate_db(MyDatabaseId, view_id);
+}
+
+void
+fs_view_state_end_invalidate_db(Oid dbid, int64 view_id)
+{
+	FsStatsKey	key = stats_key_db(dbid, view_id);
 	FsStatsEntry *e;
 
 	LWLockAcquire(stats_shared->lock, LW_SHARED);

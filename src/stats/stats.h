@@ -32,5 +32,7 @@ extern void fs_stats_forget(int64 view_id);
 extern bool fs_view_state(int64 view_id, uint64 *generation, bool *busy);
 extern bool fs_view_state_begin_invalidate(int64 view_id);
 extern void fs_view_state_end_invalidate(int64 view_id);
+extern bool fs_view_state_begin_invalidate_db(Oid dbid, int64 view_id);
+extern void fs_view_state_end_invalidate_db(Oid dbid, int64 view_id);
 
 #endif							/* FS_STATS_H */
