@@ -19,6 +19,7 @@ OBJS = \
 	src/catalog/parse.o \
 	src/online/decide.o \
 	src/online/keys.o \
+	src/online/output.o \
 	src/online/packed.o \
 	src/online/read.o \
 	src/online/write.o \

@@ -18,11 +18,14 @@
  * values' bits, independent of order) must agree between modes.
  *
  * usage: lookup_bench -m MODE -k KEYS -n REQUESTS [-c CLIENTS] [-w WARMUP]
- *          [-d CONNINFO] [-r REDIS_PORT] [-N KEYSPACE] [-v VIEW] [-f FEATURES]
+ *          [-d CONNINFO] [-r REDIS_PORT | -R REDIS_SOCKET] [-N KEYSPACE] [-v VIEW]
+ *          [-f FEATURES]
  *          [-t SECONDS: stop measuring after that long, at least 100 requests]
- *        lookup_bench -L -d CONNINFO -r REDIS_PORT [-v VIEW] [-f FEATURES]
+ *        lookup_bench -L -d CONNINFO (-r REDIS_PORT | -R REDIS_SOCKET) [-v VIEW] [-f FEATURES]
  *          loads Redis from the view's online table
- * Prints: mode keys clients requests p50 p95 p99 mean rps checksum.
+ * Prints: mode keys clients requests p50 p95 p99 mean rps checksum, where
+ * rps is the requests all clients completed per second of the measured part
+ * (from the first client's first measured request to the last one's end).
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -48,6 +51,7 @@ typedef struct Options
 	const char *mode;
 	const char *view;
 	int			redis_port;
+	const char *redis_socket;	/* a Unix socket instead of the port */
 	int			keys;
 	int			requests;
 	int			warmup;
@@ -62,6 +66,8 @@ typedef struct Client
 	const Options *opt;
 	int			id;
 	int			done;			/* measured requests */
+	double		start_ms;		/* of the measured part */
+	double		end_ms;
 	double	   *lat_ms;
 	uint64_t	checksum;
 	long		missing;
@@ -275,7 +281,8 @@ client_main(void *arg)
 
 	if (strncmp(o->mode, "redis", 5) == 0)
 	{
-		rc = redisConnect("127.0.0.1", o->redis_port);
+		rc = o->redis_socket ? redisConnectUnix(o->redis_socket) :
+			redisConnect("127.0.0.1", o->redis_port);
 		if (rc == NULL || rc->err)
 		{
 			fprintf(stderr, "redis connection failed\n");
@@ -301,7 +308,7 @@ client_main(void *arg)
 		double		t1;
 
 		if (r == o->warmup)
-			start = now_ms();
+			c->start_ms = start = now_ms();
 		else if (r > o->warmup + 100 && o->seconds > 0 &&
 				 now_ms() - start > o->seconds * 1000)
 			break;
@@ -455,6 +462,7 @@ client_main(void *arg)
 			c->checksum += matrix_checksum(m, K, F, &c->missing);
 		}
 	}
+	c->end_ms = now_ms();
 	if (conn)
 		PQfinish(conn);
 	if (rc)
@@ -470,7 +478,8 @@ static int
 load_redis(const Options *o)
 {
 	PGconn	   *conn = PQconnectdb(o->conninfo);
-	redisContext *rc = redisConnect("127.0.0.1", o->redis_port);
+	redisContext *rc = o->redis_socket ? redisConnectUnix(o->redis_socket) :
+		redisConnect("127.0.0.1", o->redis_port);
 	char		sql[256];
 	long		n = 0;
 
@@ -553,12 +562,14 @@ cmp_double(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-	Options		o = {"", "fs", "wide", 6379, 1000, 1000, 100, 1, 1000000, 32, 0};
+	Options		o = {"", "fs", "wide", 6379, NULL, 1000, 1000, 100, 1, 1000000, 32, 0};
 	Client	   *clients;
 	pthread_t  *threads;
 	double	   *all;
 	double		t0;
 	double		wall;
+	double		first = 0;
+	double		last = 0;
 	double		sum = 0;
 	uint64_t	checksum = 0;
 	long		missing = 0;
@@ -567,7 +578,7 @@ main(int argc, char **argv)
 	int			opt;
 	int			i;
 
-	while ((opt = getopt(argc, argv, "d:m:k:n:c:w:N:v:f:r:t:L")) != -1)
+	while ((opt = getopt(argc, argv, "d:m:k:n:c:w:N:v:f:r:R:t:L")) != -1)
 	{
 		switch (opt)
 		{
@@ -581,6 +592,7 @@ main(int argc, char **argv)
 			case 'v': o.view = optarg; break;
 			case 'f': o.nfeatures = atoi(optarg); break;
 			case 'r': o.redis_port = atoi(optarg); break;
+			case 'R': o.redis_socket = optarg; break;
 			case 't': o.seconds = atof(optarg); break;
 			case 'L': load = 1; break;
 			default:
@@ -613,6 +625,10 @@ main(int argc, char **argv)
 	{
 		if (clients[i].failed)
 			return 1;
+		if (i == 0 || clients[i].start_ms < first)
+			first = clients[i].start_ms;
+		if (i == 0 || clients[i].end_ms > last)
+			last = clients[i].end_ms;
 		memcpy(all + n, clients[i].lat_ms, clients[i].done * sizeof(double));
 		n += clients[i].done;
 		checksum += clients[i].checksum;
@@ -624,7 +640,7 @@ main(int argc, char **argv)
 	printf("%-13s keys=%-5d clients=%d requests=%d p50=%.3f p95=%.3f p99=%.3f mean=%.3f rps=%.0f checksum=%llx missing=%ld\n",
 		   o.mode, o.keys, o.clients, n,
 		   all[(int) (n * 0.50)], all[(int) (n * 0.95)], all[(int) (n * 0.99)],
-		   sum / n, o.clients * 1000.0 / (sum / n), (unsigned long long) checksum, missing);
+		   sum / n, n * 1000.0 / (last - first), (unsigned long long) checksum, missing);
 	(void) wall;
 	return 0;
 }

@@ -175,6 +175,7 @@ _PG_init(void)
 	fs_cache_init();
 	fs_ingest_init();			/* registers the launcher when preloading */
 	fs_training_init();
+	fs_output_init();
 
 	MarkGUCPrefixReserved("fstore");
 

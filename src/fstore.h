@@ -26,6 +26,7 @@ extern void fs_stats_init(void);
 extern void fs_cache_init(void);
 extern void fs_ingest_init(void);
 extern void fs_training_init(void);
+extern void fs_output_init(void);
 
 /* per-part shared memory: size, tranche needs, and attach/create */
 extern Size fs_stats_shmem_size(void);
