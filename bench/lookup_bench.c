@@ -23,9 +23,13 @@
  *          [-t SECONDS: stop measuring after that long, at least 100 requests]
  *        lookup_bench -L -d CONNINFO (-r REDIS_PORT | -R REDIS_SOCKET) [-v VIEW] [-f FEATURES]
  *          loads Redis from the view's online table
- * Prints: mode keys clients requests p50 p95 p99 mean rps checksum, where
- * rps is the requests all clients completed per second of the measured part
- * (from the first client's first measured request to the last one's end).
+ * Prints: mode keys clients requests p50 p95 p99 mean rps srvcpu checksum,
+ * where rps is the requests all clients completed per second of the
+ * measured part (from the first client's first measured request to the
+ * last one's end) and srvcpu the server's CPU time per request in
+ * microseconds (the PostgreSQL backends' or the Redis server's, read from
+ * /proc/PID/schedstat, warm-up requests included): on a shared machine it
+ * varies much less than the latencies, which include waits for a CPU.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -69,6 +73,10 @@ typedef struct Client
 	double		start_ms;		/* of the measured part */
 	double		end_ms;
 	double	   *lat_ms;
+	long		server_pid;		/* the PostgreSQL backend or Redis server */
+	double		cpu0_ms;		/* its CPU time after connecting */
+	double		cpu1_ms;		/* and at the end */
+	long		issued;			/* requests sent, warm-up included */
 	uint64_t	checksum;
 	long		missing;
 	int			failed;
@@ -81,6 +89,27 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * CPU time a process of this machine has run, from /proc/PID/schedstat
+ * (nanoseconds on a CPU), in ms; -1 when it cannot be read.
+ */
+static double
+proc_cpu_ms(long pid)
+{
+	char		path[64];
+	unsigned long long ns;
+	FILE	   *f;
+	int			ok;
+
+	snprintf(path, sizeof(path), "/proc/%ld/schedstat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	ok = fscanf(f, "%llu", &ns) == 1;
+	fclose(f);
+	return ok ? ns / 1e6 : -1;
 }
 
 static uint64_t
@@ -298,6 +327,8 @@ client_main(void *arg)
 			c->failed = 1;
 			return NULL;
 		}
+		c->server_pid = PQbackendPID(conn);
+		c->cpu0_ms = proc_cpu_ms(c->server_pid);
 	}
 
 	double		start = 0;
@@ -307,6 +338,7 @@ client_main(void *arg)
 		double		t0;
 		double		t1;
 
+		c->issued = r + 1;
 		if (r == o->warmup)
 			c->start_ms = start = now_ms();
 		else if (r > o->warmup + 100 && o->seconds > 0 &&
@@ -464,6 +496,8 @@ client_main(void *arg)
 	}
 	c->end_ms = now_ms();
 	if (conn)
+		c->cpu1_ms = proc_cpu_ms(c->server_pid);
+	if (conn)
 		PQfinish(conn);
 	if (rc)
 		redisFree(rc);
@@ -570,6 +604,10 @@ main(int argc, char **argv)
 	double		wall;
 	double		first = 0;
 	double		last = 0;
+	long		redis_pid = 0;
+	double		redis_cpu0 = -1;
+	double		server_cpu_ms = 0;
+	long		issued = 0;
 	double		sum = 0;
 	uint64_t	checksum = 0;
 	long		missing = 0;
@@ -613,12 +651,39 @@ main(int argc, char **argv)
 		clients[i].id = i;
 		clients[i].lat_ms = calloc(o.requests, sizeof(double));
 	}
+	/* Redis is one process for every client: its CPU time over the run */
+	if (strncmp(o.mode, "redis", 5) == 0)
+	{
+		redisContext *rc = o.redis_socket ? redisConnectUnix(o.redis_socket) :
+			redisConnect("127.0.0.1", o.redis_port);
+		redisReply *rep = rc && !rc->err ? redisCommand(rc, "INFO server") : NULL;
+		const char *p = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "process_id:") : NULL;
+
+		if (p)
+			redis_pid = atol(p + strlen("process_id:"));
+		if (rep)
+			freeReplyObject(rep);
+		if (rc)
+			redisFree(rc);
+		redis_cpu0 = redis_pid > 0 ? proc_cpu_ms(redis_pid) : -1;
+	}
 	t0 = now_ms();
 	for (i = 0; i < o.clients; i++)
 		pthread_create(&threads[i], NULL, client_main, &clients[i]);
 	for (i = 0; i < o.clients; i++)
 		pthread_join(threads[i], NULL);
 	wall = (now_ms() - t0) / 1000.0;
+	if (redis_pid > 0 && redis_cpu0 >= 0)
+	{
+		double		cpu1 = proc_cpu_ms(redis_pid);
+
+		if (cpu1 >= 0)
+		{
+			server_cpu_ms = cpu1 - redis_cpu0;
+			for (i = 0; i < o.clients; i++)
+				issued += clients[i].issued;
+		}
+	}
 
 	all = calloc((size_t) o.requests * o.clients, sizeof(double));
 	for (i = 0; i < o.clients; i++)
@@ -630,6 +695,11 @@ main(int argc, char **argv)
 		if (i == 0 || clients[i].end_ms > last)
 			last = clients[i].end_ms;
 		memcpy(all + n, clients[i].lat_ms, clients[i].done * sizeof(double));
+		if (clients[i].server_pid > 0 && clients[i].cpu0_ms >= 0 && clients[i].cpu1_ms >= 0)
+		{
+			server_cpu_ms += clients[i].cpu1_ms - clients[i].cpu0_ms;
+			issued += clients[i].issued;
+		}
 		n += clients[i].done;
 		checksum += clients[i].checksum;
 		missing += clients[i].missing;
@@ -637,10 +707,12 @@ main(int argc, char **argv)
 	qsort(all, n, sizeof(double), cmp_double);
 	for (i = 0; i < n; i++)
 		sum += all[i];
-	printf("%-13s keys=%-5d clients=%d requests=%d p50=%.3f p95=%.3f p99=%.3f mean=%.3f rps=%.0f checksum=%llx missing=%ld\n",
+	printf("%-13s keys=%-5d clients=%d requests=%d p50=%.3f p95=%.3f p99=%.3f mean=%.3f rps=%.0f srvcpu=%.1f checksum=%llx missing=%ld\n",
 		   o.mode, o.keys, o.clients, n,
 		   all[(int) (n * 0.50)], all[(int) (n * 0.95)], all[(int) (n * 0.99)],
-		   sum / n, n * 1000.0 / (last - first), (unsigned long long) checksum, missing);
+		   sum / n, n * 1000.0 / (last - first),
+		   issued > 0 ? server_cpu_ms * 1000.0 / issued : -1.0,
+		   (unsigned long long) checksum, missing);
 	(void) wall;
 	return 0;
 }

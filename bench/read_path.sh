@@ -107,25 +107,28 @@ function median(list,   a, n, i, j, t) {
 	if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
 	p50[key] = p50[key] " " val($0, "p50"); p95[key] = p95[key] " " val($0, "p95")
 	p99[key] = p99[key] " " val($0, "p99"); rps[key] = rps[key] " " val($0, "rps")
+	cpu[key] = cpu[key] " " val($0, "srvcpu")
 }
-END { for (i = 1; i <= nk; i++) { k = order[i]; print k, median(p50[k]), median(p95[k]), median(p99[k]), median(rps[k]) } }' "$1"
+END { for (i = 1; i <= nk; i++) { k = order[i]; print k, median(p50[k]), median(p95[k]), median(p99[k]), median(rps[k]), median(cpu[k]) } }' "$1"
 }
 
 echo "Read path: 1,000,000 keys x 32 float4, warm; libpq binary, prepared; one client;"
 echo "latency in ms per request, median of $rounds rounds of ${secs} s"
 medians "$out" | awk '
-{ k = $1; m = $3; p50[k, m] = $4; p95[k, m] = $5; p99[k, m] = $6; rps[k, m] = $7
+{ k = $1; m = $3; p50[k, m] = $4; p95[k, m] = $5; p99[k, m] = $6; rps[k, m] = $7; cpu[k, m] = $8
   if (!(k in ks)) { ks[k] = 1; korder[++nk] = k } if (!(m in ms)) { ms[m] = 1; morder[++nm] = m } }
 function ratio(a, b) { return (b > 0 && a > 0) ? sprintf("%.2f", a / b) : "-" }
 END {
-	printf "%-6s %-11s %8s %8s %8s %8s %9s %9s %10s %10s\n", "keys", "mode", "p50", "p95", "p99", "req/s", "sql/x p50", "sql/x p99", "mget/x p50", "mget/x p99"
+	printf "%-6s %-11s %8s %8s %8s %8s %9s %9s %9s %10s %10s %9s\n", "keys", "mode", "p50", "p95", "p99", "req/s", "srv us", "sql/x p50", "sql/x p99", "mget/x p50", "mget/x p99", "sql/x srv"
 	for (i = 1; i <= nk; i++) for (j = 1; j <= nm; j++) {
 		k = korder[i]; m = morder[j]
 		if (!((k, m) in p50)) continue
-		printf "%-6s %-11s %8.3f %8.3f %8.3f %8.0f %9s %9s %10s %10s\n", k, m, p50[k, m], p95[k, m], p99[k, m], rps[k, m],
+		printf "%-6s %-11s %8.3f %8.3f %8.3f %8.0f %9.0f %9s %9s %10s %10s %9s\n", k, m, p50[k, m], p95[k, m], p99[k, m], rps[k, m], cpu[k, m],
 			ratio(p50[k, "sql"], p50[k, m]), ratio(p99[k, "sql"], p99[k, m]),
-			ratio(p50[k, "redis_mget"], p50[k, m]), ratio(p99[k, "redis_mget"], p99[k, m])
+			ratio(p50[k, "redis_mget"], p50[k, m]), ratio(p99[k, "redis_mget"], p99[k, m]),
+			ratio(cpu[k, "sql"], cpu[k, m])
 	}
+	print "srv us: CPU time of the server (PostgreSQL backend, or Redis) per request, in microseconds"
 	if ((1000, "packed") in p50)
 		printf "\ntargets at 1,000 keys: packed p50 %.3f <= 0.5 ms %s, p99 %.3f <= 1.0 ms %s, faster than MGET at p50 %s\n",
 			p50[1000, "packed"], p50[1000, "packed"] <= 0.5 ? "met" : "MISSED",
@@ -139,15 +142,15 @@ END {
 echo
 echo "Concurrency: 1,000 keys per request, N clients against the same server (median of $rounds rounds)"
 medians "$cout" | awk '
-{ c = $2; m = $3; p50[c, m] = $4; p99[c, m] = $6; rps[c, m] = $7
+{ c = $2; m = $3; p50[c, m] = $4; p99[c, m] = $6; rps[c, m] = $7; cpu[c, m] = $8
   if (!(c in cs)) { cs[c] = 1; corder[++nc] = c } if (!(m in ms)) { ms[m] = 1; morder[++nm] = m } }
 END {
 	printf "%-8s", "clients"
-	for (j = 1; j <= nm; j++) printf " %22s", morder[j] " req/s | p99"
+	for (j = 1; j <= nm; j++) printf " %28s", morder[j] " req/s | p99 | srv us"
 	printf "\n"
 	for (i = 1; i <= nc; i++) {
 		c = corder[i]; printf "%-8s", c
-		for (j = 1; j <= nm; j++) printf " %13.0f | %6.2f", rps[c, morder[j]], p99[c, morder[j]]
+		for (j = 1; j <= nm; j++) printf " %12.0f | %6.2f | %6.0f", rps[c, morder[j]], p99[c, morder[j]], cpu[c, morder[j]]
 		printf "\n"
 	}
 }'
