@@ -13,6 +13,14 @@
  * fragments, so memory use is fixed whatever the churn.  Absent keys are
  * cached too (an entry without a row).
  *
+ * Reads.  A lookup probes each distinct key once and copies what it finds,
+ * under the partition's shared lock, straight into the form the caller
+ * answers with: for a packed answer the key's packed record, made by
+ * copying byte runs of the stored row when the caller's recipe applies to
+ * it (packed.h: fixed-size features, no NULLs), else the row itself.  The
+ * copies go to a buffer the caller keeps across calls; bucket heads and
+ * entries are prefetched ahead of the chain walks.
+ *
  * Keys.  An entry is found by a 64-bit hash of (database, view, key) and
  * then compared byte for byte on the key.  The key hash uses each key
  * type's own hash function, so keys that the primary key calls equal hash
