@@ -31,6 +31,7 @@ OBJS = \
 	src/catalog/parse.o \
 	src/online/decide.o \
 	src/online/keys.o \
+	src/online/output.o \
 	src/online/packed.o \
 	src/online/read.o \
 	src/online/service.o \

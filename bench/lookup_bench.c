@@ -18,11 +18,18 @@
  * values' bits, independent of order) must agree between modes.
  *
  * usage: lookup_bench -m MODE -k KEYS -n REQUESTS [-c CLIENTS] [-w WARMUP]
- *          [-d CONNINFO] [-r REDIS_PORT] [-N KEYSPACE] [-v VIEW] [-f FEATURES]
+ *          [-d CONNINFO] [-r REDIS_PORT | -R REDIS_SOCKET] [-N KEYSPACE] [-v VIEW]
+ *          [-f FEATURES]
  *          [-t SECONDS: stop measuring after that long, at least 100 requests]
- *        lookup_bench -L -d CONNINFO -r REDIS_PORT [-v VIEW] [-f FEATURES]
+ *        lookup_bench -L -d CONNINFO (-r REDIS_PORT | -R REDIS_SOCKET) [-v VIEW] [-f FEATURES]
  *          loads Redis from the view's online table
- * Prints: mode keys clients requests p50 p95 p99 mean rps checksum.
+ * Prints: mode keys clients requests p50 p95 p99 mean rps srvcpu checksum,
+ * where rps is the requests all clients completed per second of the
+ * measured part (from the first client's first measured request to the
+ * last one's end) and srvcpu the server's CPU time per request in
+ * microseconds (the PostgreSQL backends' or the Redis server's, read from
+ * /proc/PID/schedstat, warm-up requests included): on a shared machine it
+ * varies much less than the latencies, which include waits for a CPU.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -48,6 +55,7 @@ typedef struct Options
 	const char *mode;
 	const char *view;
 	int			redis_port;
+	const char *redis_socket;	/* a Unix socket instead of the port */
 	int			keys;
 	int			requests;
 	int			warmup;
@@ -62,7 +70,13 @@ typedef struct Client
 	const Options *opt;
 	int			id;
 	int			done;			/* measured requests */
+	double		start_ms;		/* of the measured part */
+	double		end_ms;
 	double	   *lat_ms;
+	long		server_pid;		/* the PostgreSQL backend or Redis server */
+	double		cpu0_ms;		/* its CPU time after connecting */
+	double		cpu1_ms;		/* and at the end */
+	long		issued;			/* requests sent, warm-up included */
 	uint64_t	checksum;
 	long		missing;
 	int			failed;
@@ -75,6 +89,27 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * CPU time a process of this machine has run, from /proc/PID/schedstat
+ * (nanoseconds on a CPU), in ms; -1 when it cannot be read.
+ */
+static double
+proc_cpu_ms(long pid)
+{
+	char		path[64];
+	unsigned long long ns;
+	FILE	   *f;
+	int			ok;
+
+	snprintf(path, sizeof(path), "/proc/%ld/schedstat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	ok = fscanf(f, "%llu", &ns) == 1;
+	fclose(f);
+	return ok ? ns / 1e6 : -1;
 }
 
 static uint64_t
@@ -275,7 +310,8 @@ client_main(void *arg)
 
 	if (strncmp(o->mode, "redis", 5) == 0)
 	{
-		rc = redisConnect("127.0.0.1", o->redis_port);
+		rc = o->redis_socket ? redisConnectUnix(o->redis_socket) :
+			redisConnect("127.0.0.1", o->redis_port);
 		if (rc == NULL || rc->err)
 		{
 			fprintf(stderr, "redis connection failed\n");
@@ -291,6 +327,8 @@ client_main(void *arg)
 			c->failed = 1;
 			return NULL;
 		}
+		c->server_pid = PQbackendPID(conn);
+		c->cpu0_ms = proc_cpu_ms(c->server_pid);
 	}
 
 	double		start = 0;
@@ -300,8 +338,9 @@ client_main(void *arg)
 		double		t0;
 		double		t1;
 
+		c->issued = r + 1;
 		if (r == o->warmup)
-			start = now_ms();
+			c->start_ms = start = now_ms();
 		else if (r > o->warmup + 100 && o->seconds > 0 &&
 				 now_ms() - start > o->seconds * 1000)
 			break;
@@ -455,6 +494,9 @@ client_main(void *arg)
 			c->checksum += matrix_checksum(m, K, F, &c->missing);
 		}
 	}
+	c->end_ms = now_ms();
+	if (conn)
+		c->cpu1_ms = proc_cpu_ms(c->server_pid);
 	if (conn)
 		PQfinish(conn);
 	if (rc)
@@ -470,7 +512,8 @@ static int
 load_redis(const Options *o)
 {
 	PGconn	   *conn = PQconnectdb(o->conninfo);
-	redisContext *rc = redisConnect("127.0.0.1", o->redis_port);
+	redisContext *rc = o->redis_socket ? redisConnectUnix(o->redis_socket) :
+		redisConnect("127.0.0.1", o->redis_port);
 	char		sql[256];
 	long		n = 0;
 
@@ -553,12 +596,18 @@ cmp_double(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-	Options		o = {"", "fs", "wide", 6379, 1000, 1000, 100, 1, 1000000, 32, 0};
+	Options		o = {"", "fs", "wide", 6379, NULL, 1000, 1000, 100, 1, 1000000, 32, 0};
 	Client	   *clients;
 	pthread_t  *threads;
 	double	   *all;
 	double		t0;
 	double		wall;
+	double		first = 0;
+	double		last = 0;
+	long		redis_pid = 0;
+	double		redis_cpu0 = -1;
+	double		server_cpu_ms = 0;
+	long		issued = 0;
 	double		sum = 0;
 	uint64_t	checksum = 0;
 	long		missing = 0;
@@ -567,7 +616,7 @@ main(int argc, char **argv)
 	int			opt;
 	int			i;
 
-	while ((opt = getopt(argc, argv, "d:m:k:n:c:w:N:v:f:r:t:L")) != -1)
+	while ((opt = getopt(argc, argv, "d:m:k:n:c:w:N:v:f:r:R:t:L")) != -1)
 	{
 		switch (opt)
 		{
@@ -581,6 +630,7 @@ main(int argc, char **argv)
 			case 'v': o.view = optarg; break;
 			case 'f': o.nfeatures = atoi(optarg); break;
 			case 'r': o.redis_port = atoi(optarg); break;
+			case 'R': o.redis_socket = optarg; break;
 			case 't': o.seconds = atof(optarg); break;
 			case 'L': load = 1; break;
 			default:
@@ -601,19 +651,55 @@ main(int argc, char **argv)
 		clients[i].id = i;
 		clients[i].lat_ms = calloc(o.requests, sizeof(double));
 	}
+	/* Redis is one process for every client: its CPU time over the run */
+	if (strncmp(o.mode, "redis", 5) == 0)
+	{
+		redisContext *rc = o.redis_socket ? redisConnectUnix(o.redis_socket) :
+			redisConnect("127.0.0.1", o.redis_port);
+		redisReply *rep = rc && !rc->err ? redisCommand(rc, "INFO server") : NULL;
+		const char *p = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "process_id:") : NULL;
+
+		if (p)
+			redis_pid = atol(p + strlen("process_id:"));
+		if (rep)
+			freeReplyObject(rep);
+		if (rc)
+			redisFree(rc);
+		redis_cpu0 = redis_pid > 0 ? proc_cpu_ms(redis_pid) : -1;
+	}
 	t0 = now_ms();
 	for (i = 0; i < o.clients; i++)
 		pthread_create(&threads[i], NULL, client_main, &clients[i]);
 	for (i = 0; i < o.clients; i++)
 		pthread_join(threads[i], NULL);
 	wall = (now_ms() - t0) / 1000.0;
+	if (redis_pid > 0 && redis_cpu0 >= 0)
+	{
+		double		cpu1 = proc_cpu_ms(redis_pid);
+
+		if (cpu1 >= 0)
+		{
+			server_cpu_ms = cpu1 - redis_cpu0;
+			for (i = 0; i < o.clients; i++)
+				issued += clients[i].issued;
+		}
+	}
 
 	all = calloc((size_t) o.requests * o.clients, sizeof(double));
 	for (i = 0; i < o.clients; i++)
 	{
 		if (clients[i].failed)
 			return 1;
+		if (i == 0 || clients[i].start_ms < first)
+			first = clients[i].start_ms;
+		if (i == 0 || clients[i].end_ms > last)
+			last = clients[i].end_ms;
 		memcpy(all + n, clients[i].lat_ms, clients[i].done * sizeof(double));
+		if (clients[i].server_pid > 0 && clients[i].cpu0_ms >= 0 && clients[i].cpu1_ms >= 0)
+		{
+			server_cpu_ms += clients[i].cpu1_ms - clients[i].cpu0_ms;
+			issued += clients[i].issued;
+		}
 		n += clients[i].done;
 		checksum += clients[i].checksum;
 		missing += clients[i].missing;
@@ -621,10 +707,12 @@ main(int argc, char **argv)
 	qsort(all, n, sizeof(double), cmp_double);
 	for (i = 0; i < n; i++)
 		sum += all[i];
-	printf("%-13s keys=%-5d clients=%d requests=%d p50=%.3f p95=%.3f p99=%.3f mean=%.3f rps=%.0f checksum=%llx missing=%ld\n",
+	printf("%-13s keys=%-5d clients=%d requests=%d p50=%.3f p95=%.3f p99=%.3f mean=%.3f rps=%.0f srvcpu=%.1f checksum=%llx missing=%ld\n",
 		   o.mode, o.keys, o.clients, n,
 		   all[(int) (n * 0.50)], all[(int) (n * 0.95)], all[(int) (n * 0.99)],
-		   sum / n, o.clients * 1000.0 / (sum / n), (unsigned long long) checksum, missing);
+		   sum / n, n * 1000.0 / (last - first),
+		   issued > 0 ? server_cpu_ms * 1000.0 / issued : -1.0,
+		   (unsigned long long) checksum, missing);
 	(void) wall;
 	return 0;
 }

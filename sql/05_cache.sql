@@ -110,3 +110,27 @@ SELECT t.err($$SELECT fs_get_many_packed(NULL::fstore_online.pk, ARRAY[1, 2, 3]:
 RESET fstore.max_keys_per_call;
 SELECT fs_write('pk', ARRAY[ROW(4, 1, 1, 'a', '{{1,2},{3,4}}', now())]::fstore_online.pk[]) IS NOT NULL;
 SELECT t.err($$SELECT fs_get_many_packed(NULL::fstore_online.pk, ARRAY[4]::bigint[])$$);
+-- fixed-size features are packed by copying them from the cached row: the
+-- same bytes as packing value by value with the cache off, for rows with
+-- and without NULLs, with padding between features, and after a column is
+-- added to the online table
+SELECT fs_create_feature_view('pkf', 'item',
+    'b bool, s smallint, l bigint, r real, d date, ts timestamp, f double precision');
+SELECT count(*) FROM fs_write_query('pkf', $$SELECT g, g % 2 = 0, g::int2, g * 100000000000, g / 3.0,
+    '2000-01-01'::date + g, '2000-01-01'::timestamp + g * interval '1 s',
+    CASE WHEN g % 4 <> 0 THEN g / 7.0 END, '2001-01-01'::timestamptz + g * interval '1 s'
+    FROM generate_series(1, 40) g$$);
+SET fstore.cache_enabled = off;
+CREATE TEMP TABLE pkf_ref AS
+SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4, 8, 40]::bigint[]) AS b;
+RESET fstore.cache_enabled;
+SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4, 8, 40]::bigint[]) = b AS filled
+  FROM pkf_ref;
+SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4, 8, 40]::bigint[]) = b AS cached
+  FROM pkf_ref;
+SELECT cache_hits >= 7 AS hits FROM fstore.stats WHERE view_name = 'pkf';
+ALTER TABLE fstore_online.pkf ADD COLUMN note text;
+SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4, 8, 40]::bigint[]) = b AS after_add
+  FROM pkf_ref;
+SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4, 8, 40]::bigint[]) = b AS cached_after_add
+  FROM pkf_ref;

@@ -210,6 +210,7 @@ _PG_init(void)
 	fs_wal_init();				/* registers the WAL resource manager when preloading */
 	fs_ingest_init();			/* registers the launcher when preloading */
 	fs_training_init();
+	fs_output_init();
 
 	MarkGUCPrefixReserved("fstore");
 

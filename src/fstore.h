@@ -25,6 +25,7 @@ extern int	fs_max_feature_views;
 extern void fs_catalog_init(void);
 extern void fs_wal_init(void);
 extern void fs_training_init(void);
+extern void fs_output_init(void);
 
 /* the counters' shared memory: size and attach/create */
 extern Size fs_stats_shmem_size(void);

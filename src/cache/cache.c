@@ -13,6 +13,14 @@
  * fragments, so memory use is fixed whatever the churn.  Absent keys are
  * cached too (an entry without a row).
  *
+ * Reads.  A lookup probes each distinct key once and copies what it finds,
+ * under the partition's shared lock, straight into the form the caller
+ * answers with: for a packed answer the key's packed record, made by
+ * copying byte runs of the stored row when the caller's recipe applies to
+ * it (packed.h: fixed-size features, no NULLs), else the row itself.  The
+ * copies go to a buffer the caller keeps across calls; bucket heads and
+ * entries are prefetched ahead of the chain walks.
+ *
  * Keys.  An entry is found by a 64-bit hash of (database, view, key) and
  * then compared byte for byte on the key.  The key hash uses each key
  * type's own hash function, so keys that the primary key calls equal hash
@@ -55,6 +63,7 @@
 
 #include "fstore.h"
 #include "cache/cache.h"
+#include "online/packed.h"
 #include "stats/stats.h"
 
 #define FS_CACHE_PARTS		128
@@ -265,14 +274,18 @@ hash_bucket(FsCachePart *p, uint64 h)
 	return (uint32) (h & (p->nbuckets - 1));
 }
 
+static inline uint64
+view_hash(FsView *view)
+{
+	return hash_bytes_uint32_extended((uint32) view->view_id,
+									  ((uint64) MyDatabaseId << 32) |
+									  (uint32) (view->view_id >> 32));
+}
+
 uint64
 fs_cache_full_hash(FsView *view, uint64 keyhash)
 {
-	uint64		vh = hash_bytes_uint32_extended((uint32) view->view_id,
-												((uint64) MyDatabaseId << 32) |
-												(uint32) (view->view_id >> 32));
-
-	return hash_combine64(keyhash, vh);
+	return hash_combine64(keyhash, view_hash(view));
 }
 
 bool
@@ -579,49 +592,101 @@ ring_alloc(FsCachePart *p, uint32 need, EvictAcc *acc)
 	}
 }
 
-/* Bump allocator for rows copied out of the cache (no palloc per key). */
-typedef struct CopyArena
+void
+fs_rowbuf_reset(FsRowBuf *buf)
 {
-	char	   *cur;
-	Size		left;
-} CopyArena;
+	Size		total = 0;
+	int			i;
 
-static void *
-arena_alloc(CopyArena *a, Size size)
+	if (buf->nblocks <= 1 && (buf->nblocks == 0 || buf->size[0] <= buf->max_keep))
+	{
+		buf->used = 0;
+		return;
+	}
+	for (i = 0; i < buf->nblocks; i++)
+	{
+		total += buf->size[i];
+		pfree(buf->block[i]);
+	}
+	buf->nblocks = 0;
+	buf->used = 0;
+	if (total <= buf->max_keep)
+	{
+		/* one block for what the last call needed */
+		buf->block[0] = MemoryContextAllocHuge(buf->cxt, total);
+		buf->size[0] = total;
+		buf->nblocks = 1;
+	}
+}
+
+char *
+fs_rowbuf_alloc(FsRowBuf *buf, Size size)
 {
-	void	   *r;
+	int			last = buf->nblocks - 1;
+	char	   *r;
 
 	size = MAXALIGN(size);
-	if (size > a->left)
+	if (last < 0 || buf->size[last] - buf->used < size)
 	{
-		Size		block = Max(size, 64 * 1024);
+		Size		bsize = Max(size, 64 * 1024);
 
-		a->cur = palloc(block);
-		a->left = block;
+		if (last >= 0)
+			bsize = Max(bsize, buf->size[last] * 2);
+		if (buf->nblocks == FS_ROWBUF_BLOCKS)
+			elog(ERROR, "fstore row buffer has too many blocks");
+		buf->block[buf->nblocks] = MemoryContextAllocHuge(buf->cxt, bsize);
+		buf->size[buf->nblocks++] = bsize;
+		buf->used = 0;
+		last = buf->nblocks - 1;
 	}
-	r = a->cur;
-	a->cur += size;
-	a->left -= size;
+	r = buf->block[last] + buf->used;
+	buf->used += size;
 	return r;
+}
+
+/* Distance, in keys, at which the lookup asks for entries ahead of use. */
+#define LOOKAHEAD	16
+
+/*
+ * Asks for the first lines of the entry that the chain of key h starts
+ * with.  The bucket head is read without the partition lock: it is only a
+ * hint (an aligned 4-byte read, checked against the ring's size), and the
+ * chain is walked again under the lock.
+ */
+static inline void
+prefetch_entry(uint64 h)
+{
+	FsCachePart *p = &cache->parts[hash_part(h)];
+	uint32		head = *(volatile uint32 *) &part_buckets(p)[hash_bucket(p, h)];
+
+	if (head != 0 && head - 1 < p->ringsize)
+	{
+		char	   *e = (char *) entry_at(p, head - 1);
+
+		fs_prefetch(e);
+		fs_prefetch(e + 64);
+		fs_prefetch(e + 128);
+		fs_prefetch(e + 192);
+	}
 }
 
 void
 fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
-				HeapTuple *rows, bool *found)
+				const FsPackPlan *plan, FsRowBuf *buf, FsCachedRow *rows)
 {
 	int			n = b->ndistinct;
 	int			counts[FS_CACHE_PARTS + 1];
 	int		   *order;
 	Size		keycap = 0;
 	Size		keypos = 0;
-	CopyArena	arena = {NULL, 0};
+	uint64		vh;
 	bool		busy;
 	int			d;
 	int			i;
 
 	memset(fill, 0, sizeof(FsCacheFill));
 	fill->view = view;
-	memset(found, 0, sizeof(bool) * n);
+	memset(rows, 0, sizeof(FsCachedRow) * n);
 	if (n == 0)
 		return;
 
@@ -641,6 +706,7 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 	fill->stripe_busy = palloc(sizeof(bool) * n);
 	keycap = (Size) n * 16 + FS_CACHE_MAX_KEY;
 	fill->keybuf = palloc(keycap);
+	vh = view_hash(view);
 	for (d = 0; d < n; d++)
 	{
 		int			len;
@@ -654,7 +720,8 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 		fill->key_off[d] = (uint32) keypos;
 		fill->key_len[d] = (uint16) len;
 		keypos += MAXALIGN(len);
-		fill->full_hash[d] = fs_cache_full_hash(view, b->hashes[d]);
+		/* fs_cache_full_hash, with the view's part computed once */
+		fill->full_hash[d] = hash_combine64(b->hashes[d], vh);
 	}
 
 	/* group the keys by partition: each partition lock is taken once */
@@ -669,8 +736,8 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 
 	/*
 	 * The bucket heads and entries are scattered over the whole cache; ask
-	 * for them ahead (buckets for all keys now, entries of a partition
-	 * before walking its chains), so the memory latencies overlap.
+	 * for them ahead (every bucket head now, each entry LOOKAHEAD keys
+	 * before it is read), so that the memory latencies overlap.
 	 */
 	for (i = 0; i < n; i++)
 	{
@@ -679,29 +746,26 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 
 		fs_prefetch(&part_buckets(p)[hash_bucket(p, h)]);
 	}
+	for (i = 0; i < Min(n, LOOKAHEAD); i++)
+		prefetch_entry(fill->full_hash[order[i]]);
 
 	for (i = 0; i < n;)
 	{
 		int			part = hash_part(fill->full_hash[order[i]]);
 		FsCachePart *p = &cache->parts[part];
 		int			j;
-		int			end;
 
 		LWLockAcquire(p->lock, LW_SHARED);
-		for (end = i; end < n && hash_part(fill->full_hash[order[end]]) == part; end++)
-		{
-			uint32		head = part_buckets(p)[hash_bucket(p, fill->full_hash[order[end]])];
-
-			if (head != 0)
-				fs_prefetch(entry_at(p, head - 1));
-		}
-		for (j = i; j < end; j++)
+		for (j = i; j < n && hash_part(fill->full_hash[order[j]]) == part; j++)
 		{
 			int			dd = order[j];
 			uint64		h = fill->full_hash[dd];
 			int			s = hash_stripe(h);
 			FsCacheEntry *e;
+			HeapTupleHeader t;
 
+			if (j + LOOKAHEAD < n)
+				prefetch_entry(fill->full_hash[order[j + LOOKAHEAD]]);
 			fill->stripe_version[dd] = p->stripe_version[s];
 			fill->stripe_busy[dd] = p->stripe_busy[s] != 0;
 			if (fill->key_len[dd] == 0)
@@ -713,19 +777,25 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 				continue;
 			if (!e->referenced)
 				e->referenced = 1;	/* a benign race: it is only a hint */
-			found[dd] = true;
 			if (e->flags & ENTRY_ABSENT)
-				rows[dd] = NULL;
+			{
+				rows[dd].kind = FS_CACHED_ABSENT;
+				continue;
+			}
+
+			/* one copy, into the form the caller sends */
+			t = (HeapTupleHeader) ((char *) e + ENTRY_ROW_OFF(e->keylen));
+			rows[dd].data = fs_rowbuf_alloc(buf, Max(e->rowlen, plan ? plan->reclen : 0));
+			if (plan && fs_pack_from_tuple(plan, t, rows[dd].data))
+			{
+				rows[dd].kind = FS_CACHED_PACKED;
+				rows[dd].len = plan->reclen;
+			}
 			else
 			{
-				HeapTuple	t = arena_alloc(&arena, HEAPTUPLESIZE + e->rowlen);
-
-				t->t_len = e->rowlen;
-				ItemPointerSetInvalid(&t->t_self);
-				t->t_tableOid = view->online_relid;
-				t->t_data = (HeapTupleHeader) ((char *) t + HEAPTUPLESIZE);
-				memcpy(t->t_data, (char *) e + ENTRY_ROW_OFF(e->keylen), e->rowlen);
-				rows[dd] = t;
+				rows[dd].kind = FS_CACHED_TUPLE;
+				rows[dd].len = e->rowlen;
+				memcpy(rows[dd].data, t, e->rowlen);
 			}
 		}
 		LWLockRelease(p->lock);
@@ -735,7 +805,7 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 
 	for (d = 0; d < n; d++)
 	{
-		if (found[d])
+		if (rows[d].kind != FS_CACHED_MISS)
 			fill->hits++;
 		else
 			fill->misses++;

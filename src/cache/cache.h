@@ -46,12 +46,56 @@ typedef struct FsCacheFill
 extern bool fs_cache_usable(FsView *view);
 
 /*
- * Looks up every distinct key of the batch.  rows[d] gets the cached row
- * (a copy, or NULL when the key is known to be absent) and found[d] says
- * whether the cache answered; the misses are to be read from the table.
+ * What the cache answered for one distinct key.  A row is copied into the
+ * caller's buffer: as a packed record when the caller gave a pack
+ * plan that applies to it, else as a heap tuple header (len bytes).
+ */
+typedef enum FsCachedKind
+{
+	FS_CACHED_MISS = 0,			/* not in the cache: read the table */
+	FS_CACHED_ABSENT,			/* the key is known to have no row */
+	FS_CACHED_TUPLE,
+	FS_CACHED_PACKED
+} FsCachedKind;
+
+typedef struct FsCachedRow
+{
+	uint32		kind;			/* FsCachedKind */
+	uint32		len;
+	char	   *data;			/* in the caller's FsRowBuf */
+} FsCachedRow;
+
+/*
+ * Memory that rows are copied into, kept by the caller across calls: a few
+ * blocks, bump-allocated, never moved (pointers stay valid until the next
+ * reset).  A reset keeps one block as large as the last call needed, so a
+ * steady load allocates nothing; past max_keep bytes everything is freed.
+ */
+#define FS_ROWBUF_BLOCKS 32
+
+typedef struct FsRowBuf
+{
+	MemoryContext cxt;			/* where the blocks live */
+	Size		max_keep;
+	int			nblocks;
+	char	   *block[FS_ROWBUF_BLOCKS];
+	Size		size[FS_ROWBUF_BLOCKS];
+	Size		used;			/* of the last block */
+} FsRowBuf;
+
+extern void fs_rowbuf_reset(FsRowBuf *buf);
+extern char *fs_rowbuf_alloc(FsRowBuf *buf, Size size);
+
+struct FsPackPlan;
+
+/*
+ * Looks up every distinct key of the batch and sets rows[d] (one hash probe
+ * each, the copy made under the partition's shared lock); the misses are
+ * to be read from the table.
  */
 extern void fs_cache_lookup(FsView *view, FsKeyBatch *batch, FsCacheFill *fill,
-							HeapTuple *rows, bool *found);
+							const struct FsPackPlan *plan, FsRowBuf *buf,
+							FsCachedRow *rows);
 
 /* Offers rows read from the table for the misses which[0..n-1]. */
 extern void fs_cache_fill(FsCacheFill *fill, FsKeyBatch *batch, const int *which,

@@ -192,6 +192,82 @@ fs_packer_row(FsPacker *pk, TimestampTz ts, const Datum *vals,
 	pk->buf.len = p - pk->buf.data;
 }
 
+/* Makes room for bytes more of records at once. */
+void
+fs_packer_reserve(FsPacker *pk, Size bytes)
+{
+	enlargeStringInfo(&pk->buf, bytes);
+}
+
+/* Appends a record made by fs_pack_from_tuple. */
+void
+fs_packer_copy(FsPacker *pk, const char *record, uint32 len)
+{
+	enlargeStringInfo(&pk->buf, len);
+	memcpy(pk->buf.data + pk->buf.len, record, len);
+	pk->buf.len += len;
+}
+
+/*
+ * Builds the copy recipe for features at attnums (in packed order, of the
+ * given types) and event_ts at ts_attnum of rows of desc.
+ */
+void
+fs_pack_plan(FsPackPlan *plan, TupleDesc desc, AttrNumber ts_attnum,
+			 int nfeatures, const AttrNumber *attnums, const Oid *types)
+{
+	uint32		off[MaxTupleAttributeNumber];
+	int			nfixed;
+	uint32		o = 0;
+	int			i;
+
+	memset(plan, 0, sizeof(FsPackPlan));
+	plan->nullbytes = (nfeatures + 7) / 8;
+
+	/* offsets of the leading fixed-size attributes of a row without NULLs */
+	for (nfixed = 0; nfixed < desc->natts; nfixed++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, nfixed);
+
+		if (att->attlen <= 0)
+			break;
+		o = att_align_nominal(o, att->attalign);
+		off[nfixed] = o;
+		o += att->attlen;
+	}
+
+	if (ts_attnum < 1 || ts_attnum > nfixed ||
+		TupleDescAttr(desc, ts_attnum - 1)->attlen != 8)
+		return;
+	plan->ts_off = off[ts_attnum - 1];
+	plan->min_natts = ts_attnum;
+	plan->reclen = 1 + 8 + plan->nullbytes;
+	for (i = 0; i < nfeatures; i++)
+	{
+		int			a = attnums[i];
+		uint32		len;
+
+		if (a < 1 || a > nfixed)
+			return;
+		len = (uint32) fsp_fixed_size(type_code(types[i]));
+		if (len == 0 || len != (uint32) TupleDescAttr(desc, a - 1)->attlen)
+			return;
+		if (plan->nruns > 0 &&
+			plan->run_src[plan->nruns - 1] + plan->run_len[plan->nruns - 1] == off[a - 1])
+			plan->run_len[plan->nruns - 1] += len;
+		else
+		{
+			if (plan->nruns == FS_PACK_MAX_RUNS)
+				return;
+			plan->run_src[plan->nruns] = off[a - 1];
+			plan->run_len[plan->nruns++] = len;
+		}
+		plan->min_natts = Max(plan->min_natts, a);
+		plan->reclen += len;
+	}
+	plan->usable = true;
+}
+
 bytea *
 fs_packer_finish(FsPacker *pk)
 {

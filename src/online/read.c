@@ -139,20 +139,44 @@ fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *b,
 	index_close(idx, AccessShareLock);
 }
 
-/* event_ts of an online row (which is never NULL in the table) */
-static inline TimestampTz
-row_event_ts(FsView *view, HeapTuple row, TupleDesc desc)
-{
-	bool		isnull;
-	Datum		ts = heap_getattr(row, view->cols[view->ts_col].online_attnum,
-								  desc, &isnull);
+/*
+ * Rows are copied out of the cache into memory each backend keeps across
+ * calls (no megabytes obtained and returned per call).  A call that runs
+ * while another is using it (a key type's functions could call
+ * fs_get_many) gets memory of its own instead.
+ */
+static FsRowBuf read_buf;
+static bool read_buf_busy = false;
 
-	return isnull ? DT_NOBEGIN : DatumGetTimestampTz(ts);
+static void
+read_buf_release(void *arg)
+{
+	read_buf_busy = false;
+}
+
+/* event_ts of a row (which is never NULL in the table) */
+static TimestampTz
+row_event_ts(FsView *view, FsCachedRow *row, TupleDesc desc)
+{
+	HeapTupleData t;
+	TimestampTz ts;
+	bool		isnull;
+	Datum		d;
+
+	if (row->kind == FS_CACHED_PACKED)
+	{
+		memcpy(&ts, row->data + 1, sizeof(ts));
+		return ts;
+	}
+	t.t_len = row->len;
+	t.t_data = (HeapTupleHeader) row->data;
+	d = heap_getattr(&t, view->cols[view->ts_col].online_attnum, desc, &isnull);
+	return isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 }
 
 /* Drops rows whose event_ts is older than the view's ttl (relative to now()). */
 static void
-expire_rows(FsView *view, TupleDesc desc, FsKeyBatch *b, HeapTuple *rows)
+expire_rows(FsView *view, TupleDesc desc, FsKeyBatch *b, FsCachedRow *rows)
 {
 	TimestampTz cutoff;
 	int			d;
@@ -163,48 +187,85 @@ expire_rows(FsView *view, TupleDesc desc, FsKeyBatch *b, HeapTuple *rows)
 													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 													 IntervalPGetDatum(&view->ttl)));
 	for (d = 0; d < b->ndistinct; d++)
-		if (rows[d] != NULL && row_event_ts(view, rows[d], desc) < cutoff)
-			rows[d] = NULL;
+		if (rows[d].kind != FS_CACHED_ABSENT &&
+			row_event_ts(view, &rows[d], desc) < cutoff)
+			rows[d].kind = FS_CACHED_ABSENT;
+}
+
+/* a row as a HeapTuple header on the caller's stack */
+static inline HeapTuple
+row_tuple(FsCachedRow *row, HeapTuple t, Oid relid)
+{
+	t->t_len = row->len;
+	ItemPointerSetInvalid(&t->t_self);
+	t->t_tableOid = relid;
+	t->t_data = (HeapTupleHeader) row->data;
+	return t;
+}
+
+/* heap tuples (NULL: no row) as rows of the read path */
+static FsCachedRow *
+rows_from_tuples(HeapTuple *tuples, int n)
+{
+	FsCachedRow *rows = palloc0(sizeof(FsCachedRow) * Max(n, 1));
+	int			d;
+
+	for (d = 0; d < n; d++)
+	{
+		if (tuples[d] == NULL)
+			rows[d].kind = FS_CACHED_ABSENT;
+		else
+		{
+			rows[d].kind = FS_CACHED_TUPLE;
+			rows[d].len = tuples[d]->t_len;
+			rows[d].data = (char *) tuples[d]->t_data;
+		}
+	}
+	return rows;
 }
 
 /*
  * One view's rows for every distinct key of the batch: from the cache where
- * it can answer, from the table otherwise.
+ * it can answer (as packed records when plan is given and applies), from
+ * the table otherwise.  Every row comes back as ABSENT, TUPLE or PACKED.
  */
-static HeapTuple *
-read_view_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
+static FsCachedRow *
+read_view_rows(FsView *view, FsKeyBatch *b, const FsPackPlan *plan,
+			   FsRowBuf *buf, TupleDesc *descp)
 {
 	Relation	rel;
 	int			n = b->ndistinct;
-	HeapTuple  *rows;
+	FsCachedRow *rows;
+	HeapTuple  *fetched = NULL;
 	int		   *which;
 	int			nmiss = 0;
 	int64		hits = 0;
 	int			d;
+	int			i;
 
 	if (fs_shard_is_sharded(view))	/* the shards answer (src/shard) */
-		return fs_shard_read_rows(view, b, descp);
+		return rows_from_tuples(fs_shard_read_rows(view, b, descp), n);
 	rel = table_open(view->online_relid, AccessShareLock);
-	rows = palloc0(sizeof(HeapTuple) * Max(n, 1));
+	rows = palloc0(sizeof(FsCachedRow) * Max(n, 1));
 	which = palloc(sizeof(int) * Max(n, 1));
 	if (n > 0 && fs_cache_usable(view))
 	{
 		FsCacheFill fill;
-		bool	   *found = palloc(sizeof(bool) * n);
 
-		fs_cache_lookup(view, b, &fill, rows, found);
+		fs_cache_lookup(view, b, &fill, plan, buf, rows);
 		for (d = 0; d < n; d++)
-			if (!found[d])
+			if (rows[d].kind == FS_CACHED_MISS)
 				which[nmiss++] = d;
 		hits = fill.hits;
 		if (nmiss > 0)
 		{
 			Snapshot	snap;
 
+			fetched = palloc0(sizeof(HeapTuple) * n);
 			fs_keys_sort_subset(b, which, nmiss);	/* index order */
 			snap = fs_cache_fill_snapshot();
-			fs_online_fetch(view, rel, b, which, nmiss, rows, snap);
-			fs_cache_fill(&fill, b, which, nmiss, rows, RelationGetDescr(rel));
+			fs_online_fetch(view, rel, b, which, nmiss, fetched, snap);
+			fs_cache_fill(&fill, b, which, nmiss, fetched, RelationGetDescr(rel));
 			UnregisterSnapshot(snap);
 		}
 	}
@@ -213,8 +274,23 @@ read_view_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 		for (d = 0; d < n; d++)
 			which[d] = d;
 		nmiss = n;
+		fetched = palloc0(sizeof(HeapTuple) * Max(n, 1));
 		fs_keys_sort_subset(b, which, n);
-		fs_online_fetch(view, rel, b, which, n, rows, GetActiveSnapshot());
+		fs_online_fetch(view, rel, b, which, n, fetched, GetActiveSnapshot());
+	}
+	for (i = 0; i < nmiss; i++)
+	{
+		HeapTuple	t = fetched[which[i]];
+
+		d = which[i];
+		if (t == NULL)
+			rows[d].kind = FS_CACHED_ABSENT;
+		else
+		{
+			rows[d].kind = FS_CACHED_TUPLE;
+			rows[d].len = t->t_len;
+			rows[d].data = (char *) t->t_data;
+		}
 	}
 	expire_rows(view, RelationGetDescr(rel), b, rows);
 	fs_stats_count_lookup(view->view_id, b->ninput, hits, nmiss);
@@ -223,11 +299,26 @@ read_view_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 	return rows;
 }
 
-/* read_view_rows for service.c: the same path, cache included. */
+/*
+ * read_view_rows for service.c: the same path, cache included, as heap
+ * tuples (NULL: no row, or expired).  The rows live in memory of the
+ * current context.
+ */
 HeapTuple *
 fs_online_read_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 {
-	return read_view_rows(view, b, descp);
+	FsRowBuf   *buf = palloc0(sizeof(FsRowBuf));
+	FsCachedRow *rows;
+	HeapTuple  *tuples = palloc0(sizeof(HeapTuple) * Max(b->ndistinct, 1));
+	int			d;
+
+	buf->cxt = CurrentMemoryContext;
+	rows = read_view_rows(view, b, NULL, buf, descp);
+	for (d = 0; d < b->ndistinct; d++)
+		if (rows[d].kind == FS_CACHED_TUPLE)
+			tuples[d] = row_tuple(&rows[d], palloc(sizeof(HeapTupleData)),
+								  view->online_relid);
+	return tuples;
 }
 
 /* Fills a row's key columns (at the given attribute positions) from input i. */
@@ -246,12 +337,13 @@ set_keys(FsKeyBatch *b, int i, int nkeys, const AttrNumber *attnums,
 
 /* Emits the rows of a feature view target. */
 static void
-emit_view(ReturnSetInfo *rsinfo, FsView *view, FsKeyBatch *b, HeapTuple *rows)
+emit_view(ReturnSetInfo *rsinfo, FsView *view, FsKeyBatch *b, FsCachedRow *rows)
 {
 	TupleDesc	outdesc = rsinfo->setDesc;
 	Datum	   *values = palloc(sizeof(Datum) * outdesc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * outdesc->natts);
 	AttrNumber	keyatt[FS_MAX_KEYS];
+	HeapTupleData tmp;
 	int			i;
 	int			k;
 
@@ -265,9 +357,10 @@ emit_view(ReturnSetInfo *rsinfo, FsView *view, FsKeyBatch *b, HeapTuple *rows)
 	{
 		int			d = b->in_distinct[i];
 
-		if (d >= 0 && rows[d] != NULL)
+		if (d >= 0 && rows[d].kind == FS_CACHED_TUPLE)
 		{
-			tuplestore_puttuple(rsinfo->setResult, rows[d]);
+			tuplestore_puttuple(rsinfo->setResult,
+								row_tuple(&rows[d], &tmp, view->online_relid));
 			continue;
 		}
 		memset(nulls, true, sizeof(bool) * outdesc->natts);
@@ -286,6 +379,7 @@ typedef struct LookupCall
 	bool		have_keys;		/* false: the key array was NULL */
 	FsKeyBatch	batch;
 	MemoryContext cxt;
+	FsRowBuf   *buf;			/* where cached rows are copied */
 } LookupCall;
 
 static const char *
@@ -370,6 +464,29 @@ lookup_begin(FunctionCallInfo fcinfo, LookupCall *c)
 	c->cxt = AllocSetContextCreate(CurrentMemoryContext, "fstore lookup",
 								   ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(c->cxt);
+	if (!read_buf_busy)
+	{
+		MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+		if (read_buf.cxt == NULL)
+		{
+			read_buf.cxt = AllocSetContextCreate(TopMemoryContext,
+												 "fstore read buffers",
+												 ALLOCSET_SMALL_SIZES);
+			read_buf.max_keep = 16 * 1024 * 1024;
+		}
+		fs_rowbuf_reset(&read_buf);
+		read_buf_busy = true;
+		cb->func = read_buf_release;
+		cb->arg = NULL;
+		MemoryContextRegisterResetCallback(c->cxt, cb);
+		c->buf = &read_buf;
+	}
+	else
+	{
+		c->buf = palloc0(sizeof(FsRowBuf));
+		c->buf->cxt = c->cxt;
+	}
 	/* with the cache, most keys never reach the index: no need to sort */
 	fs_keys_from_array(&c->batch, c->first, keys,
 					   !(fs_cache_active() && fs_cache_enabled));
@@ -408,7 +525,7 @@ fs_get_many(PG_FUNCTION_ARGS)
 
 	{
 		TupleDesc	desc;
-		HeapTuple  *rows = read_view_rows(c.view, &c.batch, &desc);
+		FsCachedRow *rows = read_view_rows(c.view, &c.batch, NULL, c.buf, &desc);
 
 		emit_view(rsinfo, c.view, &c.batch, rows);
 	}
@@ -442,8 +559,10 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 
 	{
 		FsView	   *view = c.view;
+		Relation	rel;
 		TupleDesc	desc;
-		HeapTuple  *rows;
+		FsCachedRow *rows;
+		FsPackPlan	plan;
 		int			natts = view->online_natts;
 		Datum	   *vals = palloc(sizeof(Datum) * natts);
 		bool	   *nulls = palloc(sizeof(bool) * natts);
@@ -451,6 +570,9 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 		const char **names = palloc(sizeof(char *) * nf);
 		Oid		   *types = palloc(sizeof(Oid) * nf);
 		int		   *attoff = palloc(sizeof(int) * nf);
+		AttrNumber *attnums = palloc(sizeof(AttrNumber) * Max(nf, 1));
+		Size		room = 0;
+		HeapTupleData tmp;
 
 		for (i = 0; i < nf; i++)
 		{
@@ -459,22 +581,39 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 			names[i] = col->name;
 			types[i] = col->typid;
 			attoff[i] = col->online_attnum - 1;
+			attnums[i] = col->online_attnum;
 		}
 		/* refuses unpackable types before anything is read */
 		fs_packer_begin(&pk, old, c.batch.ninput, nf, names, types);
-		rows = read_view_rows(view, &c.batch, &desc);
+		rel = table_open(view->online_relid, AccessShareLock);
+		fs_pack_plan(&plan, RelationGetDescr(rel),
+					 view->cols[view->ts_col].online_attnum, nf, attnums, types);
+		table_close(rel, NoLock);
+		rows = read_view_rows(view, &c.batch, &plan, c.buf, &desc);
+
+		/* the answer's size when every row is a packed record: one allocation */
 		for (i = 0; i < c.batch.ninput; i++)
 		{
 			int			d = c.batch.in_distinct[i];
 
-			if (d < 0 || rows[d] == NULL)
-			{
+			room += (d >= 0 && rows[d].kind == FS_CACHED_PACKED) ? rows[d].len : 1;
+		}
+		fs_packer_reserve(&pk, room);
+		for (i = 0; i < c.batch.ninput; i++)
+		{
+			int			d = c.batch.in_distinct[i];
+
+			if (d < 0 || rows[d].kind == FS_CACHED_ABSENT)
 				fs_packer_absent(&pk);
-				continue;
+			else if (rows[d].kind == FS_CACHED_PACKED)
+				fs_packer_copy(&pk, rows[d].data, rows[d].len);
+			else
+			{
+				heap_deform_tuple(row_tuple(&rows[d], &tmp, view->online_relid),
+								  desc, vals, nulls);
+				fs_packer_row(&pk, DatumGetTimestampTz(vals[view->cols[view->ts_col].online_attnum - 1]),
+							  vals, nulls, attoff);
 			}
-			heap_deform_tuple(rows[d], desc, vals, nulls);
-			fs_packer_row(&pk, DatumGetTimestampTz(vals[view->cols[view->ts_col].online_attnum - 1]),
-						  vals, nulls, attoff);
 		}
 	}
 	MemoryContextSwitchTo(old);
