@@ -653,7 +653,8 @@ tile_lookup(TileApply *ta, Datum *vals)
 		}
 		if (!found)
 			return false;
-		res = table_tuple_lock(ta->rel, &ta->found->tts_tid, GetLatestSnapshot(), ta->found,
+		/* (the snapshot only matters when following update chains: not here) */
+		res = table_tuple_lock(ta->rel, &ta->found->tts_tid, ta->snapshot, ta->found,
 							   GetCurrentCommandId(false), LockTupleExclusive,
 							   LockWaitBlock, 0, &tmfd);
 		switch (res)
