@@ -477,6 +477,15 @@ tile_apply_begin(AggView *av, TileApply *ta, TupleDesc evtd)
 							   ta->idx->rd_indcollation[i], get_opcode(eq), (Datum) 0);
 	}
 
+	/* the queue's keys must have the tiles' types (a queue may have been altered) */
+	for (i = 0; i < av->nkeys; i++)
+		if (TupleDescAttr(evtd, i)->atttypid != TupleDescAttr(td, i)->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("key column \"%s\" of the queue of aggregation view \"%s\" no longer matches its tiles",
+							NameStr(TupleDescAttr(td, i)->attname), av->name),
+					 errhint("Drop the view with fs_drop_aggregation_view and create it again.")));
+
 	/* how each partial merges, checked against the table's types */
 	ta->merge = palloc0(sizeof(TileMerge) * ta->natts);
 	ta->argcol = palloc0(sizeof(int) * ta->natts);
