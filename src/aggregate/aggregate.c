@@ -17,6 +17,9 @@
  * key or event_ts, not finite, too far in the future, older than the
  * retention), and the valid ones go into the tiles, all in one statement:
  * an event leaves the queue exactly when its effect on the tiles commits.
+ * The stream batches of most views skip the composed statement: they are
+ * grouped and merged into the tiles in C (stream_batch_c; tile_columns in
+ * the catalog says how each partial merges), in the same transaction.
  *
  * Everything that touches the view's tables runs as the view's owner in a
  * restricted context with a pinned search_path (catalog/acl.h), after the
