@@ -2052,6 +2052,8 @@ CREATE TABLE fstore.aggregation_views (
     gc_sql           text NOT NULL,        -- DELETE of the expired tiles of keys of fs_ok ($1)
     event_columns    name[] NOT NULL,
     read_sql         text NOT NULL,        -- $1 keys, $2 time: one row per key, in order
+    tile_columns     text[] NOT NULL,      -- what each fs_<n> tile column holds: 'c:<event column>' (count),
+                                           -- 's:' (sum), 'mn:' (min), 'mx:' (max), 'd:' (distinct values)
     created_at       timestamptz NOT NULL DEFAULT now(),
     CHECK (source IS NULL OR source_query IS NULL)
 );
@@ -2533,10 +2535,11 @@ BEGIN
 
     INSERT INTO fstore.aggregation_views (name, entity, events, aggregations, granularity, max_window,
         retention, max_future, source, source_query, timestamp_column, aggs_sql, upsert_sql, gc_sql,
-        event_columns, read_sql)
+        event_columns, read_sql, tile_columns)
     VALUES (v_name, v_entity, substr(v_edefs, 3), aggregations, make_interval(secs => v_gsecs),
             make_interval(secs => v_maxw), make_interval(secs => v_rsecs), max_future,
-            v_source, v_query, timestamp_column, v_aggs_sql, v_upsert, v_gc, v_ecols, v_read)
+            v_source, v_query, timestamp_column, v_aggs_sql, v_upsert, v_gc, v_ecols, v_read,
+            v_tkeys)
     RETURNING view_id INTO v_id;
     INSERT INTO fstore.aggregations (view_name, position, name, func, arg, window_size, type)
     SELECT v_name, x.n, x.o, x.f, x.a, x.w, x.t

@@ -319,6 +319,87 @@ SELECT count(*) AS expired_left FROM fstore_offline.ad_act
  WHERE tile_start < date_bin('1 minute', now() - interval '25 hours', '1970-01-01 00:00:00+00');
 SELECT fs_compact_aggregation_view('ad_act') AS again;
 
+-- the stream path in C (views without count(DISTINCT)) against the SQL
+-- path: the same events, through the queue into cx_q and by fs_write into
+-- its twin cx_w, give the same tiles column for column (as text: same
+-- numeric scales; float sums to 9 significant digits, as their rounding
+-- depends on the order of the additions); the batches are small, so later
+-- ones merge into stored tiles, and one runs in REPEATABLE READ (the SQL
+-- path) between C ones; a two-column key, NULLs in every aggregated
+-- column, NaN
+SELECT fs_create_entity('cx', 'region text, id int');
+SELECT fs_create_aggregation_view(v, 'cx',
+    events => 'a smallint, b int, c bigint, d numeric, e real, f double precision, g text, h timestamptz',
+    aggregations => ARRAY['count(*) OVER 1 hour AS n', 'sum(a) OVER 1 hour AS sa',
+        'avg(b) OVER 1 day AS ab', 'sum(c) OVER 1 hour AS sc', 'sum(d) OVER 1 hour AS sd',
+        'avg(e) OVER 1 hour AS ae', 'sum(f) OVER 1 hour AS sf', 'min(g) OVER 1 hour AS ming',
+        'max(g) OVER 1 hour AS maxg', 'min(h) OVER 1 day AS minh', 'max(e) OVER 1 hour AS maxe',
+        'count(g) OVER 1 hour AS cg'])
+  FROM unnest(ARRAY['cx_q', 'cx_w']) v;
+SELECT tile_columns FROM fstore.aggregation_views WHERE name = 'cx_q';
+CREATE TABLE t.cx_ev AS
+SELECT (ARRAY['north', 'South', 'east'])[1 + i % 3] AS region, i % 7 AS id,
+       CASE WHEN i % 5 = 0 THEN NULL ELSE (i % 11)::smallint END AS a,
+       CASE WHEN i % 6 = 0 THEN NULL ELSE i * 1000 END AS b,
+       CASE WHEN i % 4 = 0 THEN NULL ELSE 9000000000000000000 + i END AS c,
+       CASE WHEN i % 9 = 0 THEN NULL ELSE round(i / 7.0, (i % 3)) END AS d,
+       CASE WHEN i % 8 = 0 THEN NULL WHEN i = 77 THEN 'NaN'::real ELSE (i / 3.0)::real END AS e,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE i / 9.0 END AS f,
+       CASE WHEN i % 11 = 0 THEN NULL ELSE chr(65 + i % 26) || i END AS g,
+       CASE WHEN i % 12 = 0 THEN NULL ELSE t.agg_t0() + make_interval(days => i % 3) END AS h,
+       CASE WHEN i % 50 = 0 THEN now() - interval '10 days'
+            ELSE t.m((i % 13) / 3.0) END AS event_ts
+  FROM generate_series(1, 600) i;
+INSERT INTO fstore_stream.cx_q SELECT * FROM t.cx_ev;
+INSERT INTO fstore_stream.cx_q (region, id, a, event_ts) VALUES
+    (NULL, 1, 1, now()), ('north', NULL, 1, now()), ('north', 1, 1, NULL),
+    ('north', 1, 1, 'infinity'), ('north', 1, 1, now() + interval '1 hour');
+SELECT events, applied, dead_letters, written, late FROM fs_stream_apply('cx_q', 97);
+SELECT events, applied, dead_letters, written, late FROM fs_stream_apply('cx_q', 97);
+SELECT events, applied, dead_letters, written, late FROM fs_stream_apply('cx_q', 97);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT events, applied FROM fs_stream_apply('cx_q', 97);
+COMMIT;
+SELECT events, applied, dead_letters, written, late FROM fs_stream_apply('cx_q');
+SELECT count(*) AS queued FROM fstore_stream.cx_q;
+SELECT written, late FROM fs_write('cx_w', ARRAY(SELECT CAST(ROW(x.*) AS fstore_stream.cx_w) FROM t.cx_ev x));
+SELECT count(*) AS tiles, sum(fs_n) AS events, count(DISTINCT (region, id)) AS keys,
+       count(*) FILTER (WHERE fs_n > 1) AS merged
+  FROM fstore_offline.cx_q;
+CREATE FUNCTION t.cx_tiles(v regclass) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT ROW(region, id, tile_start, fs_n, fs_last_ts, fs_1, fs_2, fs_3, fs_4,'
+        ' fs_5, fs_6, to_char(fs_7, %L), to_char(fs_8, %L), fs_9, fs_10, fs_11, fs_12, fs_13)::text FROM %s',
+        '9.99999999EEEE', '9.99999999EEEE', v);
+END $$;
+SELECT count(*) AS differ FROM (
+    (SELECT * FROM t.cx_tiles('fstore_offline.cx_q') EXCEPT ALL SELECT * FROM t.cx_tiles('fstore_offline.cx_w'))
+    UNION ALL
+    (SELECT * FROM t.cx_tiles('fstore_offline.cx_w') EXCEPT ALL SELECT * FROM t.cx_tiles('fstore_offline.cx_q'))) d;
+SELECT count(*) AS reads, count(*) FILTER (WHERE
+           (q.n, q.sa, q.sc, q.sd, q.ming, q.maxg, q.minh, q.maxe, q.cg, to_char(q.ab, '9.99999999EEEE'),
+            to_char(q.ae, '9.99999999EEEE'), to_char(q.sf, '9.99999999EEEE'), q.event_ts)::text
+           IS DISTINCT FROM
+           (w.n, w.sa, w.sc, w.sd, w.ming, w.maxg, w.minh, w.maxe, w.cg, to_char(w.ab, '9.99999999EEEE'),
+            to_char(w.ae, '9.99999999EEEE'), to_char(w.sf, '9.99999999EEEE'), w.event_ts)::text) AS differ
+  FROM fs_get_many_at(NULL::fstore_online.cx_q, ARRAY(SELECT DISTINCT ROW(region, id)::fstore.cx_key FROM t.cx_ev), t.m(5)) q
+  FULL JOIN fs_get_many_at(NULL::fstore_online.cx_w, ARRAY(SELECT DISTINCT ROW(region, id)::fstore.cx_key FROM t.cx_ev), t.m(5)) w
+    ON (q.region, q.id) = (w.region, w.id);
+SELECT maxe, n, cg FROM fs_get_many_at(NULL::fstore_online.cx_q, ARRAY[ROW('east', 0)::fstore.cx_key], t.m(5));
+SELECT d.error, d.sqlstate, d.event->>'region' AS region, d.event->>'id' AS key_id,
+       d.event->>'event_ts' IN ('infinity') AS infinite, d.event->>'a' AS a
+  FROM fstore.dead_letters d WHERE d.view_name = 'cx_q' ORDER BY d.id;
+-- a queue whose key column was altered no longer matches the tiles: the
+-- batch fails (42804) and its events stay queued
+ALTER TABLE fstore_stream.cx_q ALTER COLUMN id TYPE bigint;
+INSERT INTO fstore_stream.cx_q (region, id, a, event_ts) VALUES ('north', 1, 1, t.m(1));
+SELECT t.err($$SELECT fs_stream_apply('cx_q')$$);
+SELECT count(*) AS queued FROM fstore_stream.cx_q;
+SELECT fs_drop_aggregation_view(v) FROM unnest(ARRAY['cx_q', 'cx_w']) v;
+SELECT fs_drop_entity('cx');
+DROP TABLE t.cx_ev;
+DROP FUNCTION t.cx_tiles(regclass);
+
 -- drop
 DROP FUNCTION t.ad_at(float8, bigint[]);
 SELECT t.err($$SELECT fs_drop_entity('ad')$$);

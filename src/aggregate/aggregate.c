@@ -17,6 +17,9 @@
  * key or event_ts, not finite, too far in the future, older than the
  * retention), and the valid ones go into the tiles, all in one statement:
  * an event leaves the queue exactly when its effect on the tiles commits.
+ * The stream batches of most views skip the composed statement: they are
+ * grouped and merged into the tiles in C (stream_batch_c; tile_columns in
+ * the catalog says how each partial merges), in the same transaction.
  *
  * Everything that touches the view's tables runs as the view's owner in a
  * restricted context with a pinned search_path (catalog/acl.h), after the
@@ -26,16 +29,23 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/int.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -45,7 +55,10 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/sortsupport.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -91,6 +104,8 @@ typedef struct AggView
 	char	   *upsert_sql;
 	char	   *gc_sql;
 	char	   *read_sql;
+	int			ntilecols;
+	char	  **tilecols;		/* fs_<n>: 'c:<event column>', 's:', 'mn:', 'mx:', 'd:' */
 	char	   *source;
 	char	   *source_query;
 	char	   *ts_column;
@@ -185,7 +200,7 @@ agg_load(const char *name)
 		" CAST(pg_catalog.date_part('epoch', a.max_future) AS pg_catalog.int8),"
 		" a.source, a.source_query, CAST(a.timestamp_column AS pg_catalog.text), a.watermark,"
 		" CAST(e.key_type AS pg_catalog.oid), CAST(e.key_columns AS pg_catalog.text[]),"
-		" CAST(a.event_columns AS pg_catalog.text[])"
+		" CAST(a.event_columns AS pg_catalog.text[]), a.tile_columns"
 		" FROM fstore.aggregation_views a JOIN fstore.entities e"
 		" ON e.name OPERATOR(pg_catalog.=) a.entity"
 		" WHERE a.name OPERATOR(pg_catalog.=) $1";
@@ -231,6 +246,7 @@ agg_load(const char *name)
 	av->key_array_type = get_array_type(DatumGetObjectId(SPI_getbinval(tup, td, 14, &isnull)));
 	av->keys = text_array_strings(SPI_getbinval(tup, td, 15, &isnull), &av->nkeys, cxt);
 	av->events = text_array_strings(SPI_getbinval(tup, td, 16, &isnull), &av->nevents, cxt);
+	av->tilecols = text_array_strings(SPI_getbinval(tup, td, 17, &isnull), &av->ntilecols, cxt);
 	SPI_finish();
 
 	av->view_relid = rel_in("fstore_online", name);
@@ -313,6 +329,727 @@ static TimestampTz
 future_limit(AggView *av)
 {
 	return GetCurrentTransactionStartTimestamp() + av->future_secs * USECS_PER_SEC;
+}
+
+/* ---- the stream path in C ---- */
+
+/*
+ * A stream batch of a view without count(DISTINCT) is applied here rather
+ * than by the SQL statement of agg_ingest: one DELETE ... RETURNING takes
+ * the batch's events from the queue; they are classified (the same classes
+ * as append_code's), sorted by key and tile and merged per (key, tile) into
+ * partial tiles in memory; each partial tile is then merged into its stored
+ * tile through the table's primary key (an index probe, a row lock and an
+ * update) or inserted, as the feature views' apply engine writes its rows
+ * (online/write.c).  The same result as the SQL path, without its CTE
+ * materializations, sort node and per-row INSERT ... ON CONFLICT overhead,
+ * in the transaction that deletes the events from the queue.
+ *
+ * Concurrent writers of the same tile (fs_write, a backfill, a hand-run
+ * fs_stream_apply) are handled as logical replication's apply does: the
+ * probe waits for a writer in progress and looks again, and a row updated
+ * or deleted before it was locked is looked up again.  An insert that races
+ * with another insert of the same tile fails with a unique violation, which
+ * rolls back the batch: its events stay queued and the worker retries.
+ */
+typedef enum TileMerge
+{
+	TILE_COUNT,					/* int8, adds */
+	TILE_SUM_INT8,				/* NULL-ignoring sums */
+	TILE_SUM_NUMERIC,
+	TILE_SUM_FLOAT8,
+	TILE_MIN,					/* by the type's btree order, NULLs ignored */
+	TILE_MAX,
+} TileMerge;
+
+typedef struct TileApply
+{
+	Relation	rel;
+	Relation	idx;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	EPQState	epqstate;
+	Snapshot	snapshot;
+	SnapshotData dirty;
+	IndexScanDesc scan;
+	ScanKeyData sk[INDEX_MAX_KEYS];
+	int			nsk;
+	TupleTableSlot *found;		/* the stored tile */
+	TupleTableSlot *newslot;	/* the tile to write */
+	int			natts;
+	TileMerge  *merge;			/* by attribute; the keys and tile_start unused */
+	int		   *argcol;			/* event column of a partial, in the batch's rows */
+	Oid		   *argtype;
+	FmgrInfo  **cmp;			/* min/max: the type's btree comparison */
+	Oid		   *coll;
+	MemoryContext rowcxt;
+} TileApply;
+
+/* the event column (index in av->events) of tile column tc, -1 if none */
+static int
+tilecol_event(AggView *av, const char *tc, char *kind)
+{
+	const char *colon = strchr(tc, ':');
+	int			i;
+
+	if (colon == NULL || colon - tc > 2)
+		return -1;
+	memcpy(kind, tc, colon - tc);
+	kind[colon - tc] = '\0';
+	for (i = 0; i < av->nevents; i++)
+		if (strcmp(av->events[i], colon + 1) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Whether the stream batches of av can go through the C path: partials it
+ * knows how to merge (count, sum, min, max; not count(DISTINCT)), a plain
+ * tile table with the generated layout and its primary key, no triggers,
+ * no row-level security, READ COMMITTED.  Otherwise the SQL statement does
+ * the work.
+ */
+static bool
+tile_apply_possible(AggView *av)
+{
+	Relation	rel;
+	TupleDesc	td;
+	bool		ok = true;
+	int			i;
+
+	if (IsolationUsesXactSnapshot() || av->tilecols == NULL)
+		return false;
+	for (i = 0; i < av->ntilecols; i++)
+	{
+		char		kind[3];
+
+		if (tilecol_event(av, av->tilecols[i], kind) < 0 || strcmp(kind, "d") == 0)
+			return false;
+	}
+	if (check_enable_rls(av->tiles_relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	rel = table_open(av->tiles_relid, RowExclusiveLock);
+	td = RelationGetDescr(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		td->natts != av->nkeys + 3 + av->ntilecols)
+		ok = false;
+	for (i = 0; ok && i < td->natts; i++)
+		if (TupleDescAttr(td, i)->attisdropped)
+			ok = false;
+	if (ok)
+	{
+		(void) RelationGetIndexList(rel);	/* sets rd_pkindex */
+		ok = OidIsValid(rel->rd_pkindex);
+	}
+	table_close(rel, NoLock);
+	return ok;
+}
+
+static void
+tile_apply_begin(AggView *av, TileApply *ta, TupleDesc evtd)
+{
+	TupleDesc	td;
+	RangeTblEntry *rte;
+	AclMode		modes[3] = {ACL_SELECT, ACL_INSERT, ACL_UPDATE};
+	int			i;
+
+	memset(ta, 0, sizeof(TileApply));
+	/* what the SQL statement would need: run as the owner */
+	check_privileges(av->tiles_relid, modes, 3);
+	ta->rel = table_open(av->tiles_relid, RowExclusiveLock);
+	td = RelationGetDescr(ta->rel);
+	ta->natts = td->natts;
+	ta->idx = index_open(ta->rel->rd_pkindex, RowExclusiveLock);
+	ta->nsk = av->nkeys + 1;
+	if (ta->idx->rd_index->indnkeyatts != ta->nsk)
+		elog(ERROR, "unexpected primary key on the tiles of aggregation view \"%s\"", av->name);
+	for (i = 0; i < ta->nsk; i++)
+	{
+		AttrNumber	att = ta->idx->rd_index->indkey.values[i];
+		Oid			opfamily = ta->idx->rd_opfamily[i];
+		Oid			optype = ta->idx->rd_opcintype[i];
+		Oid			eq;
+
+		if (att != i + 1)
+			elog(ERROR, "unexpected primary key on the tiles of aggregation view \"%s\"", av->name);
+		eq = get_opfamily_member(opfamily, optype, optype, BTEqualStrategyNumber);
+		if (!OidIsValid(eq))
+			elog(ERROR, "no equality operator for column %d of the tiles of aggregation view \"%s\"",
+				 i + 1, av->name);
+		ScanKeyEntryInitialize(&ta->sk[i], 0, i + 1, BTEqualStrategyNumber, optype,
+							   ta->idx->rd_indcollation[i], get_opcode(eq), (Datum) 0);
+	}
+
+	/* the queue's keys must have the tiles' types (a queue may have been altered) */
+	for (i = 0; i < av->nkeys; i++)
+		if (TupleDescAttr(evtd, i)->atttypid != TupleDescAttr(td, i)->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("key column \"%s\" of the queue of aggregation view \"%s\" no longer matches its tiles",
+							NameStr(TupleDescAttr(td, i)->attname), av->name),
+					 errhint("Drop the view with fs_drop_aggregation_view and create it again.")));
+
+	/* how each partial merges, checked against the table's types */
+	ta->merge = palloc0(sizeof(TileMerge) * ta->natts);
+	ta->argcol = palloc0(sizeof(int) * ta->natts);
+	ta->argtype = palloc0(sizeof(Oid) * ta->natts);
+	ta->cmp = palloc0(sizeof(FmgrInfo *) * ta->natts);
+	ta->coll = palloc0(sizeof(Oid) * ta->natts);
+	for (i = av->nkeys + 1; i < ta->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i);
+		char		kind[3] = "";
+		int			ev = -1;
+		Oid			at = InvalidOid;
+		bool		ok = true;
+
+		if (i == av->nkeys + 1)
+			strcpy(kind, "n");	/* fs_n: count(*) */
+		else if (i == av->nkeys + 2)
+			strcpy(kind, "mx"); /* fs_last_ts: max(event_ts) */
+		else
+			ev = tilecol_event(av, av->tilecols[i - av->nkeys - 3], kind);
+		ta->argcol[i] = i == av->nkeys + 2 ? av->nkeys + av->nevents :
+			ev >= 0 ? av->nkeys + ev : -1;
+		if (ta->argcol[i] >= 0)
+			at = TupleDescAttr(evtd, ta->argcol[i])->atttypid;
+		ta->argtype[i] = at;
+		ta->coll[i] = a->attcollation;
+		if (strcmp(kind, "n") == 0 || strcmp(kind, "c") == 0)
+		{
+			ta->merge[i] = TILE_COUNT;
+			ok = a->atttypid == INT8OID;
+		}
+		else if (strcmp(kind, "s") == 0)
+		{
+			if (a->atttypid == INT8OID)
+				ta->merge[i] = TILE_SUM_INT8;
+			else if (a->atttypid == NUMERICOID)
+				ta->merge[i] = TILE_SUM_NUMERIC;
+			else if (a->atttypid == FLOAT8OID)
+				ta->merge[i] = TILE_SUM_FLOAT8;
+			else
+				ok = false;
+			/* the event types the SQL path casts or sums into these */
+			ok = ok && (ta->merge[i] == TILE_SUM_INT8 ? (at == INT2OID || at == INT4OID) :
+						ta->merge[i] == TILE_SUM_NUMERIC ? (at == INT8OID || at == NUMERICOID) :
+						(at == FLOAT4OID || at == FLOAT8OID));
+		}
+		else if (strcmp(kind, "mn") == 0 || strcmp(kind, "mx") == 0)
+		{
+			TypeCacheEntry *tce = lookup_type_cache(a->atttypid, TYPECACHE_CMP_PROC_FINFO);
+
+			ta->merge[i] = kind[1] == 'n' ? TILE_MIN : TILE_MAX;
+			ok = OidIsValid(tce->cmp_proc_finfo.fn_oid) && at == a->atttypid;
+			ta->cmp[i] = &tce->cmp_proc_finfo;
+		}
+		else
+			ok = false;
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of the tiles of aggregation view \"%s\" has an unexpected type",
+							NameStr(a->attname), av->name),
+					 errhint("Drop the view with fs_drop_aggregation_view and create it again.")));
+	}
+
+	ta->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = av->tiles_relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(ta->estate, list_make1(rte));
+	ta->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ta->rri, ta->rel, 1, NULL, 0);
+	ta->estate->es_opened_result_relations = list_make1(ta->rri);
+	ExecOpenIndices(ta->rri, false);
+	ta->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ta->estate->es_snapshot = ta->snapshot;
+	ta->estate->es_output_cid = GetCurrentCommandId(true);
+	EvalPlanQualInit(&ta->epqstate, ta->estate, NULL, NIL, -1);
+
+	/* a dirty snapshot sees the writers in progress, to wait for them */
+	InitDirtySnapshot(ta->dirty);
+	ta->scan = index_beginscan(ta->rel, ta->idx, &ta->dirty, ta->nsk, 0);
+	ta->found = table_slot_create(ta->rel, &ta->estate->es_tupleTable);
+	ta->newslot = ExecInitExtraTupleSlot(ta->estate, td, &TTSOpsVirtual);
+	ta->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "fstore tile apply",
+									   ALLOCSET_DEFAULT_SIZES);
+}
+
+static void
+tile_apply_end(TileApply *ta)
+{
+	index_endscan(ta->scan);
+	EvalPlanQualEnd(&ta->epqstate);
+	ExecCloseIndices(ta->rri);
+	ExecResetTupleTable(ta->estate->es_tupleTable, false);
+	FreeExecutorState(ta->estate);
+	index_close(ta->idx, NoLock);
+	table_close(ta->rel, NoLock);
+	UnregisterSnapshot(ta->snapshot);
+	MemoryContextDelete(ta->rowcxt);
+	/* later commands see the tiles */
+	CommandCounterIncrement();
+}
+
+static Datum
+int8_add_checked(Datum a, Datum b)
+{
+	int64		r;
+
+	if (pg_add_s64_overflow(DatumGetInt64(a), DatumGetInt64(b), &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	return Int64GetDatum(r);
+}
+
+/* merges partial b (new) into a (stored), both not NULL */
+static Datum
+tile_merge_one(TileApply *ta, int i, Datum a, Datum b)
+{
+	switch (ta->merge[i])
+	{
+		case TILE_COUNT:
+		case TILE_SUM_INT8:
+			return int8_add_checked(a, b);
+		case TILE_SUM_NUMERIC:
+			return DirectFunctionCall2(numeric_add, a, b);
+		case TILE_SUM_FLOAT8:
+			return DirectFunctionCall2(float8pl, a, b);
+		case TILE_MIN:
+		case TILE_MAX:
+			{
+				int32		c = DatumGetInt32(FunctionCall2Coll(ta->cmp[i], ta->coll[i], a, b));
+
+				if (ta->merge[i] == TILE_MIN)
+					return c <= 0 ? a : b;
+				return c >= 0 ? a : b;
+			}
+	}
+	return a;					/* not reached */
+}
+
+/*
+ * Looks up the stored tile of the key and tile_start in vals and locks it;
+ * false if there is none.
+ */
+static bool
+tile_lookup(TileApply *ta, Datum *vals)
+{
+	int			i;
+
+	for (i = 0; i < ta->nsk; i++)
+		ta->sk[i].sk_argument = vals[i];
+	for (;;)
+	{
+		bool		found = false;
+		TransactionId xwait = InvalidTransactionId;
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		index_rescan(ta->scan, ta->sk, ta->nsk, NULL, 0);
+		while (index_getnext_slot(ta->scan, ForwardScanDirection, ta->found))
+		{
+			xwait = TransactionIdIsValid(ta->dirty.xmin) ? ta->dirty.xmin : ta->dirty.xmax;
+			found = true;
+			break;
+		}
+		if (TransactionIdIsValid(xwait))
+		{
+			/* a writer of this tile is in progress: wait, then look again */
+			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+			continue;
+		}
+		if (!found)
+			return false;
+		/* (the snapshot only matters when following update chains: not here) */
+		res = table_tuple_lock(ta->rel, &ta->found->tts_tid, ta->snapshot, ta->found,
+							   GetCurrentCommandId(false), LockTupleExclusive,
+							   LockWaitBlock, 0, &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				return true;
+			case TM_Updated:
+			case TM_Deleted:
+				/* changed since we read it: look it up again */
+				CHECK_FOR_INTERRUPTS();
+				continue;
+			default:
+				elog(ERROR, "unexpected result %d locking a tile of \"%s\"",
+					 (int) res, RelationGetRelationName(ta->rel));
+		}
+	}
+}
+
+/* One partial tile (the tile table's columns in vals) into the tiles. */
+static void
+tile_apply_row(TileApply *ta, Datum *vals, bool *nulls)
+{
+	TupleTableSlot *slot = ta->newslot;
+	MemoryContext old;
+	int			nsk = ta->nsk;
+	int			i;
+
+	MemoryContextReset(ta->rowcxt);
+	ResetPerTupleExprContext(ta->estate);
+	ExecClearTuple(slot);
+	if (tile_lookup(ta, vals))
+	{
+		old = MemoryContextSwitchTo(ta->rowcxt);
+		slot_getallattrs(ta->found);
+		for (i = 0; i < ta->natts; i++)
+		{
+			bool		sn = ta->found->tts_isnull[i];
+			Datum		sv = ta->found->tts_values[i];
+
+			if (i < nsk || nulls[i])
+			{
+				slot->tts_values[i] = sv;
+				slot->tts_isnull[i] = sn;
+			}
+			else if (sn)
+			{
+				slot->tts_values[i] = vals[i];
+				slot->tts_isnull[i] = false;
+			}
+			else
+			{
+				slot->tts_values[i] = tile_merge_one(ta, i, sv, vals[i]);
+				slot->tts_isnull[i] = false;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		ExecStoreVirtualTuple(slot);
+		ExecSimpleRelationUpdate(ta->rri, ta->estate, &ta->epqstate, ta->found, slot);
+	}
+	else
+	{
+		memcpy(slot->tts_values, vals, sizeof(Datum) * ta->natts);
+		memcpy(slot->tts_isnull, nulls, sizeof(bool) * ta->natts);
+		ExecStoreVirtualTuple(slot);
+		ExecSimpleRelationInsert(ta->rri, ta->estate, slot);
+	}
+}
+
+/* an event's value of partial column i, as the partial's type */
+static Datum
+tile_event_value(TileApply *ta, int i, Datum v)
+{
+	if (ta->merge[i] != TILE_SUM_INT8 && ta->merge[i] != TILE_SUM_NUMERIC &&
+		ta->merge[i] != TILE_SUM_FLOAT8)
+		return v;				/* min and max keep the event's type */
+	switch (ta->argtype[i])
+	{
+		case INT2OID:
+			return Int64GetDatum((int64) DatumGetInt16(v));
+		case INT4OID:
+			return Int64GetDatum((int64) DatumGetInt32(v));
+		case INT8OID:
+			return ta->merge[i] == TILE_SUM_NUMERIC ? DirectFunctionCall1(int8_numeric, v) : v;
+		case FLOAT4OID:
+			return Float8GetDatum((float8) DatumGetFloat4(v));
+		default:
+			return v;
+	}
+}
+
+/* sorting a batch's valid events by key and tile */
+typedef struct BatchEvent
+{
+	int			row;
+	TimestampTz tile;
+} BatchEvent;
+
+typedef struct BatchSort
+{
+	int			nkeys;
+	int			ncols;
+	Datum	   *vals;
+	SortSupport ssup;
+} BatchSort;
+
+static int
+batch_event_cmp(const void *pa, const void *pb, void *arg)
+{
+	const BatchEvent *a = (const BatchEvent *) pa;
+	const BatchEvent *b = (const BatchEvent *) pb;
+	BatchSort  *bs = (BatchSort *) arg;
+	int			k;
+
+	for (k = 0; k < bs->nkeys; k++)
+	{
+		int			c = ApplySortComparator(bs->vals[a->row * bs->ncols + k], false,
+											bs->vals[b->row * bs->ncols + k], false,
+											&bs->ssup[k]);
+
+		if (c != 0)
+			return c;
+	}
+	if (a->tile != b->tile)
+		return a->tile < b->tile ? -1 : 1;
+	return a->row - b->row;
+}
+
+/* whether two events go into the same tile: equal keys and tile */
+static bool
+batch_same_tile(BatchSort *bs, const BatchEvent *a, const BatchEvent *b)
+{
+	int			k;
+
+	if (a->tile != b->tile)
+		return false;
+	for (k = 0; k < bs->nkeys; k++)
+		if (ApplySortComparator(bs->vals[a->row * bs->ncols + k], false,
+								bs->vals[b->row * bs->ncols + k], false,
+								&bs->ssup[k]) != 0)
+			return false;
+	return true;
+}
+
+/* the dead letters of a batch: each event as jsonb, with its class (1-3) */
+static void
+record_dead_letters(AggView *av, SPITupleTable *tt, uint64 n, const int *codes, int64 ndead)
+{
+	static const char *dead_sql =
+		"INSERT INTO fstore.dead_letters (view_name, event, error, sqlstate)"
+		" SELECT $1, fs_x.fs_e,"
+		" CASE fs_x.fs_c"
+		"  WHEN 1 THEN 'the event has a NULL key column or a NULL event_ts'"
+		"  WHEN 2 THEN 'the event''s event_ts is not finite'"
+		"  ELSE 'the event''s event_ts is later than now() + the view''s max_future' END,"
+		" CASE fs_x.fs_c WHEN 1 THEN '23502' ELSE '22008' END"
+		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS fs_x(fs_e, fs_c)";
+	TupleDesc	td = tt->tupdesc;
+	StringInfoData q;
+	Oid		   *types = palloc(sizeof(Oid) * td->natts);
+	Datum	   *vals = palloc(sizeof(Datum) * td->natts);
+	char	   *nulls = palloc(td->natts + 1);
+	Datum	   *events = palloc(sizeof(Datum) * ndead);
+	Datum	   *cls = palloc(sizeof(Datum) * ndead);
+	SPIPlanPtr	plan;
+	int			nd = 0;
+	uint64		r;
+	int			i;
+	Oid			dtypes[3] = {TEXTOID, JSONBARRAYOID, INT4ARRAYOID};
+	Datum		dvals[3];
+
+	/* the event as to_jsonb(row) of the queue's columns, as the SQL path has it */
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT pg_catalog.to_jsonb(fs_r) FROM (SELECT ");
+	for (i = 0; i < td->natts; i++)
+	{
+		types[i] = TupleDescAttr(td, i)->atttypid;
+		appendStringInfo(&q, "%s$%d AS %s", i ? ", " : "", i + 1,
+						 quote_identifier(NameStr(TupleDescAttr(td, i)->attname)));
+	}
+	appendStringInfoString(&q, ") AS fs_r");
+	plan = SPI_prepare(q.data, td->natts, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the dead letters of aggregation view \"%s\"", av->name);
+	for (r = 0; r < n; r++)
+	{
+		bool		isnull;
+
+		if (codes[r] < 1 || codes[r] > 3)
+			continue;
+		for (i = 0; i < td->natts; i++)
+		{
+			vals[i] = SPI_getbinval(tt->vals[r], td, i + 1, &isnull);
+			nulls[i] = isnull ? 'n' : ' ';
+		}
+		if (SPI_execute_plan(plan, vals, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not record the dead letters of aggregation view \"%s\"", av->name);
+		events[nd] = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+							   false, -1);
+		cls[nd] = Int32GetDatum(codes[r]);
+		nd++;
+	}
+	SPI_freeplan(plan);
+	dvals[0] = CStringGetTextDatum(av->name);
+	dvals[1] = PointerGetDatum(construct_array(events, nd, JSONBOID, -1, false, TYPALIGN_INT));
+	dvals[2] = PointerGetDatum(construct_array(cls, nd, INT4OID, 4, true, TYPALIGN_INT));
+	fs_catalog_exec_as_owner(dead_sql, 3, dtypes, dvals, SPI_OK_INSERT);
+}
+
+/*
+ * One stream batch through the C path (the caller checked
+ * tile_apply_possible; connected to SPI, running as the owner).
+ */
+static void
+stream_batch_c(AggView *av, const char *delete_sql, AggCounts *out)
+{
+	SPITupleTable *tt;
+	TupleDesc	td;
+	uint64		n;
+	int			ncols = av->nkeys + av->nevents + 1;
+	int			tscol = ncols - 1;
+	Datum	   *vals;
+	bool	   *nulls;
+	int		   *codes;
+	BatchEvent *evs;
+	int			nev = 0;
+	TimestampTz lo = horizon(av);
+	TimestampTz hi = future_limit(av);
+	uint64		r;
+	int			k;
+
+	if (SPI_execute(delete_sql, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not take the events of aggregation view \"%s\" from its queue", av->name);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	td = tt->tupdesc;
+	if (td->natts != ncols || TupleDescAttr(td, tscol)->atttypid != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the queue of aggregation view \"%s\" no longer matches the view", av->name)));
+	memset(out, 0, sizeof(AggCounts));
+	out->events = (int64) n;
+	if (n == 0)
+		return;
+
+	/* classify: 0 valid, 1 NULL key or event_ts, 2 not finite, 3 future, 4 expired */
+	vals = palloc(sizeof(Datum) * ncols * n);
+	nulls = palloc(sizeof(bool) * ncols * n);
+	codes = palloc(sizeof(int) * n);
+	evs = palloc(sizeof(BatchEvent) * n);
+	for (r = 0; r < n; r++)
+	{
+		Datum	   *v = vals + r * ncols;
+		bool	   *nl = nulls + r * ncols;
+		TimestampTz ts;
+
+		heap_deform_tuple(tt->vals[r], td, v, nl);
+		codes[r] = 0;
+		for (k = 0; k < av->nkeys; k++)
+			if (nl[k])
+				codes[r] = 1;
+		if (nl[tscol])
+			codes[r] = 1;
+		if (codes[r] == 0)
+		{
+			ts = DatumGetTimestampTz(v[tscol]);
+			if (TIMESTAMP_NOT_FINITE(ts))
+				codes[r] = 2;
+			else if (ts > hi)
+				codes[r] = 3;
+			else if (ts < lo)
+				codes[r] = 4;
+			else
+			{
+				evs[nev].row = (int) r;
+				evs[nev].tile = tile_floor(av, ts);
+				nev++;
+			}
+		}
+		if (codes[r] == 4)
+			out->too_old++;
+		else if (codes[r] != 0)
+			out->dead++;
+	}
+	out->applied = nev;
+
+	if (nev > 0)
+	{
+		TileApply	ta;
+		BatchSort	bs;
+		MemoryContext grpcxt;
+		Datum	   *gv;
+		bool	   *gn;
+		int			i;
+		int			j;
+
+		/* by key (the keys' default btree order) and tile */
+		bs.nkeys = av->nkeys;
+		bs.ncols = ncols;
+		bs.vals = vals;
+		bs.ssup = palloc0(sizeof(SortSupportData) * av->nkeys);
+		for (k = 0; k < av->nkeys; k++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, k);
+			TypeCacheEntry *tce = lookup_type_cache(a->atttypid, TYPECACHE_LT_OPR);
+
+			if (!OidIsValid(tce->lt_opr))
+				elog(ERROR, "no ordering operator for key column \"%s\" of aggregation view \"%s\"",
+					 NameStr(a->attname), av->name);
+			bs.ssup[k].ssup_cxt = CurrentMemoryContext;
+			bs.ssup[k].ssup_collation = a->attcollation;
+			bs.ssup[k].ssup_nulls_first = false;
+			PrepareSortSupportFromOrderingOp(tce->lt_opr, &bs.ssup[k]);
+		}
+		qsort_arg(evs, nev, sizeof(BatchEvent), batch_event_cmp, &bs);
+
+		CommandCounterIncrement();
+		tile_apply_begin(av, &ta, td);
+		gv = palloc(sizeof(Datum) * ta.natts);
+		gn = palloc(sizeof(bool) * ta.natts);
+		grpcxt = AllocSetContextCreate(CurrentMemoryContext, "fstore tile partial",
+									   ALLOCSET_DEFAULT_SIZES);
+		for (i = 0; i < nev; i = j)
+		{
+			Datum	   *first = vals + (uint64) evs[i].row * ncols;
+			int			c;
+			MemoryContext old;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(grpcxt);
+			old = MemoryContextSwitchTo(grpcxt);
+			for (c = 0; c < ta.natts; c++)
+			{
+				gv[c] = (Datum) 0;
+				gn[c] = true;
+			}
+			for (k = 0; k < av->nkeys; k++)
+			{
+				gv[k] = first[k];
+				gn[k] = false;
+			}
+			gv[av->nkeys] = TimestampTzGetDatum(evs[i].tile);
+			gn[av->nkeys] = false;
+			/* the events of this key and tile: the partials of the group */
+			for (j = i; j < nev; j++)
+			{
+				Datum	   *v = vals + (uint64) evs[j].row * ncols;
+				bool	   *nl = nulls + (uint64) evs[j].row * ncols;
+
+				if (j > i && !batch_same_tile(&bs, &evs[i], &evs[j]))
+					break;
+				for (c = av->nkeys + 1; c < ta.natts; c++)
+				{
+					int			ac = ta.argcol[c];
+					Datum		ev;
+
+					if (ta.merge[c] == TILE_COUNT)
+					{
+						if (ac >= 0 && nl[ac])
+							ev = Int64GetDatum(0);
+						else
+							ev = Int64GetDatum(1);
+					}
+					else if (nl[ac])
+						continue;	/* NULLs are ignored, as by SQL aggregates */
+					else
+						ev = tile_event_value(&ta, c, v[ac]);
+					if (gn[c])
+					{
+						gv[c] = ev;
+						gn[c] = false;
+					}
+					else
+						gv[c] = tile_merge_one(&ta, c, gv[c], ev);
+				}
+			}
+			MemoryContextSwitchTo(old);
+			tile_apply_row(&ta, gv, gn);
+		}
+		tile_apply_end(&ta);
+		MemoryContextDelete(grpcxt);
+	}
+	if (out->dead > 0)
+		record_dead_letters(av, tt, n, codes, out->dead);
 }
 
 /* ---- applying events ---- */
@@ -469,7 +1206,10 @@ stream_batch(AggView *av, int max_rows, AggCounts *out)
 	fs_become_owner(av->owner, &uc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	agg_ingest(av, AGG_STREAM, src.data, 0, NULL, NULL, out);
+	if (tile_apply_possible(av))
+		stream_batch_c(av, src.data, out);
+	else
+		agg_ingest(av, AGG_STREAM, src.data, 0, NULL, NULL, out);
 	SPI_finish();
 	fs_restore_user(&uc);
 }
