@@ -1741,37 +1741,9 @@ Datum
 fs_agg_stream_wait(FunctionCallInfo fcinfo)
 {
 	AggView    *av = agg_load(name_arg(fcinfo));
-	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
-	TimestampTz deadline;
-	StringInfoData sql;
-	bool		empty = false;
 
-	deadline = timeout ?
-		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												TimestampTzGetDatum(GetCurrentTimestamp()),
-												IntervalPGetDatum(timeout))) :
-		DT_NOEND;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT NOT EXISTS (SELECT 1 FROM fstore_stream.%s)",
-					 quote_identifier(av->name));
-	for (;;)
-	{
-		bool		isnull;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the queue of aggregation view \"%s\"", av->name);
-		empty = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
-		if (empty || GetCurrentTimestamp() >= deadline)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	PG_RETURN_BOOL(empty);
+	PG_RETURN_BOOL(fs_stream_wait_empty(av->name, "aggregation view",
+										PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1)));
 }
 
 /* fs_compact_aggregation_view(name) -> tiles removed */

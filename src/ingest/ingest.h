@@ -46,6 +46,10 @@ extern void fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out
 extern bool fs_stream_queue_state(const char *name, bool stop_at_first,
 								  int64 *depth, TimestampTz *oldest);
 
+/* Waits (latch, 10 ms checks) until a queue is empty or the timeout passes. */
+extern bool fs_stream_wait_empty(const char *name, const char *kind,
+								 Interval *timeout);
+
 /* Wakes the worker that serves a view of this database (at commit). */
 extern void fs_stream_wake(int64 view_id);
 

@@ -627,6 +627,48 @@ fs_stream_apply(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Waits until the queue fstore_stream.<name> is empty (true) or the timeout
+ * (NULL: none) passes (false), checking every 10 ms with a new snapshot.
+ * kind names the view in the error ("feature view", "aggregation view").
+ */
+bool
+fs_stream_wait_empty(const char *name, const char *kind, Interval *timeout)
+{
+	TimestampTz deadline;
+	StringInfoData sql;
+	bool		empty = false;
+
+	deadline = timeout ?
+		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												TimestampTzGetDatum(GetCurrentTimestamp()),
+												IntervalPGetDatum(timeout))) :
+		DT_NOEND;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT NOT EXISTS (SELECT 1 FROM fstore_stream.%s)",
+					 quote_identifier(name));
+	for (;;)
+	{
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the queue of %s \"%s\"", kind, name);
+		empty = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		if (empty || GetCurrentTimestamp() >= deadline)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(sql.data);
+	return empty;
+}
+
+/*
  * fs_stream_wait(view text, timeout interval DEFAULT '30 seconds') -> bool
  *		Waits until the view's queue is empty (true) or the timeout passes
  *		(false).  Each check uses a new snapshot, so call it outside a
@@ -636,10 +678,6 @@ Datum
 fs_stream_wait(PG_FUNCTION_ARGS)
 {
 	FsView	   *view;
-	Interval   *timeout;
-	TimestampTz deadline;
-	StringInfoData sql;
-	bool		empty = false;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -652,34 +690,8 @@ fs_stream_wait(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(view->stream_problem_code),
 				 errmsg_internal("%s", view->stream_problem)));
-	timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
-	deadline = timeout ?
-		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												TimestampTzGetDatum(GetCurrentTimestamp()),
-												IntervalPGetDatum(timeout))) :
-		DT_NOEND;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT NOT EXISTS (SELECT 1 FROM fstore_stream.%s)",
-					 quote_identifier(view->name));
-	for (;;)
-	{
-		bool		isnull;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(sql.data, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the queue of feature view \"%s\"", view->name);
-		empty = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
-		if (empty || GetCurrentTimestamp() >= deadline)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	PG_RETURN_BOOL(empty);
+	PG_RETURN_BOOL(fs_stream_wait_empty(view->name, "feature view",
+										PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1)));
 }
 
 /*
