@@ -17,28 +17,32 @@ DATA = $(wildcard fstore--*.sql)
 OBJS = \
 	src/fstore.o \
 	src/aggregate/aggregate.o \
+	src/apply/apply.o \
+	src/apply/decide.o \
 	src/cache/cache.o \
 	src/cache/coherence.o \
+	src/cache/generation.o \
 	src/cache/wal.o \
 	src/catalog/acl.o \
 	src/catalog/guard.o \
 	src/catalog/metadata.o \
+	src/catalog/parse.o \
+	src/catalog/query.o \
 	src/ingest/queue.o \
 	src/ingest/worker.o \
+	src/keys/keys.o \
 	src/materialize/materialize.o \
 	src/materialize/runlog.o \
-	src/training/training.o \
-	src/catalog/parse.o \
-	src/online/decide.o \
-	src/online/keys.o \
 	src/online/output.o \
-	src/online/packed.o \
 	src/online/read.o \
 	src/online/service.o \
 	src/online/write.o \
-	src/stats/progress.o \
 	src/shard/shard.o \
-	src/stats/stats.o
+	src/stats/progress.o \
+	src/stats/stats.o \
+	src/training/training.o \
+	src/util/packed.o \
+	src/util/util.o
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/include

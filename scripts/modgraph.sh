@@ -70,6 +70,11 @@ for mod, syms in uses.items():
         if to is not None and to != mod:
             edges.setdefault(mod, {}).setdefault(to, []).append(sym)
 mods = sorted(set(defs.values()) | set(uses))
+# an fs_ symbol no object defines: an object missing from OBJS
+missing = sorted((sym, mod) for mod, syms in uses.items() for sym in syms
+                 if sym.startswith("fs_") and sym not in defs)
+for sym, mod in missing:
+    print("UNRESOLVED %s (used by %s): is its object in the Makefile\x27s OBJS?" % (sym, mod))
 for a in mods:
     for b in sorted(edges.get(a, {})):
         syms = sorted(edges[a][b])
@@ -99,6 +104,8 @@ for v in mods:
     if v not in index:
         visit(v)
 cyclic = [c for c in comps if len(c) > 1]
+if missing:
+    sys.exit(2)
 if not cyclic:
     # Tarjan emits components callee-first: a dependency order
     print("acyclic; from the leaves up:")

@@ -63,15 +63,13 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "fstore.h"
 #include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
-#include "ingest/ingest.h"
-#include "online/online.h"
-#include "online/packed.h"
+#include "catalog/query.h"
+#include "util/packed.h"
+#include "util/util.h"
 
-PG_FUNCTION_INFO_V1(fs_agg_enqueued);
 PG_FUNCTION_INFO_V1(fs_agg_get_many_at);
 PG_FUNCTION_INFO_V1(fs_agg_compact);
 
@@ -1299,64 +1297,11 @@ fs_agg_worker_views_sql(void)
 		" FROM fstore.feature_views ORDER BY 1";
 }
 
-/* ---- producers wake the workers at commit ---- */
-
-static int64 *woken = NULL;
-static int	nwoken = 0;
-static int	woken_cap = 0;
-static bool callback_registered = false;
-
-static void
-agg_xact_callback(XactEvent event, void *arg)
+/* The id of the aggregation view "name" (its queue's trigger: ingest/queue.c). */
+int64
+fs_agg_view_id(const char *name)
 {
-	int			i;
-
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-			for (i = 0; i < nwoken; i++)
-				fs_stream_wake(woken[i]);
-			nwoken = 0;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-			nwoken = 0;
-			break;
-		default:
-			break;
-	}
-}
-
-Datum
-fs_agg_enqueued(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	AggView    *av;
-	int			i;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("fstore._agg_enqueued() must be called as a trigger")));
-	if (!fs_preloaded())
-		return PointerGetDatum(NULL);	/* no workers: fs_stream_apply drains */
-	av = agg_load(RelationGetRelationName(trigdata->tg_relation));
-	for (i = 0; i < nwoken; i++)
-		if (woken[i] == av->view_id)
-			return PointerGetDatum(NULL);
-	if (!callback_registered)
-	{
-		RegisterXactCallback(agg_xact_callback, NULL);
-		callback_registered = true;
-	}
-	if (nwoken == woken_cap)
-	{
-		woken_cap = Max(8, woken_cap * 2);
-		woken = woken ? repalloc(woken, sizeof(int64) * woken_cap) :
-			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * woken_cap);
-	}
-	woken[nwoken++] = av->view_id;
-	return PointerGetDatum(NULL);
+	return agg_load(name)->view_id;
 }
 
 /* ---- SQL entry points reached through the hooks ---- */
@@ -1736,14 +1681,11 @@ fs_agg_stream_apply(FunctionCallInfo fcinfo)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
 }
 
-/* fs_stream_wait(view, timeout) of an aggregation view */
-Datum
-fs_agg_stream_wait(FunctionCallInfo fcinfo)
+/* fs_stream_wait(view, timeout): the aggregation view whose queue to wait for */
+const char *
+fs_agg_stream_wait_name(FunctionCallInfo fcinfo)
 {
-	AggView    *av = agg_load(name_arg(fcinfo));
-
-	PG_RETURN_BOOL(fs_stream_wait_empty(av->name, "aggregation view",
-										PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1)));
+	return agg_load(name_arg(fcinfo))->name;
 }
 
 /* fs_compact_aggregation_view(name) -> tiles removed */

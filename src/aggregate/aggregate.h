@@ -11,13 +11,17 @@
  * fstore.aggregation_views; this part runs it: the stream batches, fs_write
  * of event rows, fs_materialize backfills, reads and compaction.  The other
  * parts call in through the entry points below (small dispatch hooks).
+ *
+ * Dependency direction: aggregate/ uses catalog/, util/ (and the types of
+ * util/rows.h) only; the parts that dispatch to it, online/ (reads and
+ * writes), ingest/ (queues and workers) and materialize/, are above it.
  */
 #ifndef FS_AGGREGATE_H
 #define FS_AGGREGATE_H
 
 #include "fmgr.h"
 
-struct FsStreamBatch;
+#include "util/rows.h"
 
 /* true if fstore_online.<name> is an aggregation view (cheap: syscache only) */
 extern bool fs_agg_is_view(const char *name);
@@ -33,9 +37,12 @@ extern Datum fs_agg_write(FunctionCallInfo fcinfo);
 extern Datum fs_agg_write_query(FunctionCallInfo fcinfo);
 /* fs_materialize of an aggregation view: replaces the tiles of the range */
 extern Datum fs_agg_materialize(FunctionCallInfo fcinfo);
-/* fs_stream_apply / fs_stream_wait of an aggregation view */
+/* fs_stream_apply of an aggregation view */
 extern Datum fs_agg_stream_apply(FunctionCallInfo fcinfo);
-extern Datum fs_agg_stream_wait(FunctionCallInfo fcinfo);
+/* fs_stream_wait of an aggregation view: its name, once checked */
+extern const char *fs_agg_stream_wait_name(FunctionCallInfo fcinfo);
+/* the id of an aggregation view (raises 42704 for an unknown one) */
+extern int64 fs_agg_view_id(const char *name);
 
 /*
  * One batch of a view's queue into its tiles, in the caller's transaction
@@ -43,7 +50,7 @@ extern Datum fs_agg_stream_wait(FunctionCallInfo fcinfo);
  * tiles); fills out->events, applied, dead.  For the stream workers.
  */
 extern void fs_agg_stream_batch(const char *name, int max_rows,
-								struct FsStreamBatch *out);
+								FsStreamBatch *out);
 
 /* The query the stream workers list their views with (ids and names). */
 extern const char *fs_agg_worker_views_sql(void);

@@ -61,10 +61,11 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "fstore.h"
 #include "cache/cache.h"
-#include "online/packed.h"
+#include "cache/generation.h"
+#include "util/packed.h"
 #include "stats/stats.h"
+#include "util/util.h"
 
 #define FS_CACHE_PARTS		128
 #define FS_CACHE_PART_BITS	7
@@ -690,7 +691,7 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 	if (n == 0)
 		return;
 
-	if (!fs_view_state(view->view_id, &fill->generation, &busy))
+	if (!fs_viewgen_get(view->view_id, &fill->generation, &busy))
 	{
 		/* no shared state for the view: nothing is served or installed */
 		fill->misses = n;
@@ -841,7 +842,7 @@ fs_cache_fill(FsCacheFill *fill, FsKeyBatch *b, const int *which, int n,
 	if (n == 0 || !fill->fill_allowed || fill->full_hash == NULL)
 		return;
 	debug_pause();
-	if (!fs_view_state(view->view_id, &generation, &busy) || busy ||
+	if (!fs_viewgen_get(view->view_id, &generation, &busy) || busy ||
 		generation != fill->generation)
 		return;
 

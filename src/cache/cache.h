@@ -8,6 +8,11 @@
  * committing, since the lookup.  Writers note the keys (or whole views)
  * they change (cache_note_*); at pre-commit the cache drops those entries
  * and blocks fills of them until the commit (or abort) is over.
+ *
+ * Dependency direction: cache/ uses keys/, stats/, catalog/ and util/ (and
+ * the pack plan type of util/packed.h); apply/ (writers note changes),
+ * online/ (readers) and src/fstore.c use it from above.  It never calls a
+ * reader or a writer.
  */
 #ifndef FS_CACHE_H
 #define FS_CACHE_H
@@ -16,12 +21,13 @@
 #include "utils/snapshot.h"
 
 #include "catalog/metadata.h"
-#include "online/keys.h"
+#include "keys/keys.h"
 
 extern int	fs_cache_size_kb;
 extern bool fs_cache_enabled;
 
 extern void fs_cache_init(void);
+extern void fs_wal_init(void);	/* the WAL resource manager (wal.c) */
 extern Size fs_cache_shmem_size(void);
 extern int	fs_cache_lwlocks(void);
 extern void fs_cache_shmem_startup(void);
@@ -121,6 +127,8 @@ extern void fs_cache_totals(int64 *entries, int64 *live_bytes, int64 *evictions,
 /* ---- hot standbys (wal.c, and the holds its redo takes in cache.c) ---- */
 #define FS_CACHE_STRIPE_WORDS 128	/* one 64-bit word of stripes per partition */
 
+extern Size fs_wal_shmem_size(void);
+extern void fs_wal_shmem_startup(void);
 extern bool fs_wal_wanted(void);
 extern void fs_wal_log_invalidations(int nviews, const int64 *view_ids,
 									 const bool *whole, const int *nhashes,

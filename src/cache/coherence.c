@@ -23,9 +23,9 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "fstore.h"
 #include "cache/cache.h"
-#include "online/keys.h"
+#include "cache/generation.h"
+#include "keys/keys.h"
 #include "stats/stats.h"
 
 /* more changed keys than this in one transaction: invalidate the view */
@@ -160,7 +160,7 @@ end_invalidations(void)
 	fs_cache_end_invalidate();
 	for (i = 0; i < npending; i++)
 		if (pending[i].held)
-			fs_view_state_end_invalidate(pending[i].view_id);
+			fs_viewgen_end_invalidate(pending[i].view_id);
 	reset_pending();
 }
 
@@ -208,7 +208,7 @@ coherence_xact_callback(XactEvent event, void *arg)
 				PendingView *pv = &pending[i];
 
 				if (pv->whole)
-					pv->held = fs_view_state_begin_invalidate(pv->view_id);
+					pv->held = fs_viewgen_begin_invalidate(pv->view_id);
 				else
 					fs_cache_begin_invalidate(MyDatabaseId, pv->view_id,
 											  pv->hashes, pv->n);

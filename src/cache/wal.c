@@ -72,8 +72,8 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
-#include "fstore.h"
 #include "cache/cache.h"
+#include "cache/generation.h"
 #include "stats/stats.h"
 
 #define FS_RMGR_ID			RM_EXPERIMENTAL_ID	/* 128 */
@@ -244,7 +244,7 @@ hold_release(FsHold *h)
 
 	fs_cache_release_held(h->stripes);
 	for (i = 0; i < h->nviews; i++)
-		fs_view_state_end_invalidate_db(h->views[i].dbid, h->views[i].view_id);
+		fs_viewgen_end_invalidate_db(h->views[i].dbid, h->views[i].view_id);
 	h->nviews = 0;
 	h->xid = InvalidTransactionId;
 	pg_atomic_fetch_sub_u32(&standby->nholds, 1);
@@ -404,7 +404,7 @@ fs_rmgr_redo(XLogReaderState *record)
 		if (v.flags & FS_INVAL_WHOLE)
 		{
 			if (h != &standby->below && h->nviews < FS_HOLD_VIEWS &&
-				fs_view_state_begin_invalidate_db(hdr.dbid, v.view_id))
+				fs_viewgen_begin_invalidate_db(hdr.dbid, v.view_id))
 			{
 				h->views[h->nviews].dbid = hdr.dbid;
 				h->views[h->nviews].view_id = v.view_id;

@@ -1,12 +1,17 @@
 /*
  * acl.h
- *		Running another role's code safely: switching to a feature view's
- *		owner in a restricted security context with a pinned search_path.
+ *		Privilege checks, and running another role's code safely: switching
+ *		to a feature view's owner in a restricted security context with a
+ *		pinned search_path.
  *
- * A leaf: it depends on PostgreSQL and catalog/metadata.h only.
+ * Dependency direction: a leaf of catalog/; it depends on PostgreSQL and
+ * catalog/metadata.h (the FsView type) only.  Every part that checks a
+ * privilege or runs another role's code uses it.
  */
 #ifndef FS_ACL_H
 #define FS_ACL_H
+
+#include "utils/acl.h"
 
 #include "catalog/metadata.h"
 
@@ -31,6 +36,21 @@ typedef struct FsUserContext
  */
 extern void fs_become_owner(Oid owner, FsUserContext *ctx);
 extern void fs_restore_user(FsUserContext *ctx);
+
+/* Raises 42501 ("permission denied for table schema.name"). */
+extern void fs_permission_denied(Oid relid) pg_attribute_noreturn();
+
+/* Raises 42501 unless the current user holds every privilege in modes. */
+extern void fs_check_table_privileges(Oid relid, AclMode modes);
+
+/*
+ * Raises 42501 unless the current user may read every column of relid;
+ * 0A000 when the table has row-level security on.
+ */
+extern void fs_check_select(Oid relid);
+
+/* Raises 42501 unless the user may read and write both tables of the view. */
+extern void fs_check_write_privileges(FsView *view);
 
 /* Pins search_path for the rest of the session (background workers). */
 extern void fs_pin_session_search_path(void);

@@ -32,7 +32,6 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "fstore.h"
 #include "catalog/metadata.h"
 
 PG_FUNCTION_INFO_V1(fs_catalog_guard);

@@ -42,7 +42,6 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-#include "fstore.h"
 #include "catalog/metadata.h"
 
 PG_FUNCTION_INFO_V1(fs_catalog_changed);

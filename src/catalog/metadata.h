@@ -11,6 +11,10 @@
  * The structures live in a memory context that is rebuilt after any
  * invalidation of our catalogs or of a view's tables; a pointer returned by
  * these functions stays valid until the end of the current transaction.
+ *
+ * Dependency direction: catalog/ (metadata, parse, guard, query, acl) is
+ * the lowest part but util/: it depends on PostgreSQL and util/ only, and
+ * every other part may use it.
  */
 #ifndef FS_CATALOG_H
 #define FS_CATALOG_H
@@ -168,5 +172,8 @@ extern void fs_catalog_type_mismatch(FsView *view, FsTableKind kind, const char 
 
 /* Locks a view against concurrent writers (fs_write, plain DML, workers). */
 extern void fs_catalog_lock_view_writers(FsView *view);
+
+/* Registers the invalidation callbacks (from _PG_init). */
+extern void fs_catalog_init(void);
 
 #endif							/* FS_CATALOG_H */

@@ -28,7 +28,6 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "fstore.h"
 #include "catalog/metadata.h"
 
 PG_FUNCTION_INFO_V1(fs_parse_columns);

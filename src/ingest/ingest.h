@@ -9,15 +9,22 @@
  *           tables' trigger that wakes a worker when a producer commits.
  * worker.c  the launcher and the per-database workers, and their shared
  *           memory (a slot per worker, with its latch).
+ *
+ * Dependency direction: ingest/ uses apply/ (feature views' batches),
+ * aggregate/ (aggregation views' batches), catalog/, stats/ and util/;
+ * only src/fstore.c is above it (its init and shared memory).  Aggregation
+ * views reach the workers only through their queues and this part's
+ * dispatch, never by calling in.
  */
 #ifndef FS_INGEST_H
 #define FS_INGEST_H
 
 #include "catalog/metadata.h"
+#include "util/rows.h"
+#include "util/util.h"
 #include "datatype/timestamp.h"
 
 extern int	fs_stream_workers;
-extern int	fs_stream_batch_size;
 extern int	fs_stream_idle_timeout;
 extern char *fs_stream_database;
 
@@ -25,16 +32,6 @@ extern void fs_ingest_init(void);
 extern Size fs_ingest_shmem_size(void);
 extern void fs_ingest_shmem_startup(void);
 
-/* Result of one batch. */
-typedef struct FsStreamBatch
-{
-	int64		events;			/* removed from the queue */
-	int64		applied;		/* applied (written, unchanged or late) */
-	int64		dead;			/* moved to fstore.dead_letters */
-	int64		written;
-	int64		unchanged;
-	int64		late;
-} FsStreamBatch;
 
 /*
  * Removes up to max_rows committed events from the view's queue and applies

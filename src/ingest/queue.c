@@ -46,15 +46,16 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "fstore.h"
 #include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "ingest/ingest.h"
-#include "online/online.h"
+#include "apply/apply.h"
 #include "stats/progress.h"
 #include "stats/stats.h"
+#include "util/util.h"
 
+PG_FUNCTION_INFO_V1(fs_agg_enqueued);
 PG_FUNCTION_INFO_V1(fs_stream_enqueued);
 PG_FUNCTION_INFO_V1(fs_stream_apply);
 PG_FUNCTION_INFO_V1(fs_stream_wait);
@@ -511,6 +512,29 @@ queue_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* Wakes the worker of view_id when this transaction commits. */
+static void
+wake_at_commit(int64 view_id)
+{
+	int			i;
+
+	for (i = 0; i < nwoken; i++)
+		if (woken[i] == view_id)
+			return;
+	if (!callback_registered)
+	{
+		RegisterXactCallback(queue_xact_callback, NULL);
+		callback_registered = true;
+	}
+	if (nwoken == woken_cap)
+	{
+		woken_cap = Max(8, woken_cap * 2);
+		woken = woken ? repalloc(woken, sizeof(int64) * woken_cap) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * woken_cap);
+	}
+	woken[nwoken++] = view_id;
+}
+
 /*
  * Statement trigger (AFTER INSERT) on every queue table: remembers the view
  * so that its worker is woken when this transaction commits.
@@ -521,7 +545,6 @@ fs_stream_enqueued(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	const char *relname;
 	FsView	   *view;
-	int			i;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -541,21 +564,27 @@ fs_stream_enqueued(PG_FUNCTION_ARGS)
 
 	relname = RelationGetRelationName(trigdata->tg_relation);
 	view = fs_catalog_view(relname);
-	for (i = 0; i < nwoken; i++)
-		if (woken[i] == view->view_id)
-			return PointerGetDatum(NULL);
-	if (!callback_registered)
-	{
-		RegisterXactCallback(queue_xact_callback, NULL);
-		callback_registered = true;
-	}
-	if (nwoken == woken_cap)
-	{
-		woken_cap = Max(8, woken_cap * 2);
-		woken = woken ? repalloc(woken, sizeof(int64) * woken_cap) :
-			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * woken_cap);
-	}
-	woken[nwoken++] = view->view_id;
+	wake_at_commit(view->view_id);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * The same statement trigger on the queue of an aggregation view (its
+ * events go into tiles: aggregate/); without workers the events wait for
+ * fs_stream_apply, silently.
+ */
+Datum
+fs_agg_enqueued(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fstore._agg_enqueued() must be called as a trigger")));
+	if (!fs_preloaded())
+		return PointerGetDatum(NULL);	/* no workers: fs_stream_apply drains */
+	wake_at_commit(fs_agg_view_id(RelationGetRelationName(trigdata->tg_relation)));
 	return PointerGetDatum(NULL);
 }
 
@@ -589,10 +618,8 @@ fs_stream_apply(PG_FUNCTION_ARGS)
 
 	/* the caller applies the events: it needs what fs_write and a consumer need */
 	fs_check_write_privileges(view);
-	if (OidIsValid(view->stream_relid) &&
-		(pg_class_aclcheck(view->stream_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
-		 pg_class_aclcheck(view->stream_relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK))
-		fs_permission_denied(view->stream_relid);
+	if (OidIsValid(view->stream_relid))
+		fs_check_table_privileges(view->stream_relid, ACL_SELECT | ACL_DELETE);
 
 	for (;;)
 	{
@@ -683,8 +710,10 @@ fs_stream_wait(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("feature view name must not be NULL")));
-	if (fs_agg_is_view_arg(fcinfo, 0))
-		return fs_agg_stream_wait(fcinfo);	/* aggregation view */
+	if (fs_agg_is_view_arg(fcinfo, 0))	/* aggregation view */
+		PG_RETURN_BOOL(fs_stream_wait_empty(fs_agg_stream_wait_name(fcinfo),
+											"aggregation view",
+											PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1)));
 	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	if (view->stream_problem)
 		ereport(ERROR,

@@ -61,7 +61,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "fstore.h"
 #include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "ingest/ingest.h"
@@ -71,7 +70,6 @@ PGDLLEXPORT void fs_stream_worker_main(Datum main_arg);
 
 int			fs_stream_workers = 1;
 int			fs_stream_idle_timeout = 60;
-int			fs_stream_batch_size = 10000;
 char	   *fs_stream_database = NULL;
 
 #define FS_MAX_DB_NOTES		256

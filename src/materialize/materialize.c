@@ -32,17 +32,15 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "fstore.h"
 #include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "materialize/runlog.h"
-#include "online/online.h"
+#include "apply/apply.h"
+#include "catalog/query.h"
 #include "stats/progress.h"
 
 PG_FUNCTION_INFO_V1(fs_materialize);
-PG_FUNCTION_INFO_V1(fs_sql_check_select);
-PG_FUNCTION_INFO_V1(fs_query_columns);
 
 /* What a run needs to know about a view's source. */
 typedef struct SourceInfo
@@ -346,52 +344,5 @@ fs_materialize(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum(counts.late);
 	values[4] = Float8GetDatum((double) (finished - started) / USECS_PER_SEC);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
-}
-
-/* fstore._check_select(query text) -> the single SELECT it holds */
-Datum
-fs_sql_check_select(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_TEXT_P(cstring_to_text(fs_single_select(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
-}
-
-/* fstore._query_columns(query text) -> (colname name, typesql text) */
-Datum
-fs_query_columns(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *select = fs_single_select(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	TupleDesc	rdesc;
-	int			i;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rdesc = fs_query_result_desc(select, 0, NULL);
-
-	/*
-	 * Opening a cursor starts the executor, which checks the caller's
-	 * privileges on everything the query reads; nothing is fetched.
-	 */
-	{
-		Portal		portal = SPI_cursor_open_with_args(NULL, select, 0, NULL, NULL,
-													   NULL, true, 0);
-
-		SPI_cursor_close(portal);
-	}
-	for (i = 0; i < rdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(rdesc, i);
-		Datum		values[2];
-		bool		nulls[2] = {false};
-
-		if (att->attisdropped)
-			continue;
-		values[0] = NameGetDatum(&att->attname);
-		values[1] = CStringGetTextDatum(fs_format_type_sql(att->atttypid, att->atttypmod));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	SPI_finish();
-	return (Datum) 0;
 }
 

@@ -37,7 +37,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "fstore.h"
 #include "catalog/acl.h"
 #include "materialize/runlog.h"
 

@@ -2,6 +2,9 @@
  * runlog.h
  *		Recording a failed fs_materialize run so that the record outlives
  *		the failing transaction (runlog.c).
+ *
+ * Dependency direction: materialize/ is near the top: it uses apply/,
+ * aggregate/, catalog/, stats/ and util/; only src/fstore.c is above it.
  */
 #ifndef FS_RUNLOG_H
 #define FS_RUNLOG_H

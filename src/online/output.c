@@ -36,7 +36,8 @@
 #include "tcop/pquery.h"
 #include "utils/portal.h"
 
-#include "fstore.h"
+#include "online/online.h"
+
 
 extern Datum fs_get_many(PG_FUNCTION_ARGS);
 extern Datum fs_get_many_packed(PG_FUNCTION_ARGS);

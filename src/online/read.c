@@ -43,43 +43,16 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "fstore.h"
 #include "aggregate/aggregate.h"
 #include "cache/cache.h"
 #include "online/online.h"
-#include "online/packed.h"
+#include "util/packed.h"
 #include "shard/shard.h"
 #include "stats/stats.h"
+#include "util/util.h"
 
 PG_FUNCTION_INFO_V1(fs_get_many);
 PG_FUNCTION_INFO_V1(fs_get_many_packed);
-
-/* Raises 42501 naming the table with its schema. */
-void
-fs_permission_denied(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for table %s.%s",
-					get_namespace_name(get_rel_namespace(relid)),
-					get_rel_name(relid))));
-}
-
-void
-fs_check_select(Oid relid)
-{
-	Oid			user = GetUserId();
-
-	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK &&
-		pg_attribute_aclcheck_all(relid, user, ACL_SELECT, ACLMASK_ALL) != ACLCHECK_OK)
-		fs_permission_denied(relid);
-	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("fstore does not support row-level security on \"%s\"",
-						get_rel_name(relid)),
-				 errhint("Disable row-level security on the feature view's tables, or query them with SQL.")));
-}
 
 void
 fs_online_fetch(FsView *view, Relation rel, FsKeyBatch *b,

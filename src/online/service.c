@@ -55,11 +55,11 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "fstore.h"
 #include "cache/cache.h"
 #include "catalog/acl.h"
 #include "online/online.h"
-#include "online/packed.h"
+#include "util/packed.h"
+#include "util/util.h"
 
 PG_FUNCTION_INFO_V1(fs_get_many_status);
 PG_FUNCTION_INFO_V1(fs_derived_analyze);

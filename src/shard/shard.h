@@ -6,6 +6,9 @@
  * ordinary fstore view of the same name; the coordinator sends each shard
  * its keys (fs_get_many) or rows (fs_write, fs_write_query, fs_materialize)
  * over dblink, all shards at once, and puts the answers back together.
+ *
+ * Dependency direction: shard/ uses catalog/, keys/, stats/ and util/;
+ * online/ (reads) and apply/ (writes) call it from above.
  */
 #ifndef FS_SHARD_H
 #define FS_SHARD_H
@@ -14,8 +17,8 @@
 #include "access/tupdesc.h"
 
 #include "catalog/metadata.h"
-#include "online/keys.h"
-#include "online/online.h"
+#include "keys/keys.h"
+#include "util/rows.h"
 
 /* Whether the view is sharded (its coordinator history table is partitioned). */
 extern bool fs_shard_is_sharded(FsView *view);

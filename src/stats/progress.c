@@ -26,8 +26,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "fstore.h"
 #include "stats/progress.h"
+#include "util/util.h"
 
 PG_FUNCTION_INFO_V1(fs_progress);
 PG_FUNCTION_INFO_V1(fs_progress_sql_begin);

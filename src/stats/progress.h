@@ -5,6 +5,9 @@
  * Each backend owns one slot of a shared array and updates it with plain
  * stores; readers copy slots without locks (progress.c).  Every function
  * is a no-op when fstore is not preloaded.
+ *
+ * Dependency direction: stats/ depends on util/ only; the parts that
+ * report progress (apply/, ingest/, materialize/, training/) use it.
  */
 #ifndef FS_PROGRESS_H
 #define FS_PROGRESS_H

@@ -1,7 +1,6 @@
 /*
  * stats.c
- *		Per-view state in shared memory: the counters of fstore.stats and
- *		the hot cache's view generation.
+ *		Per-view counters in shared memory: fstore.stats.
  *
  * One shared hash, keyed by (database, view_id), holds an entry per view
  * that has been used since startup.  The hash is protected by one LWLock:
@@ -9,19 +8,9 @@
  * reset or remove entries.  It is fixed-size (fstore.max_feature_views
  * entries for all databases together).  When it is full, the entry used
  * least recently is given to the new view (entries of dropped databases and
- * views go that way); only if every entry is in the middle of an
- * invalidation is the new view neither counted nor cached (a WARNING says
- * so once per backend).  Losing an entry is safe: a view whose entry comes
- * back gets a new generation, so none of its old cache entries is served.
- *
- * Generation: every cache entry records its view's generation when it was
- * filled and is served only while that is still the view's generation.
- * Invalidating a whole view sets a new generation.  Generations are drawn
- * from one server-wide counter, so a value is never issued twice: an entry
- * can never become valid again, even if its view's state is removed and
- * created anew (a dropped view whose drop rolled back).  "busy" counts
- * writers between pre-commit and commit of a whole-view invalidation;
- * while it is non-zero nobody installs entries of the view.
+ * views go that way): its counters start again from zero.  The hot cache's
+ * per-view state (generation, busy) is a table of its own, in
+ * cache/generation.c.
  *
  * Without shared_preload_libraries nothing is kept and fstore.stats shows
  * NULLs.
@@ -37,8 +26,8 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
-#include "fstore.h"
 #include "stats/stats.h"
+#include "util/util.h"
 
 PG_FUNCTION_INFO_V1(fs_stats);
 PG_FUNCTION_INFO_V1(fs_reset_stats);
@@ -54,8 +43,6 @@ typedef struct FsStatsKey
 typedef struct FsStatsEntry
 {
 	FsStatsKey	key;			/* hash key */
-	pg_atomic_uint64 generation;
-	pg_atomic_uint32 busy;
 	pg_atomic_uint64 last_used;	/* TimestampTz, for reuse when full */
 	pg_atomic_uint64 c[FS_STAT_NCOUNTERS];
 } FsStatsEntry;
@@ -63,7 +50,6 @@ typedef struct FsStatsEntry
 typedef struct FsStatsShared
 {
 	LWLock	   *lock;
-	pg_atomic_uint64 next_generation;
 } FsStatsShared;
 
 static FsStatsShared *stats_shared = NULL;
@@ -87,7 +73,6 @@ fs_stats_shmem_startup(void)
 	if (!found)
 	{
 		stats_shared->lock = &(GetNamedLWLockTranche("fstore_stats"))->lock;
-		pg_atomic_init_u64(&stats_shared->next_generation, 1);
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -115,15 +100,9 @@ stats_key(int64 view_id)
 	return stats_key_db(MyDatabaseId, view_id);
 }
 
-static inline uint64
-new_generation(void)
-{
-	return pg_atomic_fetch_add_u64(&stats_shared->next_generation, 1);
-}
-
 /*
- * Removes the least recently used entry that no writer is invalidating;
- * the caller holds the lock exclusively.  False if there is none.
+ * Removes the least recently used entry; the caller holds the lock
+ * exclusively.  False if there is none.
  */
 static bool
 evict_least_used(void)
@@ -138,7 +117,7 @@ evict_least_used(void)
 	{
 		uint64		used = pg_atomic_read_u64(&e->last_used);
 
-		if (pg_atomic_read_u32(&e->busy) == 0 && used < oldest)
+		if (used < oldest)
 		{
 			oldest = used;
 			victim = e->key;
@@ -182,7 +161,7 @@ entry_locked_db(Oid dbid, int64 view_id)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("fstore view table is full"),
-					 errdetail("It holds fstore.max_feature_views = %d views across all databases; the views beyond that are neither counted nor cached.",
+					 errdetail("It holds fstore.max_feature_views = %d views across all databases; the views beyond that are not counted.",
 							   fs_max_feature_views),
 					 errhint("Raise fstore.max_feature_views (needs a restart).")));
 		warned_full = true;
@@ -190,8 +169,6 @@ entry_locked_db(Oid dbid, int64 view_id)
 	}
 	if (!found)
 	{
-		pg_atomic_init_u64(&e->generation, new_generation());
-		pg_atomic_init_u32(&e->busy, 0);
 		pg_atomic_init_u64(&e->last_used, (uint64) GetCurrentTimestamp());
 		for (i = 0; i < FS_STAT_NCOUNTERS; i++)
 			pg_atomic_init_u64(&e->c[i], 0);
@@ -259,82 +236,7 @@ fs_stats_forget(int64 view_id)
 	if (!fs_preloaded())
 		return;
 	LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
-	{
-		FsStatsEntry *e = hash_search(stats_hash, &key, HASH_FIND, NULL);
-
-		/*
-		 * An entry a writer is invalidating stays: removing it would let a
-		 * reader recreate it, not busy, while the writer's change is not
-		 * yet committed.  It is reclaimed like any unused entry later.
-		 */
-		if (e != NULL && pg_atomic_read_u32(&e->busy) == 0)
-			hash_search(stats_hash, &key, HASH_REMOVE, NULL);
-	}
-	LWLockRelease(stats_shared->lock);
-}
-
-bool
-fs_view_state(int64 view_id, uint64 *generation, bool *busy)
-{
-	FsStatsEntry *e;
-
-	if (!fs_preloaded())
-		return false;
-	e = entry_locked(view_id);
-	if (e == NULL)
-		return false;
-	*busy = pg_atomic_read_u32(&e->busy) != 0;
-	*generation = pg_atomic_read_u64(&e->generation);
-	LWLockRelease(stats_shared->lock);
-	return true;
-}
-
-bool
-fs_view_state_begin_invalidate(int64 view_id)
-{
-	return fs_view_state_begin_invalidate_db(MyDatabaseId, view_id);
-}
-
-/* The same for a view of any database (a standby's redo: wal.c). */
-bool
-fs_view_state_begin_invalidate_db(Oid dbid, int64 view_id)
-{
-	FsStatsEntry *e;
-
-	if (!fs_preloaded())
-		return false;
-	e = entry_locked_db(dbid, view_id);
-	if (e == NULL)
-		return false;
-	pg_atomic_fetch_add_u32(&e->busy, 1);
-	pg_atomic_write_u64(&e->generation, new_generation());
-	LWLockRelease(stats_shared->lock);
-	return true;
-}
-
-void
-fs_view_state_end_invalidate(int64 view_id)
-{
-	fs_view_state_end_invalidate_db(MyDatabaseId, view_id);
-}
-
-void
-fs_view_state_end_invalidate_db(Oid dbid, int64 view_id)
-{
-	FsStatsKey	key = stats_key_db(dbid, view_id);
-	FsStatsEntry *e;
-
-	LWLockAcquire(stats_shared->lock, LW_SHARED);
-	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
-	if (e != NULL)
-	{
-		uint32		busy = pg_atomic_read_u32(&e->busy);
-
-		pg_atomic_write_u64(&e->generation, new_generation());
-		/* never below zero, even for an entry that was created anew */
-		while (busy > 0 && !pg_atomic_compare_exchange_u32(&e->busy, &busy, busy - 1))
-			;
-	}
+	hash_search(stats_hash, &key, HASH_REMOVE, NULL);
 	LWLockRelease(stats_shared->lock);
 }
 

@@ -1,7 +1,10 @@
 /*
  * stats.h
- *		Per-view state in shared memory: counters (fstore.stats) and the
- *		hot cache's view generation.
+ *		Per-view counters in shared memory (fstore.stats).
+ *
+ * Dependency direction: stats/ (counters, progress) depends on util/ only;
+ * the parts that count (cache/, shard/, apply/, ingest/, online/, ...) use
+ * it from above.
  */
 #ifndef FS_STATS_H
 #define FS_STATS_H
@@ -28,11 +31,8 @@ extern void fs_stats_count_lookup(int64 view_id, int64 keys, int64 hits, int64 m
 extern void fs_stats_count_writes(int64 view_id, int64 written, int64 unchanged, int64 late);
 extern void fs_stats_forget(int64 view_id);
 
-/* view generation and busy flag for the hot cache (false: no state) */
-extern bool fs_view_state(int64 view_id, uint64 *generation, bool *busy);
-extern bool fs_view_state_begin_invalidate(int64 view_id);
-extern void fs_view_state_end_invalidate(int64 view_id);
-extern bool fs_view_state_begin_invalidate_db(Oid dbid, int64 view_id);
-extern void fs_view_state_end_invalidate_db(Oid dbid, int64 view_id);
+/* the counters' shared memory: size and attach/create */
+extern Size fs_stats_shmem_size(void);
+extern void fs_stats_shmem_startup(void);
 
 #endif							/* FS_STATS_H */

@@ -60,11 +60,13 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "fstore.h"
+#include "catalog/acl.h"
 #include "catalog/metadata.h"
-#include "online/keys.h"
-#include "online/online.h"
+#include "catalog/query.h"
+#include "keys/keys.h"
 #include "stats/progress.h"
+#include "training/training.h"
+#include "util/util.h"
 
 PG_FUNCTION_INFO_V1(fs_as_of_join);
 

@@ -1,6 +1,6 @@
 /*
  * test_decide.c
- *		Unit tests of fstore's change-detection rules (src/online/decide.c).
+ *		Unit tests of fstore's change-detection rules (src/apply/decide.c).
  *
  * A row's features are modelled by one int; the online row and the
  * history are small arrays.  Each test states rows, online state and
@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "online/decide.h"
+#include "apply/decide.h"
 
 typedef struct Hist
 {

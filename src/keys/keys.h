@@ -6,6 +6,9 @@
  *
  * Key values are not copied: they point into the caller's key array, which
  * must outlive the batch.  All per-key arrays are single allocations.
+ *
+ * Dependency direction: keys/ uses catalog/ (the view's key columns) and
+ * util/; cache/, shard/, apply/, online/ and training/ use it from above.
  */
 #ifndef FS_KEYS_H
 #define FS_KEYS_H

@@ -16,8 +16,7 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
-#include "fstore.h"
-#include "online/keys.h"
+#include "keys/keys.h"
 
 #define FS_KEY_HASH_SEED 0x6673746f7265ULL	/* "fstore" */
 

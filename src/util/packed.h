@@ -2,6 +2,9 @@
  * packed.h
  *		Encoder of the fs_get_many_packed layout (include/fstore_packed.h
  *		documents it and decodes it on the client side).
+ *
+ * Dependency direction: a leaf (util/); PostgreSQL only.  online/ (reads),
+ * aggregate/ and cache/ (the pack plan) use it.
  */
 #ifndef FS_PACKED_H
 #define FS_PACKED_H

@@ -14,7 +14,7 @@
  *     the online event_ts moves forward to the row's;
  *   - otherwise: written, and the row becomes the current value.
  */
-#include "online/decide.h"
+#include "apply/decide.h"
 
 #include <stddef.h>
 

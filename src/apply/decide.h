@@ -8,6 +8,9 @@
  * or superseded, and what the online row becomes.  It knows nothing about
  * PostgreSQL (no postgres.h), so the rules are unit-tested on their own
  * (test/unit/test_decide.c) and the apply engine only does the I/O.
+ *
+ * Dependency direction: a leaf of apply/: no PostgreSQL, no other part;
+ * only apply/apply.c (and test/unit/test_decide.c) use it.
  */
 #ifndef FS_DECIDE_H
 #define FS_DECIDE_H

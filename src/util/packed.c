@@ -16,7 +16,7 @@
 #include "utils/lsyscache.h"
 
 #include "fstore_packed.h"
-#include "online/packed.h"
+#include "util/packed.h"
 
 static uint8
 type_code(Oid type)

@@ -1,0 +1,389 @@
+/*
+ * generation.c
+ *		The hot cache's per-view state in shared memory: each view's
+ *		generation and busy count, and the SQL functions that create,
+ *		forget and invalidate it when a view is created, dropped or
+ *		changed.
+ *
+ * One shared hash, keyed by (database, view_id), holds an entry per view
+ * that has been used since startup.  The hash is protected by one LWLock:
+ * shared to find an entry and update its atomics, exclusive to create or
+ * remove entries.  It is fixed-size (fstore.max_feature_views entries for
+ * all databases together).  When it is full, the entry used least recently
+ * and not in the middle of an invalidation is given to the new view
+ * (entries of dropped databases and views go that way); only if every
+ * entry is being invalidated is the new view not cached (a WARNING says so
+ * once per backend).  Losing an entry is safe: a view whose entry comes
+ * back gets a new generation, so none of its old cache entries is served.
+ *
+ * Generation: every cache entry records its view's generation when it was
+ * filled and is served only while that is still the view's generation.
+ * Invalidating a whole view sets a new generation.  Generations are drawn
+ * from one server-wide counter, so a value is never issued twice: an entry
+ * can never become valid again, even if its view's state is removed and
+ * created anew (a dropped view whose drop rolled back).  "busy" counts
+ * writers between pre-commit and commit of a whole-view invalidation;
+ * while it is non-zero nobody installs entries of the view.
+ *
+ * Without shared_preload_libraries nothing is kept (and nothing cached).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "cache/cache.h"
+#include "cache/generation.h"
+#include "catalog/metadata.h"
+#include "stats/stats.h"
+#include "util/util.h"
+
+PG_FUNCTION_INFO_V1(fs_forget_view);
+PG_FUNCTION_INFO_V1(fs_init_view);
+PG_FUNCTION_INFO_V1(fs_view_changed);
+
+/* hashed as bytes, so laid out without padding */
+typedef struct ViewGenKey
+{
+	int64		view_id;
+	Oid			dbid;
+	uint32		zero;			/* always 0 */
+} ViewGenKey;
+
+typedef struct ViewGenEntry
+{
+	ViewGenKey	key;			/* hash key */
+	pg_atomic_uint64 generation;
+	pg_atomic_uint32 busy;
+	pg_atomic_uint64 last_used;	/* TimestampTz, for reuse when full */
+} ViewGenEntry;
+
+typedef struct ViewGenShared
+{
+	LWLock	   *lock;
+	pg_atomic_uint64 next_generation;
+} ViewGenShared;
+
+static ViewGenShared *gen_shared = NULL;
+static HTAB *gen_hash = NULL;
+static bool warned_full = false;
+
+Size
+fs_viewgen_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(ViewGenShared)),
+					hash_estimate_size(fs_max_feature_views, sizeof(ViewGenEntry)));
+}
+
+void
+fs_viewgen_shmem_startup(void)
+{
+	HASHCTL		info;
+	bool		found;
+
+	gen_shared = ShmemInitStruct("fstore view generations", sizeof(ViewGenShared), &found);
+	if (!found)
+	{
+		gen_shared->lock = &(GetNamedLWLockTranche("fstore_viewgen"))->lock;
+		pg_atomic_init_u64(&gen_shared->next_generation, 1);
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(ViewGenKey);
+	info.entrysize = sizeof(ViewGenEntry);
+	gen_hash = ShmemInitHash("fstore view generations hash",
+							 fs_max_feature_views, fs_max_feature_views,
+							 &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+}
+
+static inline ViewGenKey
+gen_key(Oid dbid, int64 view_id)
+{
+	ViewGenKey	key;
+
+	key.view_id = view_id;
+	key.dbid = dbid;
+	key.zero = 0;
+	return key;
+}
+
+static inline uint64
+new_generation(void)
+{
+	return pg_atomic_fetch_add_u64(&gen_shared->next_generation, 1);
+}
+
+/*
+ * Removes the least recently used entry that no writer is invalidating;
+ * the caller holds the lock exclusively.  False if there is none.
+ */
+static bool
+evict_least_used(void)
+{
+	HASH_SEQ_STATUS seq;
+	ViewGenEntry *e;
+	ViewGenKey	victim;
+	uint64		oldest = PG_UINT64_MAX;
+
+	hash_seq_init(&seq, gen_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		uint64		used = pg_atomic_read_u64(&e->last_used);
+
+		if (pg_atomic_read_u32(&e->busy) == 0 && used < oldest)
+		{
+			oldest = used;
+			victim = e->key;
+		}
+	}
+	if (oldest == PG_UINT64_MAX)
+		return false;
+	hash_search(gen_hash, &victim, HASH_REMOVE, NULL);
+	return true;
+}
+
+/*
+ * Finds (or creates) the entry of a view and returns it with the lock held
+ * in shared mode; NULL, with no lock held, when the table is full.
+ */
+static ViewGenEntry *
+entry_locked(Oid dbid, int64 view_id)
+{
+	ViewGenKey	key = gen_key(dbid, view_id);
+	ViewGenEntry *e;
+	bool		found;
+
+	LWLockAcquire(gen_shared->lock, LW_SHARED);
+	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		pg_atomic_write_u64(&e->last_used, (uint64) GetCurrentTimestamp());
+		return e;
+	}
+	LWLockRelease(gen_shared->lock);
+
+	LWLockAcquire(gen_shared->lock, LW_EXCLUSIVE);
+	e = hash_search(gen_hash, &key, HASH_ENTER_NULL, &found);
+	if (e == NULL && evict_least_used())
+		e = hash_search(gen_hash, &key, HASH_ENTER_NULL, &found);
+	if (e == NULL)
+	{
+		LWLockRelease(gen_shared->lock);
+		if (!warned_full)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("fstore view table is full"),
+					 errdetail("It holds fstore.max_feature_views = %d views across all databases; the views beyond that are not cached.",
+							   fs_max_feature_views),
+					 errhint("Raise fstore.max_feature_views (needs a restart).")));
+		warned_full = true;
+		return NULL;
+	}
+	if (!found)
+	{
+		pg_atomic_init_u64(&e->generation, new_generation());
+		pg_atomic_init_u32(&e->busy, 0);
+		pg_atomic_init_u64(&e->last_used, (uint64) GetCurrentTimestamp());
+	}
+	/* keep the promise of a shared lock: it is enough for atomics */
+	LWLockRelease(gen_shared->lock);
+	LWLockAcquire(gen_shared->lock, LW_SHARED);
+	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
+	if (e == NULL)
+		LWLockRelease(gen_shared->lock);	/* removed meanwhile */
+	return e;
+}
+
+bool
+fs_viewgen_get(int64 view_id, uint64 *generation, bool *busy)
+{
+	ViewGenEntry *e;
+
+	if (!fs_preloaded())
+		return false;
+	e = entry_locked(MyDatabaseId, view_id);
+	if (e == NULL)
+		return false;
+	*busy = pg_atomic_read_u32(&e->busy) != 0;
+	*generation = pg_atomic_read_u64(&e->generation);
+	LWLockRelease(gen_shared->lock);
+	return true;
+}
+
+bool
+fs_viewgen_begin_invalidate(int64 view_id)
+{
+	return fs_viewgen_begin_invalidate_db(MyDatabaseId, view_id);
+}
+
+bool
+fs_viewgen_begin_invalidate_db(Oid dbid, int64 view_id)
+{
+	ViewGenEntry *e;
+
+	if (!fs_preloaded())
+		return false;
+	e = entry_locked(dbid, view_id);
+	if (e == NULL)
+		return false;
+	pg_atomic_fetch_add_u32(&e->busy, 1);
+	pg_atomic_write_u64(&e->generation, new_generation());
+	LWLockRelease(gen_shared->lock);
+	return true;
+}
+
+void
+fs_viewgen_end_invalidate(int64 view_id)
+{
+	fs_viewgen_end_invalidate_db(MyDatabaseId, view_id);
+}
+
+void
+fs_viewgen_end_invalidate_db(Oid dbid, int64 view_id)
+{
+	ViewGenKey	key = gen_key(dbid, view_id);
+	ViewGenEntry *e;
+
+	LWLockAcquire(gen_shared->lock, LW_SHARED);
+	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		uint32		busy = pg_atomic_read_u32(&e->busy);
+
+		pg_atomic_write_u64(&e->generation, new_generation());
+		/* never below zero, even for an entry that was created anew */
+		while (busy > 0 && !pg_atomic_compare_exchange_u32(&e->busy, &busy, busy - 1))
+			;
+	}
+	LWLockRelease(gen_shared->lock);
+}
+
+void
+fs_viewgen_forget(int64 view_id)
+{
+	ViewGenKey	key = gen_key(MyDatabaseId, view_id);
+	ViewGenEntry *e;
+
+	if (!fs_preloaded())
+		return;
+	LWLockAcquire(gen_shared->lock, LW_EXCLUSIVE);
+	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
+
+	/*
+	 * An entry a writer is invalidating stays: removing it would let a
+	 * reader recreate it, not busy, while the writer's change is not yet
+	 * committed.  It is reclaimed like any unused entry later.
+	 */
+	if (e != NULL && pg_atomic_read_u32(&e->busy) == 0)
+		hash_search(gen_hash, &key, HASH_REMOVE, NULL);
+	LWLockRelease(gen_shared->lock);
+}
+
+/*
+ * The row of view_id in fstore.feature_views, as this transaction sees it:
+ * *exists, and whether this transaction inserted it.
+ */
+static void
+view_row(int64 view_id, bool *exists, bool *ours)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(view_id)};
+
+	*exists = *ours = false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT xmin FROM fstore.feature_views WHERE view_id OPERATOR(pg_catalog.=) $1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read fstore.feature_views");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		xmin = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		*exists = true;
+		*ours = !isnull && TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin));
+	}
+	SPI_finish();
+}
+
+/*
+ * fstore._forget_view(view_id): releases what shared memory holds for a
+ * dropped view (called by fs_drop_feature_view, once the view's row is
+ * gone).  Entries are keyed by view_id, which is never reused, so this
+ * only reclaims memory; it is safe even if the drop rolls back.  Refused
+ * for a view that still exists.
+ */
+Datum
+fs_forget_view(PG_FUNCTION_ARGS)
+{
+	int64		view_id = PG_GETARG_INT64(0);
+	bool		exists;
+	bool		ours;
+
+	view_row(view_id, &exists, &ours);
+	if (exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("feature view %lld still exists", (long long) view_id),
+				 errhint("fstore._forget_view is called by fs_drop_feature_view.")));
+	fs_stats_forget(view_id);
+	fs_viewgen_forget(view_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * fstore._init_view(view_id): clears any shared state left under a view id
+ * (after DROP EXTENSION and CREATE EXTENSION, ids start again); the view
+ * then starts with a generation no cache entry has.  Only for a view this
+ * transaction created (fs_create_feature_view calls it).
+ */
+Datum
+fs_init_view(PG_FUNCTION_ARGS)
+{
+	int64		view_id = PG_GETARG_INT64(0);
+	bool		exists;
+	bool		ours;
+
+	view_row(view_id, &exists, &ours);
+	if (!exists || !ours)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view %lld was not created by this transaction", (long long) view_id),
+				 errhint("fstore._init_view is called by fs_create_feature_view.")));
+	fs_stats_forget(view_id);
+	fs_viewgen_forget(view_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * fstore._view_changed(name): called by fs_alter_feature_view once it has
+ * changed a view.  Takes the view's writer lock (so no fs_write or stream
+ * batch is between reading and writing it) and tells the hot cache, at
+ * commit, to drop every entry of the view (a new generation).  Other
+ * backends and the stream workers reload the view's metadata by
+ * themselves: the catalogs' statement triggers and the ALTER TABLEs
+ * invalidate it.  Only for the view's owner.
+ */
+Datum
+fs_view_changed(PG_FUNCTION_ARGS)
+{
+	FsView	   *view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	if (!has_privs_of_role(GetUserId(), view->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of feature view \"%s\"", view->name)));
+	fs_catalog_lock_view_writers(view);
+	fs_cache_note_view(view);
+	PG_RETURN_VOID();
+}
+
