@@ -6,7 +6,8 @@
  * distinct keys come out in index order (one forward pass over the index)
  * and two keys are "the same" exactly when the primary key says so.
  * Hashing uses each key type's default extended hash function, combined
- * across key columns.
+ * across key columns; a batch that is not sorted is de-duplicated with a
+ * simplehash table (lib/simplehash.h) on that hash.
  */
 #include "postgres.h"
 
@@ -50,6 +51,36 @@ input_cmp(const void *pa, const void *pb, void *arg)
 		return c;
 	return (ia > ib) - (ia < ib);
 }
+
+/* the key columns of input i */
+#define BATCH_KEY(b, i) (&(b)->in_vals[(i) * (b)->nkeycols])
+
+/* An entry of the de-duplication table: a distinct key of the batch. */
+typedef struct KeySlot
+{
+	int			input;			/* an input holding the key (the hash key) */
+	int			distinct;		/* its distinct index */
+	uint32		hash;			/* low bits of fs_key_hash */
+	char		status;			/* simplehash's */
+} KeySlot;
+
+#define SH_PREFIX keyset
+#define SH_ELEMENT_TYPE KeySlot
+#define SH_KEY_TYPE int
+#define SH_KEY input
+#define SH_HASH_KEY(tb, key) \
+	((uint32) fs_key_hash(((FsKeyBatch *) (tb)->private_data)->view, \
+						  BATCH_KEY((FsKeyBatch *) (tb)->private_data, key)))
+#define SH_EQUAL(tb, a, b) \
+	(fs_keys_compare(((FsKeyBatch *) (tb)->private_data)->view, \
+					 BATCH_KEY((FsKeyBatch *) (tb)->private_data, a), \
+					 BATCH_KEY((FsKeyBatch *) (tb)->private_data, b)) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /*
  * Deconstructs a key array of the view's key type into a batch, then sorts
@@ -176,53 +207,36 @@ fs_keys_build(FsKeyBatch *b, FsView *view, Datum *vals, bool *keynulls,
 }
 
 /*
- * Deduplicates the usable inputs with an open-addressing table on the key
- * hash; distinct keys come out in order of first appearance, hashed.
+ * Deduplicates the usable inputs with a simplehash table of the distinct
+ * keys seen so far (keyed by an input that holds the key, compared with
+ * the primary key's comparison, the low 32 bits of the key hash stored);
+ * distinct keys come out in order of first appearance, hashed.
  */
 static void
 dedupe_by_hash(FsKeyBatch *b, const int *inputs, int n)
 {
-	int			nk = b->nkeycols;
-	int			size = 16;
-	int		   *slots;
+	keyset_hash *set = keyset_create(CurrentMemoryContext, Max(n, 1), b);
 	int			i;
 
-	while (size < 2 * n)
-		size <<= 1;
-	slots = palloc(sizeof(int) * size);
-	memset(slots, -1, sizeof(int) * size);
 	b->hashes = palloc(sizeof(uint64) * Max(n, 1));
-
 	for (i = 0; i < n; i++)
 	{
 		int			in = inputs[i];
-		Datum	   *kv = &b->in_vals[in * nk];
-		uint64		h = fs_key_hash(b->view, kv);
-		int			pos = (int) (h & (size - 1));
+		uint64		h = fs_key_hash(b->view, BATCH_KEY(b, in));
+		bool		found;
+		KeySlot    *slot = keyset_insert_hash(set, in, (uint32) h, &found);
 
-		for (;;)
+		if (!found)
 		{
-			int			d = slots[pos];
+			int			d = b->ndistinct++;
 
-			if (d < 0)
-			{
-				d = b->ndistinct++;
-				slots[pos] = d;
-				b->distinct_input[d] = in;
-				b->hashes[d] = h;
-				b->in_distinct[in] = d;
-				break;
-			}
-			if (b->hashes[d] == h &&
-				fs_keys_compare(b->view, kv, FS_KEY_VALUES(b, d)) == 0)
-			{
-				b->in_distinct[in] = d;
-				break;
-			}
-			pos = (pos + 1) & (size - 1);
+			slot->distinct = d;
+			b->distinct_input[d] = in;
+			b->hashes[d] = h;
 		}
+		b->in_distinct[in] = slot->distinct;
 	}
-	pfree(slots);
+	keyset_destroy(set);
 }
 
 static int
