@@ -21,6 +21,7 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "cache/cache.h"
@@ -33,7 +34,7 @@
 
 typedef struct PendingView
 {
-	int64		view_id;
+	int64		view_id;		/* hash key */
 	bool		whole;			/* invalidate every key of the view */
 	bool		held;			/* whole-view invalidation begun */
 	int			n;
@@ -41,10 +42,13 @@ typedef struct PendingView
 	uint64	   *hashes;			/* full hashes of changed keys */
 } PendingView;
 
+/*
+ * The views this transaction changed, in a backend-local dynahash keyed by
+ * view_id that lives in pending_cxt (NULL until the first note).
+ */
 static MemoryContext pending_cxt = NULL;
-static PendingView *pending = NULL;
+static HTAB *pending = NULL;
 static int	npending = 0;
-static int	pending_cap = 0;
 static bool callback_registered = false;
 
 static void coherence_xact_callback(XactEvent event, void *arg);
@@ -52,21 +56,17 @@ static void coherence_xact_callback(XactEvent event, void *arg);
 static PendingView *
 find_pending(int64 view_id)
 {
-	int			i;
-
-	for (i = 0; i < npending; i++)
-		if (pending[i].view_id == view_id)
-			return &pending[i];
-	return NULL;
+	if (npending == 0)
+		return NULL;
+	return hash_search(pending, &view_id, HASH_FIND, NULL);
 }
 
 static PendingView *
 get_pending(int64 view_id)
 {
-	PendingView *pv = find_pending(view_id);
+	PendingView *pv;
+	bool		found;
 
-	if (pv)
-		return pv;
 	if (pending_cxt == NULL)
 		pending_cxt = AllocSetContextCreate(TopMemoryContext,
 											"fstore pending invalidations",
@@ -76,16 +76,23 @@ get_pending(int64 view_id)
 		RegisterXactCallback(coherence_xact_callback, NULL);
 		callback_registered = true;
 	}
-	if (npending == pending_cap)
+	if (pending == NULL)
 	{
-		pending_cap = Max(8, pending_cap * 2);
-		pending = pending ?
-			repalloc(pending, sizeof(PendingView) * pending_cap) :
-			MemoryContextAlloc(pending_cxt, sizeof(PendingView) * pending_cap);
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(PendingView);
+		ctl.hcxt = pending_cxt;
+		pending = hash_create("fstore pending invalidations", 8, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	pv = &pending[npending++];
-	memset(pv, 0, sizeof(PendingView));
-	pv->view_id = view_id;
+	pv = hash_search(pending, &view_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(pv, 0, sizeof(PendingView));
+		pv->view_id = view_id;
+		npending++;
+	}
 	return pv;
 }
 
@@ -145,8 +152,7 @@ static void
 reset_pending(void)
 {
 	npending = 0;
-	pending_cap = 0;
-	pending = NULL;
+	pending = NULL;				/* freed with the context */
 	if (pending_cxt)
 		MemoryContextReset(pending_cxt);
 }
@@ -155,12 +161,17 @@ reset_pending(void)
 static void
 end_invalidations(void)
 {
-	int			i;
+	HASH_SEQ_STATUS seq;
+	PendingView *pv;
 
 	fs_cache_end_invalidate();
-	for (i = 0; i < npending; i++)
-		if (pending[i].held)
-			fs_viewgen_end_invalidate(pending[i].view_id);
+	if (npending > 0)
+	{
+		hash_seq_init(&seq, pending);
+		while ((pv = hash_seq_search(&seq)) != NULL)
+			if (pv->held)
+				fs_viewgen_end_invalidate(pv->view_id);
+	}
 	reset_pending();
 }
 
@@ -172,7 +183,9 @@ log_invalidations(void)
 	bool	   *whole;
 	int		   *nhashes;
 	uint64	  **hashes;
-	int			i;
+	HASH_SEQ_STATUS seq;
+	PendingView *pv;
+	int			i = 0;
 
 	if (npending == 0 || !fs_wal_wanted())
 		return;
@@ -180,12 +193,14 @@ log_invalidations(void)
 	whole = palloc(sizeof(bool) * npending);
 	nhashes = palloc(sizeof(int) * npending);
 	hashes = palloc(sizeof(uint64 *) * npending);
-	for (i = 0; i < npending; i++)
+	hash_seq_init(&seq, pending);
+	while ((pv = hash_seq_search(&seq)) != NULL)
 	{
-		view_ids[i] = pending[i].view_id;
-		whole[i] = pending[i].whole;
-		nhashes[i] = pending[i].n;
-		hashes[i] = pending[i].hashes;
+		view_ids[i] = pv->view_id;
+		whole[i] = pv->whole;
+		nhashes[i] = pv->n;
+		hashes[i] = pv->hashes;
+		i++;
 	}
 	fs_wal_log_invalidations(npending, view_ids, whole, nhashes, hashes);
 	pfree(view_ids);
@@ -197,16 +212,18 @@ log_invalidations(void)
 static void
 coherence_xact_callback(XactEvent event, void *arg)
 {
-	int			i;
+	HASH_SEQ_STATUS seq;
+	PendingView *pv;
 
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 			log_invalidations();
-			for (i = 0; i < npending; i++)
+			if (npending == 0)
+				break;
+			hash_seq_init(&seq, pending);
+			while ((pv = hash_seq_search(&seq)) != NULL)
 			{
-				PendingView *pv = &pending[i];
-
 				if (pv->whole)
 					pv->held = fs_viewgen_begin_invalidate(pv->view_id);
 				else

@@ -57,6 +57,7 @@
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -364,43 +365,62 @@ my_views(int idx, int nworkers, List **names)
 /*
  * Views whose last batch failed with an error that is not the events'
  * doing (see queue.c): they are retried after a delay that doubles up to a
- * minute, while the worker goes on serving the others.
+ * minute, while the worker goes on serving the others.  A dynahash keyed
+ * by the view's name, in TopMemoryContext, of at most MAX_FAILED_VIEWS
+ * entries (when full, one entry is forgotten: it only loses its delay).
  */
 typedef struct FailedView
 {
-	char		name[NAMEDATALEN];
+	char		name[NAMEDATALEN];	/* hash key */
 	TimestampTz retry_at;
 	int			delay_ms;
 } FailedView;
 
 #define MAX_FAILED_VIEWS 64
-static FailedView failed[MAX_FAILED_VIEWS];
-static int	nfailed = 0;
+static HTAB *failed = NULL;
 
 static FailedView *
 failed_view(const char *name)
 {
-	int			i;
+	char		key[NAMEDATALEN];
 
-	for (i = 0; i < nfailed; i++)
-		if (strcmp(failed[i].name, name) == 0)
-			return &failed[i];
-	return NULL;
+	if (failed == NULL || hash_get_num_entries(failed) == 0)
+		return NULL;
+	strlcpy(key, name, NAMEDATALEN);
+	return hash_search(failed, key, HASH_FIND, NULL);
 }
 
 static void
 note_failure(const char *name)
 {
-	FailedView *f = failed_view(name);
+	char		key[NAMEDATALEN];
+	FailedView *f;
+	bool		found;
 
-	if (f == NULL)
+	if (failed == NULL)
 	{
-		if (nfailed == MAX_FAILED_VIEWS)
-			nfailed--;			/* forget the last one: it only loses its delay */
-		f = &failed[nfailed++];
-		strlcpy(f->name, name, NAMEDATALEN);
-		f->delay_ms = 0;
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(FailedView);
+		failed = hash_create("fstore failed views", MAX_FAILED_VIEWS, &ctl,
+							 HASH_ELEM | HASH_STRINGS);
 	}
+	strlcpy(key, name, NAMEDATALEN);
+	if (hash_search(failed, key, HASH_FIND, NULL) == NULL &&
+		hash_get_num_entries(failed) >= MAX_FAILED_VIEWS)
+	{
+		HASH_SEQ_STATUS seq;
+		FailedView *victim;
+
+		hash_seq_init(&seq, failed);
+		victim = hash_seq_search(&seq);
+		hash_seq_term(&seq);
+		hash_search(failed, victim->name, HASH_REMOVE, NULL);
+	}
+	f = hash_search(failed, key, HASH_ENTER, &found);
+	if (!found)
+		f->delay_ms = 0;
 	f->delay_ms = f->delay_ms == 0 ? 1000 : Min(f->delay_ms * 2, 60000);
 	f->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), f->delay_ms);
 }
@@ -411,7 +431,7 @@ note_success(const char *name)
 	FailedView *f = failed_view(name);
 
 	if (f != NULL)
-		*f = failed[--nfailed];
+		hash_search(failed, f->name, HASH_REMOVE, NULL);
 }
 
 /*
