@@ -11,7 +11,14 @@
  * the tail (FIFO with a second chance: an entry read since it was written
  * is copied to the head once instead of being evicted).  A ring never
  * fragments, so memory use is fixed whatever the churn.  Absent keys are
- * cached too (an entry without a row).
+ * cached too (an entry without a row).  Why not a shared dynahash: its
+ * entries are fixed-size, allocated for the most entries it may hold, and
+ * freed one by one, while cached rows vary in size from a few bytes to
+ * kilobytes; the ring holds as many rows as fit in fstore.cache_size, and
+ * the hand-made index keeps the per-partition locks, the stripes and the
+ * prefetching of the lookup path (a dynahash partition lock would cover
+ * buckets, not the rows' memory).  Small fixed-size per-view state (the
+ * generations, cache/generation.c; the counters, stats/) uses dynahash.
  *
  * Reads.  A lookup probes each distinct key once and copies what it finds,
  * under the partition's shared lock, straight into the form the caller
@@ -38,12 +45,13 @@
  * before a concurrent commit can never be installed after it; and a row
  * installed before a writer's pre-commit is deleted by it.  Whole-view
  * invalidations (plain DML, TRUNCATE, very large writes) go through the
- * view's generation instead (stats.c).  The snapshot for misses is the
+ * view's generation instead (generation.c).  The snapshot for misses is the
  * latest one with this transaction's own changes hidden, so the cache
  * only ever holds committed rows.
  *
  * Lock order: a partition lock is never held while taking another lock;
- * the view state lock (stats.c) is never held while taking a partition's.
+ * the view generations' lock (generation.c) is never held while taking a
+ * partition's.
  */
 #include "postgres.h"
 
@@ -938,14 +946,13 @@ fs_cache_fill(FsCacheFill *fill, FsKeyBatch *b, const int *which, int n,
 	}
 }
 
-static int
-cmp_uint64(const void *a, const void *b)
-{
-	uint64		x = *(const uint64 *) a;
-	uint64		y = *(const uint64 *) b;
-
-	return (x > y) - (x < y);
-}
+/* sort_hashes(hashes, n): sorts full hashes into partition order */
+#define ST_SORT sort_hashes
+#define ST_ELEMENT_TYPE uint64
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * Pre-commit of a writer: for every changed key, raise in-flight on its
@@ -959,7 +966,7 @@ fs_cache_begin_invalidate(Oid dbid, int64 view_id, uint64 *hashes, int n)
 
 	if (cache == NULL || n == 0)
 		return;
-	qsort(hashes, n, sizeof(uint64), cmp_uint64);	/* partition order */
+	sort_hashes(hashes, n);			/* partition order */
 	if (nheld + n > held_cap)
 	{
 		int			cap = Max(64, Max(held_cap * 2, nheld + n));
@@ -1110,7 +1117,7 @@ fs_cache_hold_keys(Oid dbid, int64 view_id, uint64 *hashes, int n, uint64 *held)
 
 	if (cache == NULL || n == 0)
 		return;
-	qsort(hashes, n, sizeof(uint64), cmp_uint64);	/* partition order */
+	sort_hashes(hashes, n);			/* partition order */
 	for (i = 0; i < n;)
 	{
 		int			part = hash_part(hashes[i]);
