@@ -570,6 +570,27 @@ walk_to(FsApply *ap, const Datum *keyvals)
 	return false;
 }
 
+/*
+ * Copies a row of the view's online or offline table (in slot) into the
+ * logical layout (keys, features, event_ts); the values point into slot.
+ */
+static void
+slot_to_logical(FsView *view, TupleTableSlot *slot, FsTableKind kind,
+				Datum *vals, bool *nulls)
+{
+	int			j;
+
+	slot_getallattrs(slot);
+	for (j = 0; j < view->ncols; j++)
+	{
+		AttrNumber	att = kind == FS_TABLE_ONLINE ? view->cols[j].online_attnum :
+			view->cols[j].offline_attnum;
+
+		vals[j] = slot->tts_values[att - 1];
+		nulls[j] = slot->tts_isnull[att - 1];
+	}
+}
+
 /* Reads the key's online row into oslot and cur_vals; false if none. */
 static bool
 probe_online(FsApply *ap, const Datum *keyvals)
@@ -621,14 +642,7 @@ probe_online(FsApply *ap, const Datum *keyvals)
 				 errmsg("could not serialize access due to concurrent update"),
 				 errdetail("A row of feature view \"%s\" changed after this transaction's snapshot was taken.",
 						   view->name)));
-	slot_getallattrs(ap->oslot);
-	for (j = 0; j < view->ncols; j++)
-	{
-		AttrNumber	att = view->cols[j].online_attnum;
-
-		ap->cur_vals[j] = ap->oslot->tts_values[att - 1];
-		ap->cur_nulls[j] = ap->oslot->tts_isnull[att - 1];
-	}
+	slot_to_logical(view, ap->oslot, FS_TABLE_ONLINE, ap->cur_vals, ap->cur_nulls);
 	return true;
 }
 
@@ -674,14 +688,7 @@ probe_history(FsApply *ap, const Datum *keyvals, TimestampTz ts, int64_t *found_
 	MemoryContextSwitchTo(old);
 	if (!found)
 		return false;
-	slot_getallattrs(ap->hread);
-	for (j = 0; j < view->ncols; j++)
-	{
-		AttrNumber	att = view->cols[j].offline_attnum;
-
-		ap->hist_vals[j] = ap->hread->tts_values[att - 1];
-		ap->hist_nulls[j] = ap->hread->tts_isnull[att - 1];
-	}
+	slot_to_logical(view, ap->hread, FS_TABLE_OFFLINE, ap->hist_vals, ap->hist_nulls);
 	*found_ts = DatumGetTimestampTz(ap->hist_vals[view->ts_col]);
 	return true;
 }

@@ -545,6 +545,56 @@ load_online(FsView *view, Oid nsp)
 	table_close(rel, AccessShareLock);
 }
 
+/*
+ * Finds the view's columns in its offline or stream table (rel) and sets
+ * their attribute numbers there.  A table that is not a plain table, or
+ * lacks a column, is noted as the view's problem with that table (see
+ * note_problem); false when rel is not a plain table.
+ */
+static bool
+find_side_columns(FsView *view, FsTableKind kind, Relation rel)
+{
+	const char *nsp = kind == FS_TABLE_OFFLINE ? "fstore_offline" : "fstore_stream";
+	TupleDesc	td = RelationGetDescr(rel);
+	int			i;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+	{
+		note_problem(view, kind, ERRCODE_WRONG_OBJECT_TYPE,
+					 psprintf("\"%s.%s\" is not a table", nsp, view->name));
+		return false;
+	}
+	for (i = 0; i < view->ncols; i++)
+	{
+		FsColumn   *c = &view->cols[i];
+		AttrNumber	att = find_attnum(td, c->name);
+
+		if (kind == FS_TABLE_OFFLINE)
+			c->offline_attnum = att;
+		else
+			c->stream_attnum = att;
+		if (att == InvalidAttrNumber)
+			note_problem(view, kind, ERRCODE_UNDEFINED_COLUMN,
+						 psprintf("column \"%s\" of table \"%s.%s\" does not exist",
+								  c->name, nsp, view->name));
+	}
+	return true;
+}
+
+/* Notes a column type of the offline or stream table that does not match. */
+static void
+check_side_types(FsView *view, FsTableKind kind, TupleDesc td)
+{
+	int			code;
+	char	   *msg;
+
+	if ((kind == FS_TABLE_OFFLINE ? view->offline_problem : view->stream_problem) != NULL)
+		return;					/* one problem is enough */
+	msg = table_mismatch(view, kind, td, &code);
+	if (msg)
+		note_problem(view, kind, code, msg);
+}
+
 /* Fills the offline side: columns, created_at and the history index. */
 static void
 load_offline(FsView *view, Oid nsp)
@@ -562,38 +612,19 @@ load_offline(FsView *view, Oid nsp)
 				 errmsg("offline table of feature view \"%s\" does not exist",
 						view->name)));
 	rel = table_open(view->offline_relid, AccessShareLock);
-	if (rel->rd_rel->relkind != RELKIND_RELATION)
+	if (!find_side_columns(view, FS_TABLE_OFFLINE, rel))
 	{
-		note_problem(view, FS_TABLE_OFFLINE, ERRCODE_WRONG_OBJECT_TYPE,
-					 psprintf("\"fstore_offline.%s\" is not a table", view->name));
 		table_close(rel, AccessShareLock);
 		return;
 	}
 	td = RelationGetDescr(rel);
 	view->offline_natts = td->natts;
-	for (i = 0; i < view->ncols; i++)
-	{
-		FsColumn   *c = &view->cols[i];
-
-		c->offline_attnum = find_attnum(td, c->name);
-		if (c->offline_attnum == InvalidAttrNumber)
-			note_problem(view, FS_TABLE_OFFLINE, ERRCODE_UNDEFINED_COLUMN,
-						 psprintf("column \"%s\" of table \"fstore_offline.%s\" does not exist",
-								  c->name, view->name));
-	}
 	view->created_at_attnum = find_attnum(td, "created_at");
 	if (view->created_at_attnum == InvalidAttrNumber)
 		note_problem(view, FS_TABLE_OFFLINE, ERRCODE_UNDEFINED_COLUMN,
 					 psprintf("column \"created_at\" of table \"fstore_offline.%s\" does not exist",
 							  view->name));
-	if (view->offline_problem == NULL)
-	{
-		int			code;
-		char	   *msg = table_mismatch(view, FS_TABLE_OFFLINE, td, &code);
-
-		if (msg)
-			note_problem(view, FS_TABLE_OFFLINE, code, msg);
-	}
+	check_side_types(view, FS_TABLE_OFFLINE, td);
 	if (view->offline_problem)
 	{
 		table_close(rel, AccessShareLock);
@@ -649,37 +680,15 @@ static void
 load_stream(FsView *view, Oid nsp)
 {
 	Relation	rel;
-	TupleDesc	td;
-	int			i;
 
 	view->stream_relid = get_relname_relid(view->name, nsp);
 	if (!OidIsValid(view->stream_relid))
 		return;
 	rel = table_open(view->stream_relid, AccessShareLock);
-	if (rel->rd_rel->relkind != RELKIND_RELATION)
+	if (find_side_columns(view, FS_TABLE_STREAM, rel))
 	{
-		note_problem(view, FS_TABLE_STREAM, ERRCODE_WRONG_OBJECT_TYPE,
-					 psprintf("\"fstore_stream.%s\" is not a table", view->name));
-		table_close(rel, AccessShareLock);
-		return;
-	}
-	td = RelationGetDescr(rel);
-	view->stream_natts = td->natts;
-	for (i = 0; i < view->ncols; i++)
-	{
-		view->cols[i].stream_attnum = find_attnum(td, view->cols[i].name);
-		if (view->cols[i].stream_attnum == InvalidAttrNumber)
-			note_problem(view, FS_TABLE_STREAM, ERRCODE_UNDEFINED_COLUMN,
-						 psprintf("column \"%s\" of table \"fstore_stream.%s\" does not exist",
-								  view->cols[i].name, view->name));
-	}
-	if (view->stream_problem == NULL)
-	{
-		int			code;
-		char	   *msg = table_mismatch(view, FS_TABLE_STREAM, td, &code);
-
-		if (msg)
-			note_problem(view, FS_TABLE_STREAM, code, msg);
+		view->stream_natts = RelationGetDescr(rel)->natts;
+		check_side_types(view, FS_TABLE_STREAM, RelationGetDescr(rel));
 	}
 	table_close(rel, AccessShareLock);
 }
@@ -916,6 +925,16 @@ fs_catalog_view(const char *name)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("feature view \"%s\" does not exist", name)));
 	return view;
+}
+
+char *
+fs_catalog_view_name_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature view name must not be NULL")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 /* The view whose online table is online_relid, or NULL. */

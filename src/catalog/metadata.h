@@ -134,6 +134,9 @@ typedef struct FsService
 } FsService;
 
 extern FsView *fs_catalog_view(const char *name);
+
+/* A SQL function's argument naming a feature view; 22004 when it is NULL. */
+extern char *fs_catalog_view_name_arg(FunctionCallInfo fcinfo, int argno);
 extern FsView *fs_catalog_find_view(const char *name);	/* NULL if none */
 extern FsView *fs_catalog_view_by_relid(Oid online_relid);
 extern void fs_catalog_target(Oid rowtype, FsView **view, FsService **service);

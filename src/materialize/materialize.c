@@ -223,6 +223,7 @@ run_window(FsView *view, SourceInfo *src, TimestampTz since, TimestampTz until,
 Datum
 fs_materialize(PG_FUNCTION_ARGS)
 {
+	char	   *name;
 	FsView	   *view;
 	SourceInfo	src;
 	TimestampTz since;
@@ -240,13 +241,10 @@ fs_materialize(PG_FUNCTION_ARGS)
 	MemoryContext callcxt = CurrentMemoryContext;
 	ResourceOwner callowner = CurrentResourceOwner;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view name must not be NULL")));
+	name = fs_catalog_view_name_arg(fcinfo, 0);
 	if (fs_agg_is_view_arg(fcinfo, 0))
 		return fs_agg_materialize(fcinfo);	/* backfill of an aggregation view */
-	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	view = fs_catalog_view(name);
 
 	/*
 	 * The writer's privileges first: even a run that reads nothing moves the

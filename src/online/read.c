@@ -477,6 +477,30 @@ target_is_service(FunctionCallInfo fcinfo)
 }
 
 /*
+ * The start of fs_get_many and fs_get_many_packed: false, with *answer
+ * set, when another part answers (an aggregation view, a feature service);
+ * else true with c begun (lookup_begin).
+ */
+static bool
+get_many_begin(FunctionCallInfo fcinfo, bool packed, LookupCall *c, Datum *answer)
+{
+	if (fs_agg_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0)))
+	{
+		*answer = fs_agg_get_many(fcinfo, packed);	/* aggregation view */
+		return false;
+	}
+	if (target_is_service(fcinfo))
+	{
+		*answer = packed ? fs_service_get_many_packed(fcinfo) :
+			fs_service_get_many(fcinfo);
+		return false;
+	}
+	memset(c, 0, sizeof(*c));
+	lookup_begin(fcinfo, c);
+	return true;
+}
+
+/*
  * fs_get_many(row_type anyelement, keys "any") RETURNS SETOF anyelement
  */
 Datum
@@ -485,13 +509,10 @@ fs_get_many(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext old = CurrentMemoryContext;
 	LookupCall	c;
+	Datum		answer;
 
-	if (fs_agg_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0)))
-		return fs_agg_get_many(fcinfo, false);	/* aggregation view */
-	if (target_is_service(fcinfo))
-		return fs_service_get_many(fcinfo);
-	memset(&c, 0, sizeof(c));
-	lookup_begin(fcinfo, &c);
+	if (!get_many_begin(fcinfo, false, &c, &answer))
+		return answer;
 	InitMaterializedSRF(fcinfo, 0);
 	if (!c.have_keys)
 		return (Datum) 0;
@@ -520,13 +541,10 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 	FsPacker	pk;
 	bytea	   *result;
 	int			i;
+	Datum		answer;
 
-	if (fs_agg_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0)))
-		return fs_agg_get_many(fcinfo, true);	/* aggregation view */
-	if (target_is_service(fcinfo))
-		return fs_service_get_many_packed(fcinfo);
-	memset(&c, 0, sizeof(c));
-	lookup_begin(fcinfo, &c);
+	if (!get_many_begin(fcinfo, true, &c, &answer))
+		return answer;
 	if (!c.have_keys)
 		PG_RETURN_NULL();
 

@@ -60,16 +60,6 @@ counts_datum(FunctionCallInfo fcinfo, const FsApplyCounts *counts)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls));
 }
 
-static char *
-view_name_arg(FunctionCallInfo fcinfo)
-{
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view name must not be NULL")));
-	return text_to_cstring(PG_GETARG_TEXT_PP(0));
-}
-
 /*
  * fs_write(view text, rows anyarray) -> (written, unchanged, late)
  */
@@ -81,7 +71,7 @@ fs_write(PG_FUNCTION_ARGS)
 
 	if (fs_agg_is_view_arg(fcinfo, 0))
 		return fs_agg_write(fcinfo);	/* events of an aggregation view */
-	view = fs_catalog_view(view_name_arg(fcinfo));
+	view = fs_catalog_view(fs_catalog_view_name_arg(fcinfo, 0));
 	if (!PG_ARGISNULL(1))
 	{
 		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
@@ -148,7 +138,7 @@ fs_write_query(PG_FUNCTION_ARGS)
 
 	if (fs_agg_is_view_arg(fcinfo, 0))
 		return fs_agg_write_query(fcinfo);	/* events of an aggregation view */
-	view = fs_catalog_view(view_name_arg(fcinfo));
+	view = fs_catalog_view(fs_catalog_view_name_arg(fcinfo, 0));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
