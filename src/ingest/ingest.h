@@ -19,10 +19,12 @@
 #ifndef FS_INGEST_H
 #define FS_INGEST_H
 
+#include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
+
 #include "catalog/metadata.h"
 #include "util/rows.h"
 #include "util/util.h"
-#include "datatype/timestamp.h"
 
 extern int	fs_stream_workers;
 extern int	fs_stream_idle_timeout;
@@ -43,9 +45,20 @@ extern void fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out
 extern bool fs_stream_queue_state(const char *name, bool stop_at_first,
 								  int64 *depth, TimestampTz *oldest);
 
-/* Waits (latch, 10 ms checks) until a queue is empty or the timeout passes. */
+/*
+ * Waits until a queue is empty or the timeout passes: sleeps on the
+ * workers' condition variable (rechecking at least every 100 ms), or
+ * checks every 10 ms when fstore is not preloaded.
+ */
 extern bool fs_stream_wait_empty(const char *name, const char *kind,
 								 Interval *timeout);
+
+/*
+ * The condition variable broadcast when a queue may have become empty or a
+ * worker left (NULL when fstore is not preloaded), and the broadcast.
+ */
+extern ConditionVariable *fs_stream_progress_cv(void);
+extern void fs_stream_progress(void);
 
 /* Wakes the worker that serves a view of this database (at commit). */
 extern void fs_stream_wake(int64 view_id);

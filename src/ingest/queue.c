@@ -31,6 +31,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -67,6 +68,7 @@ static int	nwoken = 0;
 static int	woken_cap = 0;
 static bool callback_registered = false;
 static bool warned_no_workers = false;
+static bool drained = false;	/* this transaction ran fs_stream_apply */
 
 /* An error caught in a subtransaction, kept for the dead letters. */
 typedef struct CaughtError
@@ -502,13 +504,27 @@ queue_xact_callback(XactEvent event, void *arg)
 			for (i = 0; i < nwoken; i++)
 				fs_stream_wake(woken[i]);
 			nwoken = 0;
+			if (drained)
+				fs_stream_progress();	/* fs_stream_wait may be waiting */
+			drained = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 			nwoken = 0;
+			drained = false;
 			break;
 		default:
 			break;
+	}
+}
+
+static void
+register_callback(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(queue_xact_callback, NULL);
+		callback_registered = true;
 	}
 }
 
@@ -521,11 +537,7 @@ wake_at_commit(int64 view_id)
 	for (i = 0; i < nwoken; i++)
 		if (woken[i] == view_id)
 			return;
-	if (!callback_registered)
-	{
-		RegisterXactCallback(queue_xact_callback, NULL);
-		callback_registered = true;
-	}
+	register_callback();
 	if (nwoken == woken_cap)
 	{
 		woken_cap = Max(8, woken_cap * 2);
@@ -597,6 +609,7 @@ fs_agg_enqueued(PG_FUNCTION_ARGS)
 Datum
 fs_stream_apply(PG_FUNCTION_ARGS)
 {
+	char	   *name;
 	FsView	   *view;
 	FsStreamBatch total = {0};
 	int64		limit = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
@@ -604,17 +617,17 @@ fs_stream_apply(PG_FUNCTION_ARGS)
 	Datum		values[6];
 	bool		nulls[6] = {false};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view name must not be NULL")));
+	name = fs_catalog_view_name_arg(fcinfo, 0);
 	if (limit < 0 && !PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must not be negative")));
+	/* at commit, tell fs_stream_wait that the queue may be empty */
+	register_callback();
+	drained = true;
 	if (fs_agg_is_view_arg(fcinfo, 0))
 		return fs_agg_stream_apply(fcinfo);	/* aggregation view */
-	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	view = fs_catalog_view(name);
 
 	/* the caller applies the events: it needs what fs_write and a consumer need */
 	fs_check_write_privileges(view);
@@ -655,15 +668,23 @@ fs_stream_apply(PG_FUNCTION_ARGS)
 
 /*
  * Waits until the queue fstore_stream.<name> is empty (true) or the timeout
- * (NULL: none) passes (false), checking every 10 ms with a new snapshot.
+ * (NULL: none) passes (false), checking with a new snapshot each time.
+ * With the workers' shared memory it sleeps on their condition variable,
+ * which a batch's commit broadcasts (a worker's, or a session's
+ * fs_stream_apply), and rechecks at least every WAIT_RECHECK_MS for queues
+ * emptied otherwise (a DELETE); without, it checks every WAIT_POLL_MS.
  * kind names the view in the error ("feature view", "aggregation view").
  */
+#define WAIT_RECHECK_MS 100
+#define WAIT_POLL_MS	10
+
 bool
 fs_stream_wait_empty(const char *name, const char *kind, Interval *timeout)
 {
 	TimestampTz deadline;
 	StringInfoData sql;
 	bool		empty = false;
+	ConditionVariable *cv = fs_stream_progress_cv();
 
 	deadline = timeout ?
 		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
@@ -674,9 +695,17 @@ fs_stream_wait_empty(const char *name, const char *kind, Interval *timeout)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT NOT EXISTS (SELECT 1 FROM fstore_stream.%s)",
 					 quote_identifier(name));
+
+	/*
+	 * On the wait list before the first check, so that no broadcast between
+	 * a check and the sleep is lost (an error takes us off it on abort).
+	 */
+	if (cv)
+		ConditionVariablePrepareToSleep(cv);
 	for (;;)
 	{
 		bool		isnull;
+		long		wait_ms;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
@@ -686,11 +715,22 @@ fs_stream_wait_empty(const char *name, const char *kind, Interval *timeout)
 		SPI_finish();
 		if (empty || GetCurrentTimestamp() >= deadline)
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		wait_ms = cv ? WAIT_RECHECK_MS : WAIT_POLL_MS;
+		if (deadline != DT_NOEND)
+			wait_ms = Min(wait_ms,
+						  TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline) + 1);
+		if (cv)
+			(void) ConditionVariableTimedSleep(cv, wait_ms, PG_WAIT_EXTENSION);
+		else
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
+	if (cv)
+		ConditionVariableCancelSleep();
 	pfree(sql.data);
 	return empty;
 }
@@ -704,17 +744,15 @@ fs_stream_wait_empty(const char *name, const char *kind, Interval *timeout)
 Datum
 fs_stream_wait(PG_FUNCTION_ARGS)
 {
+	char	   *name;
 	FsView	   *view;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view name must not be NULL")));
+	name = fs_catalog_view_name_arg(fcinfo, 0);
 	if (fs_agg_is_view_arg(fcinfo, 0))	/* aggregation view */
 		PG_RETURN_BOOL(fs_stream_wait_empty(fs_agg_stream_wait_name(fcinfo),
 											"aggregation view",
 											PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1)));
-	view = fs_catalog_view(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	view = fs_catalog_view(name);
 	if (view->stream_problem)
 		ereport(ERROR,
 				(errcode(view->stream_problem_code),

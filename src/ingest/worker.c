@@ -47,6 +47,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -78,6 +79,7 @@ char	   *fs_stream_database = NULL;
 #define LAUNCHER_NAP_MS		5000
 #define NO_EXTENSION_RECHECK_SECS 60
 #define PAUSE_WAIT_SECS		10
+#define PROGRESS_RECHECK_MS	100	/* waiters recheck at least this often */
 
 typedef struct FsWorkerSlot
 {
@@ -102,6 +104,12 @@ typedef struct FsIngestShared
 {
 	LWLock	   *lock;
 	Latch	   *launcher_latch;
+
+	/*
+	 * Broadcast when a queue may have become empty (a batch committed) and
+	 * when a worker leaves: fs_stream_wait and pause_database sleep on it.
+	 */
+	ConditionVariable progress;
 	FsDbNote	notes[FS_MAX_DB_NOTES];
 	int			nslots;
 	FsWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -185,7 +193,21 @@ fs_ingest_shmem_startup(void)
 		memset(ingest, 0, fs_ingest_shmem_size());
 		ingest->lock = &(GetNamedLWLockTranche("fstore_ingest"))->lock;
 		ingest->nslots = max_worker_processes;
+		ConditionVariableInit(&ingest->progress);
 	}
+}
+
+ConditionVariable *
+fs_stream_progress_cv(void)
+{
+	return ingest ? &ingest->progress : NULL;
+}
+
+void
+fs_stream_progress(void)
+{
+	if (ingest != NULL)
+		ConditionVariableBroadcast(&ingest->progress);
 }
 
 /* The note of a database, created if asked; caller holds the lock (excl). */
@@ -280,6 +302,7 @@ slot_release(int code, Datum arg)
 	my_slot->latch = NULL;
 	LWLockRelease(ingest->lock);
 	my_slot = NULL;
+	fs_stream_progress();		/* pause_database may wait for this */
 }
 
 /* Takes a slot for (database, index); false if another worker has it. */
@@ -464,6 +487,8 @@ drain_view(const char *name)
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		if (b.events > 0)
+			fs_stream_progress();	/* the queue may be empty now */
 		note_success(name);
 	}
 	PG_CATCH();
@@ -1008,6 +1033,8 @@ pause_database(Oid dbid, TimestampTz until)
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   PAUSE_WAIT_SECS * 1000);
 
+	/* a worker that leaves broadcasts (slot_release) */
+	ConditionVariablePrepareToSleep(&ingest->progress);
 	for (;;)
 	{
 		bool		any = false;
@@ -1028,11 +1055,10 @@ pause_database(Oid dbid, TimestampTz until)
 		LWLockRelease(ingest->lock);
 		if (!any || until <= GetCurrentTimestamp() || GetCurrentTimestamp() > deadline)
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		(void) ConditionVariableTimedSleep(&ingest->progress, PROGRESS_RECHECK_MS,
+										   PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
 }
 
 static void
