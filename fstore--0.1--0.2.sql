@@ -62,24 +62,20 @@ CREATE FUNCTION fstore._catalog_guard() RETURNS trigger
 AS 'MODULE_PATHNAME', 'fs_catalog_guard'
 LANGUAGE C;
 
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.entities
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.feature_views
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.features
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.feature_services
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.service_features
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.view_state
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.materialization_runs
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.dead_letters
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
-CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.training_sets
-    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+-- Every catalog table gets the row guard.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY[
+        'entities', 'feature_views', 'features', 'feature_services',
+        'service_features', 'view_state', 'materialization_runs',
+        'dead_letters', 'training_sets']
+    LOOP
+        EXECUTE pg_catalog.format('CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.%I FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard()', t);
+    END LOOP;
+END
+$$;
 
 -- Failed fs_materialize runs are recorded too (status, error, SQLSTATE;
 -- their counts are NULL), and each run its lookback.
@@ -310,6 +306,54 @@ BEGIN
 END
 $fn$;
 
+-- Checks the columns p_cols a view needs from its batch source when the
+-- source is defined: each must exist in the relation p_source (named
+-- p_name in the errors) and be readable by the role defining the view
+-- (fs_materialize reads the source as the view's owner; p_denied is the
+-- DETAIL of a refusal, with %I for the column), or be returned by the
+-- query p_query.  p_what names the view's own columns in the DETAIL
+-- ('feature', 'event column').
+CREATE FUNCTION fstore._check_source_columns(p_source regclass, p_query text,
+    p_name text, p_cols name[], p_what text, p_denied text)
+RETURNS void LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_detail text := format('A source must hold the entity''s key columns, the timestamp column and every %s.', p_what);
+    v_qcols  name[];
+    r record;
+BEGIN
+    IF p_source IS NOT NULL THEN
+        FOR r IN
+            SELECT x.col FROM unnest(p_cols) AS x(col)
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid = p_source AND a.attname = x.col
+                                  AND a.attnum > 0 AND NOT a.attisdropped)
+        LOOP
+            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, p_name
+                USING ERRCODE = 'undefined_column', DETAIL = v_detail;
+        END LOOP;
+        FOR r IN
+            SELECT x.col FROM unnest(p_cols) AS x(col)
+             WHERE NOT pg_catalog.has_column_privilege(p_source, x.col, 'SELECT')
+        LOOP
+            RAISE EXCEPTION 'permission denied for source %', p_name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format(p_denied, r.col);
+        END LOOP;
+    END IF;
+    IF p_query IS NOT NULL THEN
+        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(p_query) c;
+        FOR r IN
+            SELECT x.col FROM unnest(p_cols) AS x(col)
+             WHERE x.col <> ALL (v_qcols)
+        LOOP
+            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
+                USING ERRCODE = 'undefined_column', DETAIL = v_detail;
+        END LOOP;
+    END IF;
+END
+$fn$;
+
 CREATE FUNCTION @extschema@.fs_create_feature_view(
     name text,
     entity text,
@@ -324,7 +368,6 @@ SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     v_name    text := fstore._check_name($1, 'feature view');
     v_query   text;
-    v_qcols   name[];
     v_entity  text := $2;
     v_source  text;
     v_keys    name[];
@@ -388,7 +431,6 @@ BEGIN
     END IF;
     IF source_query IS NOT NULL THEN
         v_query := fstore._check_select(source_query);
-        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(v_query) c;
     END IF;
 
     IF features IS NULL THEN
@@ -449,26 +491,9 @@ BEGIN
         SELECT format('%I.%I', n.nspname, c.relname) INTO v_source
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE c.oid = source;
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
-             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                                WHERE a.attrelid = source AND a.attname = x.col
-                                  AND a.attnum > 0 AND NOT a.attisdropped)
-        LOOP
-            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, v_source
-                USING ERRCODE = 'undefined_column',
-                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
-        END LOOP;
-        -- fs_materialize reads the source as the view's owner: the creator,
-        -- who must be allowed to read it
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
-             WHERE NOT pg_catalog.has_column_privilege(source, x.col, 'SELECT')
-        LOOP
-            RAISE EXCEPTION 'permission denied for source %', v_source
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('Creating a feature view with a source needs SELECT on the source''s columns; %I is not readable by this role.', r.col);
-        END LOOP;
+        PERFORM fstore._check_source_columns(source, NULL, v_source,
+            v_keys || v_fnames || timestamp_column, 'feature',
+            'Creating a feature view with a source needs SELECT on the source''s columns; %I is not readable by this role.');
         -- fs_materialize reads the source by time: say so if it cannot seek
         IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = source) IN ('r', 'p', 'm')
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
@@ -480,16 +505,8 @@ BEGIN
                       HINT = format('CREATE INDEX ON %s (%I);', v_source, timestamp_column);
         END IF;
     END IF;
-    IF v_query IS NOT NULL THEN
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_fnames || timestamp_column) AS x(col)
-             WHERE x.col <> ALL (v_qcols)
-        LOOP
-            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
-                USING ERRCODE = 'undefined_column',
-                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
-        END LOOP;
-    END IF;
+    PERFORM fstore._check_source_columns(NULL, v_query, NULL,
+        v_keys || v_fnames || timestamp_column, 'feature', NULL);
 
     -- or_replace on an existing view: an identical definition changes
     -- nothing; a compatible one is applied by fs_alter_feature_view
@@ -633,7 +650,6 @@ DECLARE
     v_src     text;
     v_srcrel  regclass;
     v_query   text;
-    v_qcols   name[];
     v_ts      name;
     v_new     text;
     v_users   text;
@@ -774,35 +790,13 @@ BEGIN
             RAISE EXCEPTION 'source % of feature view "%" does not exist', v_src, v_name
                 USING ERRCODE = 'undefined_table';
         END IF;
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_keep_n || v_add_n || v_ts) AS x(col)
-             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                                WHERE a.attrelid = v_srcrel AND a.attname = x.col
-                                  AND a.attnum > 0 AND NOT a.attisdropped)
-        LOOP
-            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, v_src
-                USING ERRCODE = 'undefined_column',
-                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
-        END LOOP;
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_keep_n || v_add_n || v_ts) AS x(col)
-             WHERE NOT pg_catalog.has_column_privilege(v_srcrel, x.col, 'SELECT')
-        LOOP
-            RAISE EXCEPTION 'permission denied for source %', v_src
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('A feature view''s source must be readable by the role changing it; %I is not.', r.col);
-        END LOOP;
+        PERFORM fstore._check_source_columns(v_srcrel, NULL, v_src,
+            v_keys || v_keep_n || v_add_n || v_ts, 'feature',
+            'A feature view''s source must be readable by the role changing it; %I is not.');
     END IF;
     IF v_query IS NOT NULL AND ($8 IS NOT NULL OR $9 IS NOT NULL OR cardinality(v_add_n) > 0) THEN
-        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(v_query) c;
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_keep_n || v_add_n || v_ts) AS x(col)
-             WHERE x.col <> ALL (v_qcols)
-        LOOP
-            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
-                USING ERRCODE = 'undefined_column',
-                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every feature.';
-        END LOOP;
+        PERFORM fstore._check_source_columns(NULL, v_query, NULL,
+            v_keys || v_keep_n || v_add_n || v_ts, 'feature', NULL);
     END IF;
 
     -- the new name
@@ -2181,7 +2175,6 @@ DECLARE
     v_kjoin    text;
     v_source   text;
     v_query    text;
-    v_qcols    name[];
     v_aggs_sql text;
     v_upsert   text;
     v_read     text;
@@ -2450,35 +2443,13 @@ BEGIN
         SELECT format('%I.%I', n.nspname, c.relname) INTO v_source
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE c.oid = source;
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_ecols || timestamp_column) AS x(col)
-             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                                WHERE a.attrelid = source AND a.attname = x.col
-                                  AND a.attnum > 0 AND NOT a.attisdropped)
-        LOOP
-            RAISE EXCEPTION 'column "%" does not exist in source %', r.col, v_source
-                USING ERRCODE = 'undefined_column',
-                      DETAIL = 'A source must hold the entity''s key columns, the timestamp column and every event column.';
-        END LOOP;
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_ecols || timestamp_column) AS x(col)
-             WHERE NOT pg_catalog.has_column_privilege(source, x.col, 'SELECT')
-        LOOP
-            RAISE EXCEPTION 'permission denied for source %', v_source
-                USING ERRCODE = 'insufficient_privilege';
-        END LOOP;
     END IF;
     IF source_query IS NOT NULL THEN
         v_query := fstore._check_select(source_query);
-        SELECT array_agg(c.colname) INTO v_qcols FROM fstore._query_columns(v_query) c;
-        FOR r IN
-            SELECT x.col FROM unnest(v_keys || v_ecols || timestamp_column) AS x(col)
-             WHERE x.col <> ALL (v_qcols)
-        LOOP
-            RAISE EXCEPTION 'column "%" is not returned by the source query', r.col
-                USING ERRCODE = 'undefined_column';
-        END LOOP;
     END IF;
+    PERFORM fstore._check_source_columns(source, v_query, v_source,
+        v_keys || v_ecols || timestamp_column, 'event column',
+        'Creating an aggregation view with a source needs SELECT on the source''s columns; %I is not readable by this role.');
 
     v_keydefs := fstore._key_defs(v_entity, true);
     v_keylist := fstore._key_list(v_entity);
