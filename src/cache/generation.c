@@ -316,6 +316,33 @@ view_row(int64 view_id, bool *exists, bool *ours)
 }
 
 /*
+ * Clears the shared state of view_id (its counters and its generation)
+ * once its row in fstore.feature_views, as this transaction sees it, is
+ * right for the caller: gone for _forget_view, inserted by this
+ * transaction for _init_view (created).
+ */
+static void
+reset_view(int64 view_id, bool created)
+{
+	bool		exists;
+	bool		ours;
+
+	view_row(view_id, &exists, &ours);
+	if (!created && exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("feature view %lld still exists", (long long) view_id),
+				 errhint("fstore._forget_view is called by fs_drop_feature_view.")));
+	if (created && (!exists || !ours))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view %lld was not created by this transaction", (long long) view_id),
+				 errhint("fstore._init_view is called by fs_create_feature_view.")));
+	fs_stats_forget(view_id);
+	fs_viewgen_forget(view_id);
+}
+
+/*
  * fstore._forget_view(view_id): releases what shared memory holds for a
  * dropped view (called by fs_drop_feature_view, once the view's row is
  * gone).  Entries are keyed by view_id, which is never reused, so this
@@ -325,18 +352,7 @@ view_row(int64 view_id, bool *exists, bool *ours)
 Datum
 fs_forget_view(PG_FUNCTION_ARGS)
 {
-	int64		view_id = PG_GETARG_INT64(0);
-	bool		exists;
-	bool		ours;
-
-	view_row(view_id, &exists, &ours);
-	if (exists)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("feature view %lld still exists", (long long) view_id),
-				 errhint("fstore._forget_view is called by fs_drop_feature_view.")));
-	fs_stats_forget(view_id);
-	fs_viewgen_forget(view_id);
+	reset_view(PG_GETARG_INT64(0), false);
 	PG_RETURN_VOID();
 }
 
@@ -349,18 +365,7 @@ fs_forget_view(PG_FUNCTION_ARGS)
 Datum
 fs_init_view(PG_FUNCTION_ARGS)
 {
-	int64		view_id = PG_GETARG_INT64(0);
-	bool		exists;
-	bool		ours;
-
-	view_row(view_id, &exists, &ours);
-	if (!exists || !ours)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feature view %lld was not created by this transaction", (long long) view_id),
-				 errhint("fstore._init_view is called by fs_create_feature_view.")));
-	fs_stats_forget(view_id);
-	fs_viewgen_forget(view_id);
+	reset_view(PG_GETARG_INT64(0), true);
 	PG_RETURN_VOID();
 }
 
