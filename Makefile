@@ -42,7 +42,8 @@ OBJS = \
 	src/stats/stats.o \
 	src/training/training.o \
 	src/util/packed.o \
-	src/util/util.o
+	src/util/util.o \
+	src/util/viewtable.o
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/include

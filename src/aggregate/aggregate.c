@@ -339,7 +339,7 @@ future_limit(AggView *av)
  * partial tiles in memory; each partial tile is then merged into its stored
  * tile through the table's primary key (an index probe, a row lock and an
  * update) or inserted, as the feature views' apply engine writes its rows
- * (online/write.c).  The same result as the SQL path, without its CTE
+ * (apply/apply.c).  The same result as the SQL path, without its CTE
  * materializations, sort node and per-row INSERT ... ON CONFLICT overhead,
  * in the transaction that deletes the events from the queue.
  *

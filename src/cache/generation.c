@@ -5,13 +5,10 @@
  *		forget and invalidate it when a view is created, dropped or
  *		changed.
  *
- * One shared hash, keyed by (database, view_id), holds an entry per view
- * that has been used since startup.  The hash is protected by one LWLock:
- * shared to find an entry and update its atomics, exclusive to create or
- * remove entries.  It is fixed-size (fstore.max_feature_views entries for
- * all databases together).  When it is full, the entry used least recently
- * and not in the middle of an invalidation is given to the new view
- * (entries of dropped databases and views go that way); only if every
+ * The state lives in a per-view table in shared memory (util/viewtable.c:
+ * keyed by database and view_id, one LWLock, atomics updated under its
+ * shared lock).  When it is full, the entry used least recently and not in
+ * the middle of an invalidation is given to the new view; only if every
  * entry is being invalidated is the new view not cached (a WARNING says so
  * once per backend).  Losing an entry is safe: a view whose entry comes
  * back gets a new generation, so none of its old cache entries is served.
@@ -46,75 +43,25 @@
 #include "catalog/metadata.h"
 #include "stats/stats.h"
 #include "util/util.h"
+#include "util/viewtable.h"
 
 PG_FUNCTION_INFO_V1(fs_forget_view);
 PG_FUNCTION_INFO_V1(fs_init_view);
 PG_FUNCTION_INFO_V1(fs_view_changed);
 
-/* hashed as bytes, so laid out without padding */
-typedef struct ViewGenKey
-{
-	int64		view_id;
-	Oid			dbid;
-	uint32		zero;			/* always 0 */
-} ViewGenKey;
-
 typedef struct ViewGenEntry
 {
-	ViewGenKey	key;			/* hash key */
+	FsViewEntry hdr;			/* key and last use (util/viewtable.h) */
 	pg_atomic_uint64 generation;
 	pg_atomic_uint32 busy;
-	pg_atomic_uint64 last_used;	/* TimestampTz, for reuse when full */
 } ViewGenEntry;
 
 typedef struct ViewGenShared
 {
-	LWLock	   *lock;
 	pg_atomic_uint64 next_generation;
 } ViewGenShared;
 
 static ViewGenShared *gen_shared = NULL;
-static HTAB *gen_hash = NULL;
-static bool warned_full = false;
-
-Size
-fs_viewgen_shmem_size(void)
-{
-	return add_size(MAXALIGN(sizeof(ViewGenShared)),
-					hash_estimate_size(fs_max_feature_views, sizeof(ViewGenEntry)));
-}
-
-void
-fs_viewgen_shmem_startup(void)
-{
-	HASHCTL		info;
-	bool		found;
-
-	gen_shared = ShmemInitStruct("fstore view generations", sizeof(ViewGenShared), &found);
-	if (!found)
-	{
-		gen_shared->lock = &(GetNamedLWLockTranche("fstore_viewgen"))->lock;
-		pg_atomic_init_u64(&gen_shared->next_generation, 1);
-	}
-
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(ViewGenKey);
-	info.entrysize = sizeof(ViewGenEntry);
-	gen_hash = ShmemInitHash("fstore view generations hash",
-							 fs_max_feature_views, fs_max_feature_views,
-							 &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
-}
-
-static inline ViewGenKey
-gen_key(Oid dbid, int64 view_id)
-{
-	ViewGenKey	key;
-
-	key.view_id = view_id;
-	key.dbid = dbid;
-	key.zero = 0;
-	return key;
-}
 
 static inline uint64
 new_generation(void)
@@ -122,85 +69,47 @@ new_generation(void)
 	return pg_atomic_fetch_add_u64(&gen_shared->next_generation, 1);
 }
 
-/*
- * Removes the least recently used entry that no writer is invalidating;
- * the caller holds the lock exclusively.  False if there is none.
- */
-static bool
-evict_least_used(void)
+static void
+init_generation(FsViewEntry *e)
 {
-	HASH_SEQ_STATUS seq;
-	ViewGenEntry *e;
-	ViewGenKey	victim;
-	uint64		oldest = PG_UINT64_MAX;
-
-	hash_seq_init(&seq, gen_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		uint64		used = pg_atomic_read_u64(&e->last_used);
-
-		if (pg_atomic_read_u32(&e->busy) == 0 && used < oldest)
-		{
-			oldest = used;
-			victim = e->key;
-		}
-	}
-	if (oldest == PG_UINT64_MAX)
-		return false;
-	hash_search(gen_hash, &victim, HASH_REMOVE, NULL);
-	return true;
+	pg_atomic_init_u64(&((ViewGenEntry *) e)->generation, new_generation());
+	pg_atomic_init_u32(&((ViewGenEntry *) e)->busy, 0);
 }
 
 /*
- * Finds (or creates) the entry of a view and returns it with the lock held
- * in shared mode; NULL, with no lock held, when the table is full.
+ * An entry a writer is invalidating stays: removing it would let a reader
+ * recreate it, not busy, while the writer's change is not yet committed.
  */
-static ViewGenEntry *
-entry_locked(Oid dbid, int64 view_id)
+static bool
+not_busy(FsViewEntry *e)
 {
-	ViewGenKey	key = gen_key(dbid, view_id);
-	ViewGenEntry *e;
+	return pg_atomic_read_u32(&((ViewGenEntry *) e)->busy) == 0;
+}
+
+static FsViewTable gens = {
+	.name = "fstore view generations hash",
+	.tranche = "fstore_viewgen",
+	.entrysize = sizeof(ViewGenEntry),
+	.init_entry = init_generation,
+	.may_evict = not_busy,
+	.full_detail = "It holds fstore.max_feature_views = %d views across all databases; the views beyond that are not cached.",
+};
+
+Size
+fs_viewgen_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(ViewGenShared)), fs_viewtable_shmem_size(&gens));
+}
+
+void
+fs_viewgen_shmem_startup(void)
+{
 	bool		found;
 
-	LWLockAcquire(gen_shared->lock, LW_SHARED);
-	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
-	if (e != NULL)
-	{
-		pg_atomic_write_u64(&e->last_used, (uint64) GetCurrentTimestamp());
-		return e;
-	}
-	LWLockRelease(gen_shared->lock);
-
-	LWLockAcquire(gen_shared->lock, LW_EXCLUSIVE);
-	e = hash_search(gen_hash, &key, HASH_ENTER_NULL, &found);
-	if (e == NULL && evict_least_used())
-		e = hash_search(gen_hash, &key, HASH_ENTER_NULL, &found);
-	if (e == NULL)
-	{
-		LWLockRelease(gen_shared->lock);
-		if (!warned_full)
-			ereport(WARNING,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("fstore view table is full"),
-					 errdetail("It holds fstore.max_feature_views = %d views across all databases; the views beyond that are not cached.",
-							   fs_max_feature_views),
-					 errhint("Raise fstore.max_feature_views (needs a restart).")));
-		warned_full = true;
-		return NULL;
-	}
+	gen_shared = ShmemInitStruct("fstore view generations", sizeof(ViewGenShared), &found);
 	if (!found)
-	{
-		pg_atomic_init_u64(&e->generation, new_generation());
-		pg_atomic_init_u32(&e->busy, 0);
-		pg_atomic_init_u64(&e->last_used, (uint64) GetCurrentTimestamp());
-	}
-	/* keep the promise of a shared lock: it is enough for atomics */
-	LWLockRelease(gen_shared->lock);
-	LWLockAcquire(gen_shared->lock, LW_SHARED);
-	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
-	if (e == NULL)
-		LWLockRelease(gen_shared->lock);	/* removed meanwhile */
-	return e;
+		pg_atomic_init_u64(&gen_shared->next_generation, 1);
+	fs_viewtable_shmem_startup(&gens);
 }
 
 bool
@@ -210,12 +119,12 @@ fs_viewgen_get(int64 view_id, uint64 *generation, bool *busy)
 
 	if (!fs_preloaded())
 		return false;
-	e = entry_locked(MyDatabaseId, view_id);
+	e = (ViewGenEntry *) fs_viewtable_enter(&gens, MyDatabaseId, view_id);
 	if (e == NULL)
 		return false;
 	*busy = pg_atomic_read_u32(&e->busy) != 0;
 	*generation = pg_atomic_read_u64(&e->generation);
-	LWLockRelease(gen_shared->lock);
+	LWLockRelease(gens.lock);
 	return true;
 }
 
@@ -232,12 +141,12 @@ fs_viewgen_begin_invalidate_db(Oid dbid, int64 view_id)
 
 	if (!fs_preloaded())
 		return false;
-	e = entry_locked(dbid, view_id);
+	e = (ViewGenEntry *) fs_viewtable_enter(&gens, dbid, view_id);
 	if (e == NULL)
 		return false;
 	pg_atomic_fetch_add_u32(&e->busy, 1);
 	pg_atomic_write_u64(&e->generation, new_generation());
-	LWLockRelease(gen_shared->lock);
+	LWLockRelease(gens.lock);
 	return true;
 }
 
@@ -250,11 +159,11 @@ fs_viewgen_end_invalidate(int64 view_id)
 void
 fs_viewgen_end_invalidate_db(Oid dbid, int64 view_id)
 {
-	ViewGenKey	key = gen_key(dbid, view_id);
+	FsViewKey	key = fs_viewtable_key(dbid, view_id);
 	ViewGenEntry *e;
 
-	LWLockAcquire(gen_shared->lock, LW_SHARED);
-	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
+	LWLockAcquire(gens.lock, LW_SHARED);
+	e = hash_search(gens.hash, &key, HASH_FIND, NULL);
 	if (e != NULL)
 	{
 		uint32		busy = pg_atomic_read_u32(&e->busy);
@@ -264,28 +173,15 @@ fs_viewgen_end_invalidate_db(Oid dbid, int64 view_id)
 		while (busy > 0 && !pg_atomic_compare_exchange_u32(&e->busy, &busy, busy - 1))
 			;
 	}
-	LWLockRelease(gen_shared->lock);
+	LWLockRelease(gens.lock);
 }
 
 void
 fs_viewgen_forget(int64 view_id)
 {
-	ViewGenKey	key = gen_key(MyDatabaseId, view_id);
-	ViewGenEntry *e;
-
 	if (!fs_preloaded())
 		return;
-	LWLockAcquire(gen_shared->lock, LW_EXCLUSIVE);
-	e = hash_search(gen_hash, &key, HASH_FIND, NULL);
-
-	/*
-	 * An entry a writer is invalidating stays: removing it would let a
-	 * reader recreate it, not busy, while the writer's change is not yet
-	 * committed.  It is reclaimed like any unused entry later.
-	 */
-	if (e != NULL && pg_atomic_read_u32(&e->busy) == 0)
-		hash_search(gen_hash, &key, HASH_REMOVE, NULL);
-	LWLockRelease(gen_shared->lock);
+	fs_viewtable_remove(&gens, MyDatabaseId, view_id);
 }
 
 /*
