@@ -1002,6 +1002,7 @@ DECLARE
     v_views   text[] := '{}';
     v_feats   name[] := '{}';
     v_otypes  text[] := '{}';
+    v_isagg   bool[] := '{}';   -- features of aggregation views
     v_dnames  name[];
     v_dtypes  text[];
     v_dexprs  text[];
@@ -1033,14 +1034,18 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   DETAIL = 'Feature views and feature services share the fstore_online namespace.';
     END IF;
+    IF EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = v_name) THEN
+        RAISE EXCEPTION 'an aggregation view named "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Aggregation views and feature services share the fstore_online namespace.';
+    END IF;
     IF features IS NULL OR cardinality(features) = 0 THEN
         RAISE EXCEPTION 'feature service "%" needs at least one feature', v_name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    FOR r IN SELECT f.*, ft.type FROM fstore._resolve_features(features) f
-               JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
-              ORDER BY f.pos LOOP
+    -- features of feature views and of aggregation views (fstore._agg_resolve_all)
+    FOR r IN SELECT f.* FROM fstore._agg_resolve_all(features) f ORDER BY f.pos LOOP
         IF v_entity IS NULL THEN
             v_entity := r.entity;
         ELSIF v_entity <> r.entity THEN
@@ -1070,6 +1075,7 @@ BEGIN
         v_feats := v_feats || r.feature;
         v_out := v_out || r.output_name;
         v_otypes := v_otypes || r.type;
+        v_isagg := v_isagg || r.is_agg;
     END LOOP;
 
     FOR i IN 1 .. cardinality(v_out) LOOP
@@ -1106,8 +1112,12 @@ BEGIN
         IF v_old.derived IS NOT DISTINCT FROM v_dnames
            AND v_old.derived_types IS NOT DISTINCT FROM v_dtypes
            AND v_old.derived_exprs IS NOT DISTINCT FROM v_dexprs
-           AND (SELECT array_agg(ARRAY[sf.view_name, sf.feature, sf.output_name] ORDER BY sf.position)
-                  FROM fstore.service_features sf WHERE sf.service = v_name)
+           AND (SELECT array_agg(ARRAY[x.v, x.f, x.o] ORDER BY x.p)
+                  FROM (SELECT sf.position AS p, sf.view_name AS v, sf.feature::text AS f, sf.output_name::text AS o
+                          FROM fstore.service_features sf WHERE sf.service = v_name
+                        UNION ALL
+                        SELECT sa.position, sa.view_name, sa.feature::text, sa.output_name::text
+                          FROM fstore.service_aggregations sa WHERE sa.service = v_name) x)
                IS NOT DISTINCT FROM
                (SELECT array_agg(ARRAY[s.v, s.f::text, s.o::text] ORDER BY s.i)
                   FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i)) THEN
@@ -1138,6 +1148,7 @@ BEGIN
                       HINT = 'Replacing keeps the service''s columns, their names, types and order. To change them, drop the feature service and create it again; clients then re-prepare the statements that use it.';
         END IF;
         DELETE FROM fstore.service_features sf WHERE sf.service = v_name;
+        DELETE FROM fstore.service_aggregations sa WHERE sa.service = v_name;
         UPDATE fstore.feature_services s
            SET entity = CASE WHEN v_multi THEN NULL ELSE v_entity END,
                derived = v_dnames, derived_types = v_dtypes, derived_exprs = v_dexprs
@@ -1191,7 +1202,12 @@ BEGIN
     END IF;
     INSERT INTO fstore.service_features (service, position, view_name, feature, output_name)
     SELECT v_name, s.i, s.v, s.f, s.o
-      FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i);
+      FROM unnest(v_views, v_feats, v_out, v_isagg) WITH ORDINALITY AS s(v, f, o, g, i)
+     WHERE NOT s.g;
+    INSERT INTO fstore.service_aggregations (service, position, view_name, feature, output_name)
+    SELECT v_name, s.i, s.v, s.f, s.o
+      FROM unnest(v_views, v_feats, v_out, v_isagg) WITH ORDINALITY AS s(v, f, o, g, i)
+     WHERE s.g;
 END
 $fn$;
 
@@ -2079,6 +2095,27 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregation_vie
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregations
     FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
 
+-- The features feature services take from aggregation views (those from
+-- feature views are in fstore.service_features; position numbers the
+-- service's features across both tables).
+CREATE TABLE fstore.service_aggregations (
+    service     text NOT NULL REFERENCES fstore.feature_services (name)
+                ON DELETE CASCADE,
+    position    int NOT NULL,
+    view_name   text NOT NULL REFERENCES fstore.aggregation_views (name),
+    feature     name NOT NULL,
+    output_name name NOT NULL,
+    PRIMARY KEY (service, position),
+    UNIQUE (service, output_name)
+);
+SELECT pg_catalog.pg_extension_config_dump('fstore.service_aggregations', '');
+GRANT SELECT ON fstore.service_aggregations TO PUBLIC;
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.service_aggregations
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON fstore.service_aggregations FOR EACH STATEMENT
+    EXECUTE FUNCTION fstore._catalog_changed();
+
 -- Raises the error of an event that fs_write or fs_materialize refuses
 -- (1: NULL key or event_ts, 2: infinite event_ts, 3: too far in the future).
 CREATE FUNCTION fstore._agg_refuse(p_view text, p_code int, p_ts timestamptz)
@@ -2552,11 +2589,20 @@ RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     v_name text := $1;
+    v_users text;
 BEGIN
     PERFORM fstore._lock_catalog();
     IF NOT EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = v_name) THEN
         RAISE EXCEPTION 'aggregation view "%" does not exist', v_name
             USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT string_agg(DISTINCT sa.service, ', ') INTO v_users
+      FROM fstore.service_aggregations sa WHERE sa.view_name = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop aggregation view "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Feature services using it: %s.', v_users),
+                  HINT = 'Drop the feature services first.';
     END IF;
     EXECUTE format('DROP VIEW IF EXISTS fstore_online.%I', v_name);
     EXECUTE format('DROP TABLE IF EXISTS fstore_offline.%I', v_name);
@@ -2591,7 +2637,109 @@ $fn$;
 CREATE FUNCTION fstore._agg_has_features(p_refs text[]) RETURNS bool
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT EXISTS (SELECT 1 FROM unnest(p_refs) r WHERE fstore._agg_ref_view(r) IS NOT NULL);
+    SELECT EXISTS (SELECT 1 FROM unnest(p_refs) r
+                    WHERE fstore._agg_ref_view(r) IS NOT NULL
+                       OR EXISTS (SELECT 1 FROM fstore.service_aggregations sa
+                                   WHERE sa.service = regexp_replace(btrim(r), '\.\s*\*$', '')));
+$fn$;
+
+-- The features a reference brings from aggregation views, for services and
+-- training sets: 'view.feature [AS alias]' or 'view.*' of an aggregation
+-- view, or a feature service that has features of aggregation views (then
+-- all its features, in order, those of feature views included).  No rows
+-- for any other reference (fstore._resolve_features resolves those).
+CREATE FUNCTION fstore._agg_resolve(p_ref text,
+    OUT view_name text, OUT entity text, OUT feature name, OUT output_name name,
+    OUT type text, OUT is_agg bool)
+RETURNS SETOF record LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_view text := fstore._agg_ref_view(p_ref);
+    v_svc  text;
+    v_m    text[];
+    r record;
+BEGIN
+    IF v_view IS NOT NULL THEN
+        v_m := regexp_match(p_ref, '^\s*"?[a-z_][a-z0-9_]*"?\s*\.\s*("?)([^"\s]+)\1(?:\s+[aA][sS]\s+"?([a-z_][a-z0-9_]*)"?)?\s*$');
+        IF v_m IS NULL OR (v_m[2] = '*' AND v_m[3] IS NOT NULL) THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', p_ref
+                USING ERRCODE = 'invalid_name',
+                      HINT = 'Write view.feature, view.feature AS alias, view.*, or the name of a feature service.';
+        END IF;
+        FOR r IN SELECT g.name, g.type, a.entity FROM fstore.aggregations g
+                   JOIN fstore.aggregation_views a ON a.name = g.view_name
+                  WHERE g.view_name = v_view AND (v_m[2] = '*' OR g.name = v_m[2])
+                  ORDER BY g.position LOOP
+            view_name := v_view; entity := r.entity; feature := r.name;
+            output_name := coalesce(v_m[3], r.name); type := r.type; is_agg := true;
+            RETURN NEXT;
+        END LOOP;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'aggregation view "%" has no aggregation "%"', v_view, v_m[2]
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        RETURN;
+    END IF;
+    v_svc := regexp_replace(btrim(p_ref), '\.\s*\*$', '');
+    IF NOT EXISTS (SELECT 1 FROM fstore.service_aggregations sa WHERE sa.service = v_svc) THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT * FROM (
+               SELECT sf.position AS p, sf.view_name AS v, fv.entity AS e, sf.feature AS f,
+                      sf.output_name AS o, ft.type AS t, false AS g
+                 FROM fstore.service_features sf
+                 JOIN fstore.feature_views fv ON fv.name = sf.view_name
+                 JOIN fstore.features ft ON ft.view_name = sf.view_name AND ft.name = sf.feature
+                WHERE sf.service = v_svc
+               UNION ALL
+               SELECT sa.position, sa.view_name, a.entity, sa.feature, sa.output_name, g.type, true
+                 FROM fstore.service_aggregations sa
+                 JOIN fstore.aggregation_views a ON a.name = sa.view_name
+                 JOIN fstore.aggregations g ON g.view_name = sa.view_name AND g.name = sa.feature
+                WHERE sa.service = v_svc) x
+             ORDER BY x.p LOOP
+        view_name := r.v; entity := r.e; feature := r.f; output_name := r.o;
+        type := r.t; is_agg := r.g;
+        RETURN NEXT;
+    END LOOP;
+END
+$fn$;
+
+-- Every reference's features, those of aggregation views marked.
+CREATE FUNCTION fstore._agg_resolve_all(p_refs text[],
+    OUT pos int, OUT view_name text, OUT entity text, OUT feature name,
+    OUT output_name name, OUT type text, OUT is_agg bool)
+RETURNS SETOF record LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_ref text;
+    n int := 0;
+    r record;
+BEGIN
+    FOREACH v_ref IN ARRAY p_refs LOOP
+        IF v_ref IS NULL THEN
+            RAISE EXCEPTION 'feature reference must not be NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF EXISTS (SELECT 1 FROM fstore._agg_resolve(v_ref)) THEN
+            FOR r IN SELECT * FROM fstore._agg_resolve(v_ref) LOOP
+                n := n + 1;
+                pos := n; view_name := r.view_name; entity := r.entity; feature := r.feature;
+                output_name := r.output_name; type := r.type; is_agg := r.is_agg;
+                RETURN NEXT;
+            END LOOP;
+        ELSE
+            FOR r IN SELECT f.*, ft.type FROM fstore._resolve_features(ARRAY[v_ref]) f
+                       JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
+                      ORDER BY f.pos LOOP
+                n := n + 1;
+                pos := n; view_name := r.view_name; entity := r.entity; feature := r.feature;
+                output_name := r.output_name; type := r.type; is_agg := false;
+                RETURN NEXT;
+            END LOOP;
+        END IF;
+    END LOOP;
+END
 $fn$;
 
 -- fs_training_set_query for features of aggregation views (and others):
@@ -2624,6 +2772,7 @@ DECLARE
     v_pos     int;
     v_i       int;
     v_items   text[] := '{}';   -- output select items in order
+    v_given   text[] := features;
     r record;
 BEGIN
     IF entity_query IS NULL THEN
@@ -2649,6 +2798,24 @@ BEGIN
         RAISE EXCEPTION 'column "event_ts" of the entity query has type %', v_types[array_position(v_cols, 'event_ts')]
             USING ERRCODE = 'datatype_mismatch';
     END IF;
+
+    -- a feature service with features of aggregation views: its features,
+    -- one reference each (its derived features are added at the end)
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'a training set needs at least one feature'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    features := '{}';
+    FOREACH v_ref IN ARRAY v_given LOOP
+        IF v_ref IS NOT NULL AND fstore._agg_ref_view(v_ref) IS NULL
+           AND EXISTS (SELECT 1 FROM fstore._agg_resolve(v_ref)) THEN
+            features := features || ARRAY(SELECT format('%I.%I AS %I', x.view_name, x.feature, x.output_name)
+                                            FROM fstore._agg_resolve(v_ref) WITH ORDINALITY AS x
+                                           ORDER BY x.ordinality);
+        ELSE
+            features := features || v_ref;
+        END IF;
+    END LOOP;
 
     -- the ordinary features go to fs_training_set_query: its output is the base
     FOREACH v_ref IN ARRAY features LOOP
@@ -2728,19 +2895,22 @@ BEGIN
 
     v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
                    FROM unnest(v_cols) WITH ORDINALITY AS x(c, n));
-    RETURN format(E'SELECT %s, %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_arow, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_arow',
-                  v_select, array_to_string(v_items, ', '), v_base, v_from);
+    RETURN fstore._with_derived(v_given,
+        format(E'SELECT %s, %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_arow, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_arow',
+               v_select, array_to_string(v_items, ', '), v_base, v_from));
 END
 $fn$;
 
 REVOKE ALL ON FUNCTION fstore._agg_refuse(text, int, timestamptz), fstore._agg_secs(bigint),
     fstore._agg_seconds(interval), fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
     fstore._agg_training_set_query(text, text[], timestamptz, text),
+    fstore._agg_resolve(text), fstore._agg_resolve_all(text[]),
     fstore._agg_enqueued() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
     fstore._agg_refuse(text, int, timestamptz),
     fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
     fstore._agg_training_set_query(text, text[], timestamptz, text),
+    fstore._agg_resolve(text), fstore._agg_resolve_all(text[]),
     fstore._agg_secs(bigint), fstore._agg_seconds(interval)
     TO PUBLIC;
 -- ===========================================================================
@@ -3303,6 +3473,7 @@ BEGIN
                 ('materialization_runs', 'Every fs_materialize run, failed ones included, with counts, status and error.'),
                 ('aggregation_views', 'Catalog: aggregation views, their events and granularity.'),
                 ('aggregations', 'Catalog: the aggregates of each aggregation view.'),
+                ('service_aggregations', 'Catalog: the features each service takes from aggregation views, with their output names.'),
                 ('stats', 'Per view counters: lookups, cache hits and misses, rows written, unchanged and late, stream and dead letters; zero after a restart.'),
                 ('freshness', 'Per view freshness: last event and write, lag, target, staleness, queue state and the last materialization failure.'),
                 ('cache_stats', 'The shared-memory cache: size, entries, hits, misses, evictions.'),

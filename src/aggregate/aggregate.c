@@ -1955,3 +1955,122 @@ fs_agg_get_many_at(PG_FUNCTION_ARGS)
 				 errmsg("the time of the read must be finite")));
 	return agg_get_many(fcinfo, false, PG_GETARG_TIMESTAMPTZ(2));
 }
+
+/* ---- feature services (service.c) ---- */
+
+/*
+ * Locks fstore_online.<name> of an aggregation view in a feature service and
+ * checks the caller may SELECT it (before anything is read).
+ */
+void
+fs_agg_service_check(const char *name)
+{
+	Oid			relid = rel_in("fstore_online", name);
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("aggregation view \"%s\" does not exist", name)));
+	LockRelationOid(relid, AccessShareLock);
+	fs_check_select(relid);
+}
+
+/*
+ * The row of aggregation view "name" (its fstore_online row type: keys,
+ * aggregates, event_ts) at time "at" for each of nreq requests, in request
+ * order, in the caller's memory context; *desc describes them.  The
+ * requests have ncols columns named colnames (values rvals[i * ncols + j]);
+ * the view's key columns are found among them by name.  A request that is
+ * NULL (risnull) or has a NULL key column gets NULL instead of a row.  The read is fs_get_many_at's: the same SQL, as the owner.
+ */
+HeapTuple *
+fs_agg_service_read(const char *name, int nreq, int ncols, char **colnames,
+					Oid *coltypes, Datum *rvals, bool *rnulls, bool *risnull,
+					TimestampTz at, TupleDesc *desc)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	AggView    *av = agg_load(name);
+	Oid			elemtype = get_element_type(av->key_array_type);
+	int			keycol[FS_MAX_KEYS];
+	TupleDesc	ktd = NULL;
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nreq, 1));
+	bool	   *enulls = palloc(sizeof(bool) * Max(nreq, 1));
+	HeapTuple  *rows = palloc0(sizeof(HeapTuple) * Max(nreq, 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	ArrayType  *keys;
+	FsUserContext uc;
+	Datum		args[2];
+	int			i;
+	int			k;
+
+	if (av->nkeys > FS_MAX_KEYS)
+		elog(ERROR, "aggregation view \"%s\" has too many key columns", name);
+	if (av->nkeys > 1)
+		ktd = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	for (k = 0; k < av->nkeys; k++)
+	{
+		Oid			want = ktd ? TupleDescAttr(ktd, k)->atttypid : elemtype;
+		int			j;
+
+		for (j = 0; j < ncols; j++)
+			if (strcmp(colnames[j], av->keys[k]) == 0)
+				break;
+		if (j == ncols || coltypes[j] != want)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the request columns do not match key column \"%s\" of aggregation view \"%s\"",
+							av->keys[k], name),
+					 errhint("Create the feature service again.")));
+		keycol[k] = j;
+	}
+
+	/* the key array fs_get_many_at takes */
+	for (i = 0; i < nreq; i++)
+	{
+		Datum		kv[FS_MAX_KEYS];
+		bool		kn[FS_MAX_KEYS];
+		bool		anynull = risnull[i];
+
+		for (k = 0; k < av->nkeys && !anynull; k++)
+		{
+			kv[k] = rvals[i * ncols + keycol[k]];
+			kn[k] = rnulls[i * ncols + keycol[k]];
+			anynull |= kn[k];
+		}
+		enulls[i] = anynull;
+		elems[i] = (Datum) 0;
+		if (anynull)
+			continue;
+		elems[i] = ktd ? HeapTupleGetDatum(heap_form_tuple(ktd, kv, kn)) : kv[0];
+	}
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	dims[0] = nreq;
+	keys = construct_md_array(elems, enulls, 1, dims, lbs, elemtype,
+							  typlen, typbyval, typalign);
+
+	args[0] = PointerGetDatum(keys);
+	args[1] = TimestampTzGetDatum(at);
+	fs_become_owner(av->owner, &uc);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(read_plan(av), args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read aggregation view \"%s\"", av->name);
+	if (SPI_processed != (uint64) nreq)
+		elog(ERROR, "read of aggregation view \"%s\" returned " UINT64_FORMAT " rows for %d keys",
+			 av->name, SPI_processed, nreq);
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		*desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		for (i = 0; i < nreq; i++)
+			rows[i] = enulls[i] ? NULL : heap_copytuple(SPI_tuptable->vals[i]);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	fs_restore_user(&uc);
+	return rows;
+}

@@ -16,6 +16,9 @@
 #define FS_AGGREGATE_H
 
 #include "fmgr.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 
 struct FsStreamBatch;
 
@@ -44,6 +47,16 @@ extern Datum fs_agg_stream_wait(FunctionCallInfo fcinfo);
  */
 extern void fs_agg_stream_batch(const char *name, int max_rows,
 								struct FsStreamBatch *out);
+
+/*
+ * Feature services with features of aggregation views (service.c): lock and
+ * check SELECT on fstore_online.<name>; read the rows of requests at a time.
+ */
+extern void fs_agg_service_check(const char *name);
+extern HeapTuple *fs_agg_service_read(const char *name, int nreq, int ncols,
+									  char **colnames, Oid *coltypes,
+									  Datum *rvals, bool *rnulls, bool *risnull,
+									  TimestampTz at, TupleDesc *desc);
 
 /* The query the stream workers list their views with (ids and names). */
 extern const char *fs_agg_worker_views_sql(void);

@@ -56,6 +56,7 @@
 #include "utils/typcache.h"
 
 #include "fstore.h"
+#include "aggregate/aggregate.h"
 #include "cache/cache.h"
 #include "catalog/acl.h"
 #include "online/online.h"
@@ -502,6 +503,11 @@ typedef struct SvcCall
 	bool	   *risnull;		/* nreq: the whole request is NULL */
 	FsKeyBatch *batches;		/* per entity */
 	MemoryContext cxt;
+	/* aggregation views (svc_read_aggs): per view, a row per request */
+	HeapTuple **aggrows;
+	TupleDesc  *aggdescs;
+	int		   *aggts;			/* per view: attribute number of event_ts */
+	AttrNumber *aggatt;			/* per output: its attribute number, or 0 */
 } SvcCall;
 
 /* Locks the service's online tables; the metadata is refreshed after. */
@@ -566,6 +572,8 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 	/* privileges are checked before anything is read, cache included */
 	for (v = 0; v < svc->nviews; v++)
 		fs_check_select(svc->views[v]->online_relid);
+	for (v = 0; v < svc->naggviews; v++)
+		fs_agg_service_check(svc->aggviews[v]);
 
 	if (PG_ARGISNULL(1))
 		return false;
@@ -685,6 +693,71 @@ typedef struct ViewRows
 	int		   *outoff;			/* per service output: its attribute offset */
 } ViewRows;
 
+/*
+ * Reads the service's aggregation views at the transaction's start time
+ * (now(), as fs_get_many of an aggregation view): one row per request and
+ * view, through aggregate.c.
+ */
+static void
+svc_read_aggs(SvcCall *c)
+{
+	FsService  *svc = c->svc;
+	char	  **names;
+	Oid		   *types;
+	TupleDesc	rd;
+	int			a;
+	int			j;
+	int			k;
+
+	if (svc->naggviews == 0)
+		return;
+	if (!OidIsValid(svc->request_type))
+		elog(ERROR, "feature service \"%s\" has no request type", svc->name);
+	rd = lookup_rowtype_tupdesc(svc->request_type, -1);
+	names = palloc(sizeof(char *) * Max(svc->nkeys, 1));
+	types = palloc(sizeof(Oid) * Max(svc->nkeys, 1));
+	for (j = 0; j < svc->nkeys; j++)
+	{
+		Form_pg_attribute att = TupleDescAttr(rd, svc->req_live[j]);
+
+		names[j] = pstrdup(NameStr(att->attname));
+		types[j] = att->atttypid;
+	}
+	ReleaseTupleDesc(rd);
+
+	c->aggrows = palloc(sizeof(HeapTuple *) * svc->naggviews);
+	c->aggdescs = palloc(sizeof(TupleDesc) * svc->naggviews);
+	c->aggts = palloc(sizeof(int) * svc->naggviews);
+	c->aggatt = palloc0(sizeof(AttrNumber) * Max(svc->nout, 1));
+	for (a = 0; a < svc->naggviews; a++)
+	{
+		TupleDesc	d;
+
+		c->aggrows[a] = fs_agg_service_read(svc->aggviews[a], c->nreq, svc->nkeys,
+											names, types, c->rvals, c->rnulls,
+											c->risnull,
+											GetCurrentTransactionStartTimestamp(),
+											&c->aggdescs[a]);
+		d = c->aggdescs[a];
+		c->aggts[a] = d->natts;	/* event_ts comes last */
+		for (k = 0; k < svc->nout; k++)
+		{
+			if (svc->out[k].agg != a)
+				continue;
+			for (j = 0; j < d->natts; j++)
+				if (strcmp(NameStr(TupleDescAttr(d, j)->attname), svc->out[k].feature) == 0)
+					break;
+			if (j == d->natts)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("aggregate \"%s\" of feature service \"%s\" does not exist in aggregation view \"%s\"",
+								svc->out[k].feature, svc->name, svc->aggviews[a]),
+						 errhint("Create the feature service again.")));
+			c->aggatt[k] = j + 1;
+		}
+	}
+}
+
 static ViewRows *
 svc_read(SvcCall *c)
 {
@@ -723,6 +796,7 @@ svc_read(SvcCall *c)
 			}
 		}
 	}
+	svc_read_aggs(c);
 	return sr;
 }
 
@@ -757,11 +831,39 @@ svc_row(SvcCall *c, ViewRows *sr, int i, Datum *values, bool *nulls,
 		any = true;
 		*ts = Max(*ts, sr[v].ts[d]);
 	}
+	/* an aggregation view has the key when it had events in its windows */
+	for (v = 0; v < svc->naggviews; v++)
+	{
+		HeapTuple	row = c->aggrows[v][i];
+		bool		isnull;
+		Datum		d;
+
+		if (row == NULL)
+			continue;
+		d = heap_getattr(row, c->aggts[v], c->aggdescs[v], &isnull);
+		if (isnull)
+			continue;
+		any = true;
+		*ts = Max(*ts, DatumGetTimestampTz(d));
+	}
 	for (k = 0; k < svc->nout; k++)
 	{
 		int			vi = svc->out[k].view;
-		int			off = sr[vi].outoff[k];
+		int			off;
 
+		if (vi < 0)
+		{
+			HeapTuple	row = c->aggrows[svc->out[k].agg][i];
+
+			if (row == NULL)
+				nulls[nk + k] = true;
+			else
+				values[nk + k] = heap_getattr(row, c->aggatt[k],
+											  c->aggdescs[svc->out[k].agg],
+											  &nulls[nk + k]);
+			continue;
+		}
+		off = sr[vi].outoff[k];
 		if (rowvals[vi] == NULL)
 		{
 			nulls[nk + k] = true;
@@ -973,6 +1075,7 @@ fs_get_many_status(PG_FUNCTION_ARGS)
 		descs[v] = RelationGetDescr(rel);
 		table_close(rel, NoLock);
 	}
+	svc_read_aggs(&c);
 
 	for (i = 0; i < c.nreq; i++)
 	{
@@ -1009,6 +1112,26 @@ fs_get_many_status(PG_FUNCTION_ARGS)
 					if (ts < cutoff)
 						status = "expired";
 				}
+			}
+			values[2] = CStringGetTextDatum(status);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		/* aggregation views: 'present' with events in the longest window */
+		for (v = 0; v < c.svc->naggviews; v++)
+		{
+			HeapTuple	row = c.aggrows[v][i];
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, true};
+			const char *status;
+
+			values[0] = Int32GetDatum(i + 1);
+			values[1] = CStringGetTextDatum(c.svc->aggviews[v]);
+			if (row == NULL)
+				status = "null key";
+			else
+			{
+				values[3] = heap_getattr(row, c.aggts[v], c.aggdescs[v], &nulls[3]);
+				status = nulls[3] ? "absent" : "present";
 			}
 			values[2] = CStringGetTextDatum(status);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
