@@ -1965,6 +1965,15 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = $1) THEN
+        -- an aggregation view (that section of the script is later)
+        IF to_regclass('fstore.aggregation_views') IS NOT NULL THEN
+            EXECUTE 'UPDATE fstore.aggregation_views a SET freshness_target = $2
+                      WHERE a.name = $1 AND a.freshness_target IS DISTINCT FROM $2'
+              USING $1, target;
+            IF EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = $1) THEN
+                RETURN;
+            END IF;
+        END IF;
         RAISE EXCEPTION 'feature view "%" does not exist', $1
             USING ERRCODE = 'undefined_object';
     END IF;
@@ -2125,6 +2134,7 @@ CREATE TABLE fstore.aggregation_views (
     gc_sql           text NOT NULL,        -- DELETE of the expired tiles of keys of fs_ok ($1)
     event_columns    name[] NOT NULL,
     read_sql         text NOT NULL,        -- $1 keys, $2 time: one row per key, in order
+    freshness_target interval,             -- fs_set_freshness_target (fstore.freshness)
     tile_columns     text[] NOT NULL,      -- what each fs_<n> tile column holds: 'c:<event column>' (count),
                                            -- 's:' (sum), 'mn:' (min), 'mx:' (max), 'd:' (distinct values)
     created_at       timestamptz NOT NULL DEFAULT now(),
@@ -2172,6 +2182,17 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.service_aggrega
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON fstore.service_aggregations FOR EACH STATEMENT
     EXECUTE FUNCTION fstore._catalog_changed();
+
+-- What the writers of each aggregation view last did (fs_write, stream
+-- batches, fs_materialize; read by fstore.freshness), as fstore.view_state
+-- for feature views.
+CREATE TABLE fstore.aggregation_state (
+    view_id       bigint PRIMARY KEY
+                  REFERENCES fstore.aggregation_views (view_id) ON DELETE CASCADE,
+    last_event_ts timestamptz,        -- newest event_ts added to the tiles
+    last_write_at timestamptz         -- wall-clock time of the last write
+);
+GRANT SELECT ON fstore.aggregation_state TO PUBLIC;
 
 -- Raises the error of an event that fs_write or fs_materialize refuses
 -- (1: NULL key or event_ts, 2: infinite event_ts, 3: too far in the future).
@@ -2638,6 +2659,8 @@ BEGIN
     INSERT INTO fstore.aggregations (view_name, position, name, func, arg, window_size, type)
     SELECT v_name, x.n, x.o, x.f, x.a, x.w, x.t
       FROM unnest(v_outs, v_funcs, v_args, v_wins, v_otypes) WITH ORDINALITY AS x(o, f, a, w, t, n);
+    -- counters left under this id (ids start again after DROP EXTENSION)
+    PERFORM fstore._forget_view(v_id);
 END
 $fn$;
 
@@ -2647,6 +2670,7 @@ SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     v_name text := $1;
     v_users text;
+    v_id   bigint;
 BEGIN
     PERFORM fstore._lock_catalog();
     IF NOT EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = v_name) THEN
@@ -2666,7 +2690,9 @@ BEGIN
     EXECUTE format('DROP TABLE IF EXISTS fstore_stream.%I', v_name);
     DELETE FROM fstore.materialization_runs m WHERE m.view_name = v_name;
     DELETE FROM fstore.dead_letters d WHERE d.view_name = v_name;
-    DELETE FROM fstore.aggregation_views a WHERE a.name = v_name;
+    DELETE FROM fstore.aggregation_views a WHERE a.name = v_name
+    RETURNING a.view_id INTO v_id;
+    PERFORM fstore._forget_view(v_id);
 END
 $fn$;
 
@@ -2970,6 +2996,84 @@ GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
     fstore._agg_resolve(text), fstore._agg_resolve_all(text[]),
     fstore._agg_secs(bigint), fstore._agg_seconds(interval)
     TO PUBLIC;
+-- fstore.stats and fstore.freshness with the aggregation views (their
+-- first definitions above list the feature views only): counters kept by
+-- src/aggregate/aggregate.c under the view's id (reads count lookups and
+-- keys, never cache hits or misses: aggregates are not cached), the state
+-- in fstore.aggregation_state, the freshness target in
+-- fstore.aggregation_views.
+CREATE OR REPLACE VIEW fstore.stats AS
+SELECT v.name AS view_name,
+       COALESCE(s.lookups, z.zero) AS lookups,
+       COALESCE(s.keys_requested, z.zero) AS keys_requested,
+       COALESCE(s.cache_hits, z.zero) AS cache_hits,
+       COALESCE(s.cache_misses, z.zero) AS cache_misses,
+       COALESCE(s.evictions, z.zero) AS evictions,
+       COALESCE(s.rows_written, z.zero) AS rows_written,
+       COALESCE(s.rows_unchanged, z.zero) AS rows_unchanged,
+       COALESCE(s.rows_late, z.zero) AS rows_late,
+       COALESCE(s.stream_applied, z.zero) AS stream_applied,
+       q.depth AS queue_depth,
+       COALESCE(s.stream_batches, z.zero) AS stream_batches,
+       COALESCE(s.dead_letters, z.zero) AS dead_letters
+  FROM (SELECT fv.name, fv.view_id FROM fstore.feature_views fv
+        UNION ALL
+        SELECT av.name, av.view_id FROM fstore.aggregation_views av) v
+  CROSS JOIN (SELECT CASE WHEN st.preloaded THEN 0::bigint END AS zero
+                FROM fstore._stream_state() st) z
+  LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
+CREATE OR REPLACE VIEW fstore.freshness AS
+SELECT v.name AS view_name,
+       s.last_event_ts,
+       s.last_write_at AS last_write,
+       r.finished_at AS last_materialization,
+       nullif(v.watermark, '-infinity') AS watermark,
+       -- times are finite (fstore refuses others), but a queue may hold
+       -- an infinite event_ts until it is dead-lettered: never overflow
+       CASE WHEN isfinite(s.last_event_ts) THEN now() - s.last_event_ts END AS lag,
+       v.ttl,
+       v.freshness_target,
+       v.freshness_target IS NOT NULL
+         AND (s.last_event_ts IS NULL OR NOT isfinite(s.last_event_ts)
+              OR now() - s.last_event_ts > v.freshness_target) AS stale,
+       q.depth AS queue_depth,
+       CASE WHEN isfinite(q.oldest) THEN now() - q.oldest END AS queue_lag,
+       w.workers AS stream_workers,
+       -- events wait and no worker takes them: none can be started (no
+       -- background worker slot), fstore is not preloaded, or none came
+       -- within 10 seconds of the first commit that asked for one
+       coalesce(q.depth > 0 AND w.workers = 0
+                AND (NOT w.preloaded OR w.launch_failed_at IS NOT NULL
+                     OR w.wanted_since < now() - interval '10 seconds'), false) AS queue_stalled,
+       -- the newest failed fs_materialize run of this view (not of an
+       -- earlier view of the same name), and whether it is the newest run
+       lf.finished_at AS last_failure,
+       lf.sqlstate || ': ' || lf.error AS last_error,
+       coalesce(lf.finished_at > r.finished_at OR (lf.finished_at IS NOT NULL AND r.finished_at IS NULL),
+                false) AS failing
+  FROM (SELECT fv.name, fv.ttl, fv.freshness_target, fv.created_at,
+               vs.watermark, vs.last_event_ts, vs.last_write_at
+          FROM fstore.feature_views fv
+          LEFT JOIN fstore.view_state vs ON vs.view_id = fv.view_id
+        UNION ALL
+        SELECT av.name, NULL::interval, av.freshness_target, av.created_at,
+               av.watermark, ast.last_event_ts, ast.last_write_at
+          FROM fstore.aggregation_views av
+          LEFT JOIN fstore.aggregation_state ast ON ast.view_id = av.view_id) v
+  CROSS JOIN fstore._stream_state() w
+  CROSS JOIN LATERAL (SELECT v.last_event_ts, v.last_write_at) s
+  LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
+                       FROM fstore.materialization_runs m
+                      WHERE m.view_name = v.name AND m.status = 'succeeded') r ON true
+  LEFT JOIN LATERAL (SELECT m.finished_at, m.error, m.sqlstate
+                       FROM fstore.materialization_runs m
+                      WHERE m.view_name = v.name AND m.status = 'failed'
+                        AND m.started_at >= v.created_at
+                      ORDER BY m.finished_at DESC, m.run_id DESC LIMIT 1) lf ON true
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
 -- ===========================================================================
 -- end of aggregation views
 -- ===========================================================================
@@ -3531,6 +3635,7 @@ BEGIN
                 ('aggregation_views', 'Catalog: aggregation views, their events and granularity.'),
                 ('aggregations', 'Catalog: the aggregates of each aggregation view.'),
                 ('service_aggregations', 'Catalog: the features each service takes from aggregation views, with their output names.'),
+                ('aggregation_state', 'What the writers of each aggregation view last did: newest event_ts added and time of the last write (read by fstore.freshness).'),
                 ('stats', 'Per view counters: lookups, cache hits and misses, rows written, unchanged and late, stream and dead letters; zero after a restart.'),
                 ('freshness', 'Per view freshness: last event and write, lag, target, staleness, queue state and the last materialization failure.'),
                 ('cache_stats', 'The shared-memory cache: size, entries, hits, misses, evictions.'),

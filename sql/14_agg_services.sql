@@ -1,6 +1,7 @@
 -- Feature services that mix aggregation views with feature views
 -- (docs/aggregations.md "Feature services"): fs_get_many, packed and
 -- status at now(), training sets through such a service, bad input.
+-- Then aggregation views in fstore.stats and fstore.freshness.
 -- Events are written in the reading transaction, relative to now() (the
 -- transaction's start) and at least a minute away from every window's
 -- edge, so every value below is hand-computed.
@@ -141,3 +142,70 @@ SELECT fs_drop_aggregation_view(v) FROM unnest(ARRAY['sv_act', 'sv_uact', 'sv_pa
 SELECT fs_drop_feature_view('sv_stats');
 SELECT fs_drop_entity(e) FROM unnest(ARRAY['sv_doc', 'sv_user', 'sv_ud']) e;
 DROP TABLE t.sv_labels;
+
+-- ---------------------------------------------------------------------------
+-- fstore.stats and fstore.freshness list aggregation views
+-- ---------------------------------------------------------------------------
+ALTER SYSTEM SET fstore.stream_workers = 0;
+SELECT pg_reload_conf();
+SELECT t.workers_gone() AS workers;
+SELECT fs_create_entity('st_doc', 'doc_id bigint');
+SELECT fs_create_aggregation_view('st_act', 'st_doc', events => 'clicks int',
+    aggregations => ARRAY['count(*) OVER 1 hour AS opens_1h'], retention => '1 day');
+-- a new view: every counter 0, no state yet
+SELECT view_name, lookups, keys_requested, cache_hits, cache_misses, rows_written, rows_late,
+       stream_applied, queue_depth, stream_batches, dead_letters
+  FROM fstore.stats WHERE view_name = 'st_act';
+SELECT view_name, last_event_ts, last_write, watermark, lag, ttl, freshness_target, stale, queue_depth
+  FROM fstore.freshness WHERE view_name = 'st_act';
+BEGIN;
+-- fs_write: 2 events added (the newest 3 minutes old), 1 older than the
+-- longest window + retention (late)
+SELECT * FROM fs_write('st_act', ARRAY[ROW(1, 1, now() - interval '10 minutes'),
+                                       ROW(1, 1, now() - interval '3 minutes'),
+                                       ROW(2, 1, now() - interval '30 days')]::fstore_stream.st_act[]);
+SELECT last_event_ts = now() - interval '3 minutes' AS newest, lag = interval '3 minutes' AS lag_3m,
+       last_write >= now() AS written_now
+  FROM fstore.freshness WHERE view_name = 'st_act';
+COMMIT;
+-- two reads of 3 and 2 keys: lookups 2, keys 5 (never cache hits or misses)
+SELECT count(*) FROM fs_get_many(NULL::fstore_online.st_act, ARRAY[1, 2, 3]::bigint[]);
+SELECT count(*) FROM fs_get_many_at(NULL::fstore_online.st_act, ARRAY[1, 2]::bigint[], now());
+-- a stream batch: 3 events, 1 applied, 1 late, 1 dead letter (NULL key);
+-- an older event than the newest leaves last_event_ts as it was
+INSERT INTO fstore_stream.st_act VALUES (1, 1, now() - interval '5 minutes'),
+    (1, 1, now() - interval '40 days'), (NULL, 1, now());
+SELECT view_name, queue_depth FROM fstore.stats WHERE view_name = 'st_act';
+SELECT * FROM fs_stream_apply('st_act');
+SELECT view_name, lookups, keys_requested, cache_hits, cache_misses, rows_written, rows_late,
+       stream_applied, queue_depth, stream_batches, dead_letters
+  FROM fstore.stats WHERE view_name = 'st_act';
+SELECT now() - last_event_ts >= interval '3 minutes' AND now() - last_event_ts < interval '4 minutes' AS newest_kept
+  FROM fstore.freshness WHERE view_name = 'st_act';
+-- a freshness target for an aggregation view: stale when the newest event
+-- is older; fs_check_freshness lists it
+SELECT fs_set_freshness_target('st_act', '1 second');
+SELECT view_name, freshness_target, stale FROM fstore.freshness WHERE view_name = 'st_act';
+SELECT view_name, problem FROM fs_check_freshness() WHERE view_name = 'st_act';
+SELECT fs_set_freshness_target('st_act', '1 day');
+SELECT view_name, freshness_target, stale FROM fstore.freshness WHERE view_name = 'st_act';
+SELECT fs_set_freshness_target('st_act', NULL);
+SELECT freshness_target FROM fstore.aggregation_views WHERE name = 'st_act';
+SELECT t.err($$SELECT fs_set_freshness_target('st_act', '-1 second')$$);
+SELECT t.err($$SELECT fs_set_freshness_target('st_nope', '1 second')$$);
+-- only the view's owner sets its target
+CREATE ROLE st_other;
+SET ROLE st_other;
+SELECT t.err($$SELECT fs_set_freshness_target('st_act', '1 hour')$$);
+RESET ROLE;
+DROP ROLE st_other;
+-- events queued: the queue's depth
+INSERT INTO fstore_stream.st_act VALUES (3, 1, now());
+SELECT view_name, queue_depth, stream_workers FROM fstore.freshness WHERE view_name = 'st_act';
+-- a dropped view leaves neither state nor rows
+SELECT fs_drop_aggregation_view('st_act');
+SELECT count(*) AS state_rows FROM fstore.aggregation_state;
+SELECT count(*) AS listed FROM fstore.stats WHERE view_name = 'st_act';
+SELECT fs_drop_entity('st_doc');
+ALTER SYSTEM RESET fstore.stream_workers;
+SELECT pg_reload_conf();

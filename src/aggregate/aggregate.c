@@ -70,6 +70,7 @@
 #include "ingest/ingest.h"
 #include "online/online.h"
 #include "online/packed.h"
+#include "stats/stats.h"
 
 PG_FUNCTION_INFO_V1(fs_agg_enqueued);
 PG_FUNCTION_INFO_V1(fs_agg_get_many_at);
@@ -124,6 +125,7 @@ typedef struct AggCounts
 	int64		applied;
 	int64		too_old;
 	int64		dead;
+	TimestampTz max_ts;			/* newest event_ts applied (if applied > 0) */
 } AggCounts;
 
 /* ---- catalog ---- */
@@ -943,6 +945,8 @@ stream_batch_c(AggView *av, const char *delete_sql, AggCounts *out)
 				evs[nev].row = (int) r;
 				evs[nev].tile = tile_floor(av, ts);
 				nev++;
+				if (nev == 1 || ts > out->max_ts)
+					out->max_ts = ts;
 			}
 		}
 		if (codes[r] == 4)
@@ -1156,6 +1160,11 @@ agg_ingest(AggView *av, AggMode mode, const char *source_sql, int nargs,
 	out->events = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 	out->applied = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
 	out->too_old = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
+	{
+		Datum		mx = SPI_getbinval(tup, td, 4, &isnull);
+
+		out->max_ts = isnull ? DT_NOBEGIN : DatumGetTimestampTz(mx);
+	}
 	out->dead = 0;
 	{
 		Datum		dead = SPI_getbinval(tup, td, 7, &isnull);
@@ -1181,6 +1190,44 @@ agg_ingest(AggView *av, AggMode mode, const char *source_sql, int nargs,
 			out->dead = out->events - out->applied - out->too_old;
 			fs_catalog_exec_as_owner(dead_sql, 2, dtypes, dvals, SPI_OK_INSERT);
 		}
+	}
+}
+
+/*
+ * Records what a write did, for fstore.stats (shared-memory counters, as
+ * for feature views: rows_written are the events added to tiles, rows_late
+ * those older than the retention; a stream batch also counts
+ * stream_applied, stream_batches and dead_letters) and fstore.freshness
+ * (fstore.aggregation_state: newest event_ts added, time of the write; as
+ * the owner of fstore's tables, so the writer needs no privilege on them).
+ */
+static void
+note_write(AggView *av, AggCounts *c, bool stream)
+{
+	int64		d[FS_STAT_NCOUNTERS] = {0};
+
+	d[FS_STAT_ROWS_WRITTEN] = c->applied;
+	d[FS_STAT_ROWS_LATE] = c->too_old;
+	if (stream)
+	{
+		d[FS_STAT_STREAM_APPLIED] = c->applied + c->too_old;
+		d[FS_STAT_STREAM_BATCHES] = 1;
+		d[FS_STAT_DEAD_LETTERS] = c->dead;
+	}
+	fs_stats_add(av->view_id, d);
+	if (c->applied > 0 && OidIsValid(rel_in("fstore", "aggregation_state")))
+	{
+		Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		values[3];
+
+		values[0] = Int64GetDatum(av->view_id);
+		values[1] = TimestampTzGetDatum(c->max_ts);
+		values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+		fs_catalog_exec_as_owner("INSERT INTO fstore.aggregation_state AS s (view_id, last_event_ts, last_write_at)"
+								 " VALUES ($1, $2, $3) ON CONFLICT (view_id) DO UPDATE"
+								 " SET last_event_ts = GREATEST(s.last_event_ts, excluded.last_event_ts),"
+								 "     last_write_at = excluded.last_write_at",
+								 3, types, values, SPI_OK_INSERT);
 	}
 }
 
@@ -1212,6 +1259,8 @@ stream_batch(AggView *av, int max_rows, AggCounts *out)
 		agg_ingest(av, AGG_STREAM, src.data, 0, NULL, NULL, out);
 	SPI_finish();
 	fs_restore_user(&uc);
+	if (out->events > 0)
+		note_write(av, out, true);
 }
 
 /* ---- expired tiles ---- */
@@ -1500,6 +1549,7 @@ fs_agg_write(FunctionCallInfo fcinfo)
 		agg_ingest(av, AGG_WRITE, src.data, 1, types, vals, &c);
 		SPI_finish();
 		fs_restore_user(&uc);
+		note_write(av, &c, false);
 	}
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -1545,6 +1595,7 @@ fs_agg_write_query(FunctionCallInfo fcinfo)
 		elog(ERROR, "SPI_connect failed");
 	agg_ingest(av, AGG_WRITE, src.data, 0, NULL, NULL, &c);
 	SPI_finish();
+	note_write(av, &c, false);
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	values[0] = Int64GetDatum(c.applied);
@@ -1647,6 +1698,7 @@ fs_agg_materialize(FunctionCallInfo fcinfo)
 		agg_ingest(av, AGG_WRITE, src.data, 2, types, vals, &c);
 		SPI_finish();
 		fs_restore_user(&uc);
+		note_write(av, &c, false);
 	}
 	finished = GetCurrentTimestamp();
 
@@ -1863,6 +1915,7 @@ agg_get_many(FunctionCallInfo fcinfo, bool packed, TimestampTz at)
 
 	args[0] = PointerGetDatum(keys);
 	args[1] = TimestampTzGetDatum(at);
+	fs_stats_count_lookup(av->view_id, nkeys, 0, 0);
 	fs_become_owner(av->owner, &uc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -2054,6 +2107,7 @@ fs_agg_service_read(const char *name, int nreq, int ncols, char **colnames,
 
 	args[0] = PointerGetDatum(keys);
 	args[1] = TimestampTzGetDatum(at);
+	fs_stats_count_lookup(av->view_id, nreq, 0, 0);
 	fs_become_owner(av->owner, &uc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
