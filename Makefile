@@ -17,6 +17,7 @@ DATA = $(wildcard fstore--*.sql)
 OBJS = \
 	src/fstore.o \
 	src/aggregate/aggregate.o \
+	src/aggregate/hll.o \
 	src/cache/cache.o \
 	src/cache/coherence.o \
 	src/cache/wal.o \

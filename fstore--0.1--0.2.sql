@@ -2079,7 +2079,8 @@ CREATE TABLE fstore.aggregation_views (
     read_sql         text NOT NULL,        -- $1 keys, $2 time: one row per key, in order
     freshness_target interval,             -- fs_set_freshness_target (fstore.freshness)
     tile_columns     text[] NOT NULL,      -- what each fs_<n> tile column holds: 'c:<event column>' (count),
-                                           -- 's:' (sum), 'mn:' (min), 'mx:' (max), 'd:' (distinct values)
+                                           -- 's:' (sum), 'mn:' (min), 'mx:' (max), 'd:' (distinct values),
+                                           -- 'h:' (HyperLogLog sketch)
     created_at       timestamptz NOT NULL DEFAULT now(),
     CHECK (source IS NULL OR source_query IS NULL)
 );
@@ -2088,7 +2089,7 @@ CREATE TABLE fstore.aggregations (
     view_name   text NOT NULL REFERENCES fstore.aggregation_views (name) ON DELETE CASCADE,
     position    int NOT NULL,
     name        name NOT NULL,             -- output column
-    func        text NOT NULL,             -- count, count_distinct, sum, avg, min, max
+    func        text NOT NULL,             -- count, count_distinct, approx_count_distinct, sum, avg, min, max
     arg         name,                      -- event column, NULL for count(*)
     window_size interval NOT NULL,
     type        text NOT NULL,             -- output type
@@ -2164,6 +2165,27 @@ $fn$;
 CREATE FUNCTION fstore._agg_enqueued() RETURNS trigger
 AS 'MODULE_PATHNAME', 'fs_agg_enqueued'
 LANGUAGE C;
+
+-- approx_count_distinct: a HyperLogLog sketch per tile (bytea), merged at
+-- read time (src/aggregate/hll.c; docs/aggregations.md).
+CREATE FUNCTION fstore._hll_add(internal, anyelement) RETURNS internal
+AS 'MODULE_PATHNAME', 'fs_hll_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_sketch_final(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'fs_hll_sketch_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE fstore._hll_sketch(anyelement) (
+    SFUNC = fstore._hll_add, STYPE = internal, FINALFUNC = fstore._hll_sketch_final);
+CREATE FUNCTION fstore._hll_merge(bytea, bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'fs_hll_merge' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_union(internal, bytea) RETURNS internal
+AS 'MODULE_PATHNAME', 'fs_hll_union' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_count_final(internal) RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_hll_count_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE fstore._hll_count(bytea) (
+    SFUNC = fstore._hll_union, STYPE = internal, FINALFUNC = fstore._hll_count_final);
+CREATE FUNCTION fstore._hll_estimate(bytea) RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_hll_estimate' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_hashable(regtype) RETURNS bool
+AS 'MODULE_PATHNAME', 'fs_hll_hashable' LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 -- An interval of whole seconds as an exact SQL literal.
 CREATE FUNCTION fstore._agg_secs(p_secs bigint) RETURNS text
@@ -2333,7 +2355,7 @@ BEGIN
             RAISE EXCEPTION 'syntax error in aggregation %: "%"', i, v_spec
                 USING ERRCODE = 'syntax_error',
                       DETAIL = 'An aggregation reads: function(column) OVER window AS name, for example ''sum(clicks) OVER 1 day AS clicks_1d''.',
-                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), sum, avg, min, max; names are lowercase identifiers.';
+                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), approx_count_distinct(column), sum, avg, min, max; names are lowercase identifiers.';
         END IF;
         v_func := lower(v_m[2]);
         v_dist := v_m[3] <> '';
@@ -2341,7 +2363,7 @@ BEGIN
                       WHEN v_m[4] LIKE '"%' THEN replace(substr(v_m[4], 2, length(v_m[4]) - 2), '""', '"')
                       ELSE lower(v_m[4]) END;
         v_out := v_m[6];
-        IF v_func NOT IN ('count', 'sum', 'avg', 'min', 'max')
+        IF v_func NOT IN ('count', 'sum', 'avg', 'min', 'max', 'approx_count_distinct')
            OR (v_dist AND v_func <> 'count')
            OR (v_arg IS NULL AND v_func <> 'count')
            OR (v_arg IS NULL AND v_dist) THEN
@@ -2349,7 +2371,7 @@ BEGIN
                   v_m[2], CASE WHEN v_dist THEN 'DISTINCT ' ELSE '' END || v_m[4]
                 USING ERRCODE = 'undefined_function',
                       DETAIL = format('In aggregation %s ("%s"), at character %s.', i, v_spec, length(v_m[1]) + 1),
-                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), sum, avg, min, max.';
+                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), approx_count_distinct(column), sum, avg, min, max.';
         END IF;
         v_argpos := CASE WHEN v_arg IS NULL THEN NULL ELSE array_position(v_ecols, v_arg::name) END;
         IF v_arg IS NOT NULL AND v_argpos IS NULL THEN
@@ -2372,6 +2394,11 @@ BEGIN
             RAISE EXCEPTION 'function %(%) is not supported in aggregation views', v_func, v_argtype
                 USING ERRCODE = 'undefined_function',
                       DETAIL = format('In aggregation %s ("%s"): the type has no default btree operator class.', i, v_spec);
+        END IF;
+        IF v_func = 'approx_count_distinct' AND NOT fstore._hll_hashable(v_argtype) THEN
+            RAISE EXCEPTION 'function %(%) is not supported in aggregation views', v_func, v_argtype
+                USING ERRCODE = 'undefined_function',
+                      DETAIL = format('In aggregation %s ("%s"): the type has no extended hash function.', i, v_spec);
         END IF;
         IF v_func IN ('min', 'max') AND to_regprocedure(format('pg_catalog.%s(%s)', v_func, v_argtype)) IS NULL THEN
             RAISE EXCEPTION 'function %(%) does not exist', v_func, v_argtype
@@ -2478,6 +2505,19 @@ BEGIN
             v_tc := 'fs_' || array_position(v_tkeys, v_tc);
             v_otypes := v_otypes || v_etsql[v_argpos];
             v_exprs := v_exprs || format('pg_catalog.%s(fs_t.%s)%s', v_func, v_tc, v_filter);
+        ELSIF v_func = 'approx_count_distinct' THEN
+            -- a HyperLogLog sketch per tile, merged over the window
+            v_tc := 'h:' || v_arg;
+            IF NOT v_tc = ANY (v_tkeys) THEN
+                v_tkeys := v_tkeys || v_tc;
+                v_tdefs := v_tdefs || format(', fs_%s pg_catalog.bytea', cardinality(v_tkeys));
+                v_tcols := v_tcols || format(', fs_%s', cardinality(v_tkeys));
+                v_tsel := v_tsel || format(', fstore._hll_sketch(fs_ok.%I)', v_arg);
+                v_tmerge := v_tmerge || format(', fs_%1$s = fstore._hll_merge(fs_t.fs_%1$s, excluded.fs_%1$s)', cardinality(v_tkeys));
+            END IF;
+            v_tc := 'fs_' || array_position(v_tkeys, v_tc);
+            v_otypes := v_otypes || 'bigint'::text;
+            v_exprs := v_exprs || format('fstore._hll_count(fs_t.%s)%s', v_tc, v_filter);
         ELSE
             -- count(DISTINCT col): each tile keeps its distinct values (exact)
             v_tc := 'd:' || v_arg;

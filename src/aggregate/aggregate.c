@@ -406,7 +406,8 @@ tilecol_event(AggView *av, const char *tc, char *kind)
 
 /*
  * Whether the stream batches of av can go through the C path: partials it
- * knows how to merge (count, sum, min, max; not count(DISTINCT)), a plain
+ * knows how to merge (count, sum, min, max; not count(DISTINCT) nor
+ * approx_count_distinct's sketches), a plain
  * tile table with the generated layout and its primary key, no triggers,
  * no row-level security, READ COMMITTED.  Otherwise the SQL statement does
  * the work.
@@ -425,7 +426,8 @@ tile_apply_possible(AggView *av)
 	{
 		char		kind[3];
 
-		if (tilecol_event(av, av->tilecols[i], kind) < 0 || strcmp(kind, "d") == 0)
+		if (tilecol_event(av, av->tilecols[i], kind) < 0 || strcmp(kind, "d") == 0 ||
+			strcmp(kind, "h") == 0)
 			return false;
 	}
 	if (check_enable_rls(av->tiles_relid, InvalidOid, true) == RLS_ENABLED)
