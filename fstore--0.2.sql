@@ -2905,7 +2905,8 @@ BEGIN
     IF created_before IS NOT NULL THEN
         RAISE EXCEPTION 'created_before is not supported with features of aggregation views'
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Tiles keep no creation time.';
+                  DETAIL = 'A tile is updated in place by every event of its key and interval, whenever the event arrives: it keeps no creation time and no earlier versions, so what it held at created_before cannot be recovered.',
+                  HINT = 'Build the training set without created_before (the tiles as they are now), or keep the aggregation features in a separate training set.';
     END IF;
     v_query := fstore._check_select(entity_query);
     SELECT array_agg(c.colname ORDER BY c.n), array_agg(c.typesql ORDER BY c.n)

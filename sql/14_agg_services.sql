@@ -121,6 +121,8 @@ SELECT t.err($$SELECT fs_create_feature_service('sv_act', ARRAY['sv_stats.qualit
 SELECT t.err($$SELECT fs_create_feature_service('sv_bad', ARRAY['sv_act.opens_1h', NULL])$$);
 SELECT t.err($$SELECT * FROM fs_get_many(NULL::fstore_online.sv, ARRAY[1]::bigint[])$$);
 SELECT t.err($$SELECT fs_drop_aggregation_view('sv_act')$$);
+-- created_before is refused through a service too (tiles keep no creation time)
+SELECT t.err($$SELECT fs_training_set_query('SELECT 1::bigint AS doc_id, 7 AS user_id, now() AS event_ts', ARRAY['sv'], created_before => now())$$);
 -- reading needs SELECT on every view of the service, aggregation views included
 CREATE ROLE sv_reader;
 GRANT USAGE ON SCHEMA fstore_online TO sv_reader;
@@ -206,6 +208,60 @@ SELECT view_name, queue_depth, stream_workers FROM fstore.freshness WHERE view_n
 SELECT fs_drop_aggregation_view('st_act');
 SELECT count(*) AS state_rows FROM fstore.aggregation_state;
 SELECT count(*) AS listed FROM fstore.stats WHERE view_name = 'st_act';
+
+-- ---------------------------------------------------------------------------
+-- Dead letters are to_jsonb of the event: a cast to json of an event
+-- column's type runs as the view's owner, restricted, with the pinned
+-- search_path, in the C path and in the SQL path alike
+-- ---------------------------------------------------------------------------
+CREATE TYPE t.dl_mood AS ENUM ('calm', 'angry');
+CREATE TABLE t.dl_log (who text, search_path text, restricted bool);
+CREATE FUNCTION t.dl_mood_json(m t.dl_mood) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    r bool := false;
+BEGIN
+    BEGIN
+        CREATE TEMP TABLE dl_probe (x int);
+        DROP TABLE dl_probe;
+    EXCEPTION WHEN OTHERS THEN
+        r := true;
+    END;
+    INSERT INTO t.dl_log VALUES (current_user, pg_catalog.current_setting('search_path'), r);
+    RETURN pg_catalog.to_json(m::text || '!');
+END
+$$;
+CREATE CAST (t.dl_mood AS json) WITH FUNCTION t.dl_mood_json(t.dl_mood);
+-- the cast is what to_jsonb uses for the type
+SELECT to_jsonb('calm'::t.dl_mood) AS direct;
+SELECT who, search_path, restricted FROM t.dl_log;
+TRUNCATE t.dl_log;
+SELECT fs_create_aggregation_view('st_dl', 'st_doc', events => 'm t.dl_mood',
+    aggregations => ARRAY['count(*) OVER 1 hour AS n_1h']);
+SELECT fs_create_aggregation_view('st_dls', 'st_doc', events => 'm t.dl_mood',
+    aggregations => ARRAY['count(DISTINCT m) OVER 1 hour AS moods_1h']);
+-- st_dl belongs to a role without other rights: the cast runs as that role
+CREATE ROLE st_dl_owner;
+GRANT USAGE ON SCHEMA t TO st_dl_owner;
+GRANT INSERT ON t.dl_log TO st_dl_owner;
+ALTER VIEW fstore_online.st_dl OWNER TO st_dl_owner;
+ALTER TABLE fstore_offline.st_dl OWNER TO st_dl_owner;
+ALTER TABLE fstore_stream.st_dl OWNER TO st_dl_owner;
+INSERT INTO fstore_stream.st_dl VALUES (NULL, 'angry', now()), (1, 'calm', now());
+INSERT INTO fstore_stream.st_dls VALUES (NULL, 'angry', now()), (1, 'calm', now());
+SELECT events, applied, dead_letters FROM fs_stream_apply('st_dl');
+SELECT events, applied, dead_letters FROM fs_stream_apply('st_dls');
+SELECT view_name, event->>'m' AS m, sqlstate FROM fstore.dead_letters
+ WHERE view_name IN ('st_dl', 'st_dls') ORDER BY view_name;
+SELECT who, search_path, restricted FROM t.dl_log ORDER BY who;
+SELECT fs_drop_aggregation_view(v) FROM unnest(ARRAY['st_dl', 'st_dls']) v;
+REVOKE ALL ON t.dl_log FROM st_dl_owner;
+REVOKE USAGE ON SCHEMA t FROM st_dl_owner;
+DROP ROLE st_dl_owner;
+DROP CAST (t.dl_mood AS json);
+DROP FUNCTION t.dl_mood_json(t.dl_mood);
+DROP TABLE t.dl_log;
+DROP TYPE t.dl_mood;
+
 SELECT fs_drop_entity('st_doc');
 ALTER SYSTEM RESET fstore.stream_workers;
 SELECT pg_reload_conf();
