@@ -2136,6 +2136,7 @@ CREATE TABLE fstore.aggregation_state (
     last_event_ts timestamptz,        -- newest event_ts added to the tiles
     last_write_at timestamptz         -- wall-clock time of the last write
 );
+SELECT pg_catalog.pg_extension_config_dump('fstore.aggregation_state', '');
 GRANT SELECT ON fstore.aggregation_state TO PUBLIC;
 
 -- Raises the error of an event that fs_write or fs_materialize refuses
