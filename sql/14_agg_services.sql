@@ -79,10 +79,16 @@ SELECT s = v AS same_bytes, length(s) > 0 AS nonempty
 SELECT length(a) < length(b) AS absent_is_shorter
   FROM fs_get_many_packed(NULL::fstore_online.sv_only, ARRAY[ROW(3)]::fstore.sv_only_request[]) a,
        fs_get_many_packed(NULL::fstore_online.sv_only, ARRAY[ROW(1)]::fstore.sv_only_request[]) b;
--- a service of aggregation views only takes request rows; a service of
--- one entity with a feature view takes the entity's keys too
+-- a service of one entity takes the entity's keys too, whether its views
+-- are aggregation views only or not
 SELECT * FROM fs_get_many(NULL::fstore_online.sv_only, ARRAY[ROW(2), ROW(3)]::fstore.sv_only_request[]);
-SELECT t.err($$SELECT * FROM fs_get_many(NULL::fstore_online.sv_only, ARRAY[1, 3]::bigint[])$$);
+SELECT * FROM fs_get_many(NULL::fstore_online.sv_only, ARRAY[2, NULL, 3]::bigint[]);
+SELECT fs_create_feature_service('sv_pairs', ARRAY['sv_pair.*']);
+SELECT * FROM fs_get_many(NULL::fstore_online.sv_pairs, ARRAY[ROW(7, 1), NULL, ROW(7, NULL), ROW(8, 1)]::fstore.sv_ud_key[]);
+SELECT request, view_name, status FROM fs_get_many_status(NULL::fstore_online.sv_pairs,
+    ARRAY[ROW(7, 1), NULL, ROW(8, 1)]::fstore.sv_ud_key[]);
+SELECT t.err($$SELECT * FROM fs_get_many(NULL::fstore_online.sv_only, ARRAY[1, 3]::int[])$$);
+SELECT fs_drop_feature_service('sv_pairs');
 SELECT fs_create_feature_service('sv_one', ARRAY['sv_stats.quality', 'sv_act.opens_1h']);
 SELECT * FROM fs_get_many(NULL::fstore_online.sv_one, ARRAY[2, 1]::bigint[]);
 

@@ -2013,6 +2013,16 @@ fs_agg_get_many_at(PG_FUNCTION_ARGS)
 
 /* ---- feature services (service.c) ---- */
 
+/* The key array type of aggregation view "name" and its entity. */
+Oid
+fs_agg_key_array_type(const char *name, char **entity)
+{
+	AggView    *av = agg_load(name);
+
+	*entity = av->entity;
+	return av->key_array_type;
+}
+
 /*
  * Locks fstore_online.<name> of an aggregation view in a feature service and
  * checks the caller may SELECT it (before anything is read).

@@ -53,6 +53,7 @@ extern void fs_agg_stream_batch(const char *name, int max_rows,
  * check SELECT on fstore_online.<name>; read the rows of requests at a time.
  */
 extern void fs_agg_service_check(const char *name);
+extern Oid	fs_agg_key_array_type(const char *name, char **entity);
 extern HeapTuple *fs_agg_service_read(const char *name, int nreq, int ncols,
 									  char **colnames, Oid *coltypes,
 									  Datum *rvals, bool *rnulls, bool *risnull,

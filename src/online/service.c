@@ -532,6 +532,34 @@ svc_lock(Oid rowtype)
 }
 
 /*
+ * For a service whose features all come from aggregation views of one
+ * entity: that entity's key array type (its keys are the request columns,
+ * in order), so that the service takes the entity's keys as a view does.
+ * InvalidOid otherwise.
+ */
+static Oid
+svc_agg_key_array_type(FsService *svc)
+{
+	Oid			type = InvalidOid;
+	char	   *entity = NULL;
+	int			a;
+
+	if (svc->nviews > 0 || svc->naggviews == 0)
+		return InvalidOid;
+	for (a = 0; a < svc->naggviews; a++)
+	{
+		char	   *e;
+		Oid			t = fs_agg_key_array_type(svc->aggviews[a], &e);
+
+		if (a > 0 && strcmp(e, entity) != 0)
+			return InvalidOid;
+		type = t;
+		entity = e;
+	}
+	return type;
+}
+
+/*
  * Resolves the target, checks the keys' type and the caller's privileges,
  * and turns the keys into requests and per-entity key batches.  False if
  * the key array is NULL.
@@ -543,17 +571,30 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 	Oid			keystype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	FsService  *svc = svc_lock(rowtype);
 	bool		sort = !(fs_cache_active() && fs_cache_enabled);
+	Oid			aggkeys = svc_agg_key_array_type(svc);
+	bool		aggform = OidIsValid(aggkeys) && keystype == aggkeys &&
+		keystype != svc->request_array_type;
 	ArrayType  *keys;
 	int			n;
 	int			e;
 	int			v;
 
 	c->svc = svc;
-	if (keystype != svc->request_array_type &&
+	if (keystype != svc->request_array_type && !aggform &&
 		!(svc->single_entity && keystype == svc->views[0]->key_array_type))
 	{
 		Oid			want = OidIsValid(svc->request_array_type) ?
 			svc->request_array_type : svc->views[0]->key_array_type;
+
+		if (OidIsValid(aggkeys))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("keys have type %s, but feature service \"%s\" expects %s",
+							OidIsValid(keystype) ? format_type_be(keystype) : "unknown",
+							svc->name, format_type_be(want)),
+					 errhint("Pass an array of %s, or of the entity's keys (%s).",
+							 format_type_be(svc->request_type),
+							 format_type_be(aggkeys))));
 
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -591,7 +632,61 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 	MemoryContextSwitchTo(c->cxt);
 	c->batches = palloc0(sizeof(FsKeyBatch) * svc->nentities);
 
-	if (keystype != svc->request_array_type)
+	if (aggform)
+	{
+		/* aggregation views of one entity: its keys are the request columns */
+		Oid			elemtype = get_element_type(aggkeys);
+		int			nk = svc->nkeys;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+		deconstruct_array(keys, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
+		c->nreq = n;
+		c->risnull = nulls;
+		if (nk == 1)
+		{
+			c->rvals = elems;
+			c->rnulls = nulls;
+			return true;
+		}
+		c->rvals = palloc(sizeof(Datum) * nk * Max(n, 1));
+		c->rnulls = palloc(sizeof(bool) * nk * Max(n, 1));
+		{
+			TupleDesc	kd = lookup_rowtype_tupdesc(elemtype, -1);
+
+			if (kd->natts != nk)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("key type %s has %d attributes, but feature service \"%s\" has %d request columns",
+								format_type_be(elemtype), kd->natts, svc->name, nk),
+						 errhint("Create the feature service again.")));
+			for (i = 0; i < n; i++)
+			{
+				HeapTupleData tuple;
+				HeapTupleHeader th;
+
+				if (nulls[i])
+				{
+					memset(&c->rnulls[i * nk], true, nk);
+					continue;
+				}
+				th = DatumGetHeapTupleHeader(elems[i]);
+				tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+				ItemPointerSetInvalid(&tuple.t_self);
+				tuple.t_tableOid = InvalidOid;
+				tuple.t_data = th;
+				heap_deform_tuple(&tuple, kd, &c->rvals[i * nk], &c->rnulls[i * nk]);
+			}
+			ReleaseTupleDesc(kd);
+		}
+		return true;
+	}
+	else if (keystype != svc->request_array_type)
 	{
 		/* the entity's keys: they are the request columns, in order */
 		fs_keys_from_array(&c->batches[0], svc->entity_view[0], keys, sort);
