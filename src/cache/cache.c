@@ -18,8 +18,12 @@
  * answers with: for a packed answer the key's packed record, made by
  * copying byte runs of the stored row when the caller's recipe applies to
  * it (packed.h: fixed-size features, no NULLs), else the row itself.  The
- * copies go to a buffer the caller keeps across calls; bucket heads and
- * entries are prefetched ahead of the chain walks.
+ * copies go to a buffer the caller keeps across calls.  The bucket heads
+ * and entries of a batch are scattered over the whole cache, so every key
+ * costs cache and TLB misses; the lookup overlaps them by working through
+ * the keys in groups of 16 as a pipeline (bucket heads three groups ahead,
+ * entries two groups ahead, the second entry of a chain one group ahead),
+ * each stage a short loop with no dependent loads.
  *
  * Keys.  An entry is found by a 64-bit hash of (database, view, key) and
  * then compared byte for byte on the key.  The key hash uses each key
@@ -645,14 +649,17 @@ fs_rowbuf_alloc(FsRowBuf *buf, Size size)
 }
 
 /*
- * The lookup works through the keys in groups of LOOKUP_GROUP, as a
- * pipeline of three stages: it asks for the bucket heads of the keys two
- * groups ahead, for the entries of the keys one group ahead (reading their
- * bucket heads, fetched by then), and probes and copies the keys of the
- * current group.  Each stage of a group is a short loop of independent
- * loads, so the cache and TLB misses of a whole group are in flight at
- * once instead of one key at a time (a prefetch that misses the TLB holds
- * up the instructions behind it until the page walk is done).
+ * The lookup works through the keys (in partition order) in groups of
+ * LOOKUP_GROUP, as a pipeline: while it probes and copies the keys of one
+ * group, it has asked for the bucket heads of the keys three groups ahead,
+ * for the entries their chains start with two groups ahead (reading the
+ * bucket heads, fetched by then), and, one group ahead, for the next entry
+ * of the chains whose first entry (fetched by then) is another key's.
+ * Each stage is a short loop of independent loads, so the cache and TLB
+ * misses of a whole group are in flight at once.  Measured (docs/cache.md):
+ * a prefetch that misses the TLB holds up the instructions behind it until
+ * its page walk is done, so asking for one entry per key between the
+ * probes (as before) overlapped the misses of only one or two keys.
  */
 #ifndef LOOKUP_GROUP
 #define LOOKUP_GROUP	16
