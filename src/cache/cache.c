@@ -665,6 +665,7 @@ fs_rowbuf_alloc(FsRowBuf *buf, Size size)
 #define LOOKUP_GROUP	16
 #endif
 
+/* Asks for the bucket head of key h. */
 static inline void
 prefetch_bucket(uint64 h)
 {
@@ -673,13 +674,7 @@ prefetch_bucket(uint64 h)
 	fs_prefetch(&part_buckets(p)[hash_bucket(p, h)]);
 }
 
-/*
- * Asks for the lines of the entry that the chain of key h starts with
- * (span bytes, the size of the last entry seen).  The bucket head is read
- * without the partition lock: it is only a hint (an aligned 4-byte read,
- * checked against the ring's size), and the chain is walked again under
- * the lock.
- */
+/* Asks for the lines of an entry: span bytes from e (a recent entry's size). */
 static inline void
 prefetch_lines(char *e, uint32 span)
 {
@@ -690,6 +685,12 @@ prefetch_lines(char *e, uint32 span)
 		fs_prefetch(e);
 }
 
+/*
+ * Asks for the entry that the chain of key h starts with.  The bucket head
+ * is read without the partition lock: it is only a hint (an aligned 4-byte
+ * read, checked against the ring's size), and the chain is walked again
+ * under the lock.
+ */
 static inline void
 prefetch_entry(uint64 h, uint32 span)
 {
