@@ -28,12 +28,6 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "fmgr.h"
-/*
- * libpq/libpq.h (for pq_putmessage_noblock) includes libpq-be.h, which
- * needs the GSSAPI headers when the server was built with GSSAPI; nothing
- * here uses the fields of Port that depend on it.
- */
-#undef ENABLE_GSS
 #include "libpq/libpq.h"
 #include "libpq/pqformat.h"
 #include "nodes/plannodes.h"
