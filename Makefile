@@ -17,6 +17,7 @@ DATA = $(wildcard fstore--*.sql)
 OBJS = \
 	src/fstore.o \
 	src/aggregate/aggregate.o \
+	src/aggregate/hll.o \
 	src/apply/apply.o \
 	src/apply/decide.o \
 	src/cache/cache.o \

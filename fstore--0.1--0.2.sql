@@ -996,6 +996,7 @@ DECLARE
     v_views   text[] := '{}';
     v_feats   name[] := '{}';
     v_otypes  text[] := '{}';
+    v_isagg   bool[] := '{}';   -- features of aggregation views
     v_dnames  name[];
     v_dtypes  text[];
     v_dexprs  text[];
@@ -1027,14 +1028,18 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   DETAIL = 'Feature views and feature services share the fstore_online namespace.';
     END IF;
+    IF EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = v_name) THEN
+        RAISE EXCEPTION 'an aggregation view named "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Aggregation views and feature services share the fstore_online namespace.';
+    END IF;
     IF features IS NULL OR cardinality(features) = 0 THEN
         RAISE EXCEPTION 'feature service "%" needs at least one feature', v_name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    FOR r IN SELECT f.*, ft.type FROM fstore._resolve_features(features) f
-               JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
-              ORDER BY f.pos LOOP
+    -- features of feature views and of aggregation views (fstore._agg_resolve_all)
+    FOR r IN SELECT f.* FROM fstore._agg_resolve_all(features) f ORDER BY f.pos LOOP
         IF v_entity IS NULL THEN
             v_entity := r.entity;
         ELSIF v_entity <> r.entity THEN
@@ -1064,6 +1069,7 @@ BEGIN
         v_feats := v_feats || r.feature;
         v_out := v_out || r.output_name;
         v_otypes := v_otypes || r.type;
+        v_isagg := v_isagg || r.is_agg;
     END LOOP;
 
     FOR i IN 1 .. cardinality(v_out) LOOP
@@ -1100,8 +1106,12 @@ BEGIN
         IF v_old.derived IS NOT DISTINCT FROM v_dnames
            AND v_old.derived_types IS NOT DISTINCT FROM v_dtypes
            AND v_old.derived_exprs IS NOT DISTINCT FROM v_dexprs
-           AND (SELECT array_agg(ARRAY[sf.view_name, sf.feature, sf.output_name] ORDER BY sf.position)
-                  FROM fstore.service_features sf WHERE sf.service = v_name)
+           AND (SELECT array_agg(ARRAY[x.v, x.f, x.o] ORDER BY x.p)
+                  FROM (SELECT sf.position AS p, sf.view_name AS v, sf.feature::text AS f, sf.output_name::text AS o
+                          FROM fstore.service_features sf WHERE sf.service = v_name
+                        UNION ALL
+                        SELECT sa.position, sa.view_name, sa.feature::text, sa.output_name::text
+                          FROM fstore.service_aggregations sa WHERE sa.service = v_name) x)
                IS NOT DISTINCT FROM
                (SELECT array_agg(ARRAY[s.v, s.f::text, s.o::text] ORDER BY s.i)
                   FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i)) THEN
@@ -1132,6 +1142,7 @@ BEGIN
                       HINT = 'Replacing keeps the service''s columns, their names, types and order. To change them, drop the feature service and create it again; clients then re-prepare the statements that use it.';
         END IF;
         DELETE FROM fstore.service_features sf WHERE sf.service = v_name;
+        DELETE FROM fstore.service_aggregations sa WHERE sa.service = v_name;
         UPDATE fstore.feature_services s
            SET entity = CASE WHEN v_multi THEN NULL ELSE v_entity END,
                derived = v_dnames, derived_types = v_dtypes, derived_exprs = v_dexprs
@@ -1185,7 +1196,12 @@ BEGIN
     END IF;
     INSERT INTO fstore.service_features (service, position, view_name, feature, output_name)
     SELECT v_name, s.i, s.v, s.f, s.o
-      FROM unnest(v_views, v_feats, v_out) WITH ORDINALITY AS s(v, f, o, i);
+      FROM unnest(v_views, v_feats, v_out, v_isagg) WITH ORDINALITY AS s(v, f, o, g, i)
+     WHERE NOT s.g;
+    INSERT INTO fstore.service_aggregations (service, position, view_name, feature, output_name)
+    SELECT v_name, s.i, s.v, s.f, s.o
+      FROM unnest(v_views, v_feats, v_out, v_isagg) WITH ORDINALITY AS s(v, f, o, g, i)
+     WHERE s.g;
 END
 $fn$;
 
@@ -1669,6 +1685,15 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM fstore.feature_views v WHERE v.name = $1) THEN
+        -- an aggregation view (that section of the script is later)
+        IF to_regclass('fstore.aggregation_views') IS NOT NULL THEN
+            EXECUTE 'UPDATE fstore.aggregation_views a SET freshness_target = $2
+                      WHERE a.name = $1 AND a.freshness_target IS DISTINCT FROM $2'
+              USING $1, target;
+            IF EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = $1) THEN
+                RETURN;
+            END IF;
+        END IF;
         RAISE EXCEPTION 'feature view "%" does not exist', $1
             USING ERRCODE = 'undefined_object';
     END IF;
@@ -2046,8 +2071,10 @@ CREATE TABLE fstore.aggregation_views (
     gc_sql           text NOT NULL,        -- DELETE of the expired tiles of keys of fs_ok ($1)
     event_columns    name[] NOT NULL,
     read_sql         text NOT NULL,        -- $1 keys, $2 time: one row per key, in order
+    freshness_target interval,             -- fs_set_freshness_target (fstore.freshness)
     tile_columns     text[] NOT NULL,      -- what each fs_<n> tile column holds: 'c:<event column>' (count),
-                                           -- 's:' (sum), 'mn:' (min), 'mx:' (max), 'd:' (distinct values)
+                                           -- 's:' (sum), 'mn:' (min), 'mx:' (max), 'd:' (distinct values),
+                                           -- 'h:' (HyperLogLog sketch)
     created_at       timestamptz NOT NULL DEFAULT now(),
     CHECK (source IS NULL OR source_query IS NULL)
 );
@@ -2056,7 +2083,7 @@ CREATE TABLE fstore.aggregations (
     view_name   text NOT NULL REFERENCES fstore.aggregation_views (name) ON DELETE CASCADE,
     position    int NOT NULL,
     name        name NOT NULL,             -- output column
-    func        text NOT NULL,             -- count, count_distinct, sum, avg, min, max
+    func        text NOT NULL,             -- count, count_distinct, approx_count_distinct, sum, avg, min, max
     arg         name,                      -- event column, NULL for count(*)
     window_size interval NOT NULL,
     type        text NOT NULL,             -- output type
@@ -2072,6 +2099,39 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregation_vie
     FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.aggregations
     FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+
+-- The features feature services take from aggregation views (those from
+-- feature views are in fstore.service_features; position numbers the
+-- service's features across both tables).
+CREATE TABLE fstore.service_aggregations (
+    service     text NOT NULL REFERENCES fstore.feature_services (name)
+                ON DELETE CASCADE,
+    position    int NOT NULL,
+    view_name   text NOT NULL REFERENCES fstore.aggregation_views (name),
+    feature     name NOT NULL,
+    output_name name NOT NULL,
+    PRIMARY KEY (service, position),
+    UNIQUE (service, output_name)
+);
+SELECT pg_catalog.pg_extension_config_dump('fstore.service_aggregations', '');
+GRANT SELECT ON fstore.service_aggregations TO PUBLIC;
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE OR DELETE ON fstore.service_aggregations
+    FOR EACH ROW EXECUTE FUNCTION fstore._catalog_guard();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON fstore.service_aggregations FOR EACH STATEMENT
+    EXECUTE FUNCTION fstore._catalog_changed();
+
+-- What the writers of each aggregation view last did (fs_write, stream
+-- batches, fs_materialize; read by fstore.freshness), as fstore.view_state
+-- for feature views.
+CREATE TABLE fstore.aggregation_state (
+    view_id       bigint PRIMARY KEY
+                  REFERENCES fstore.aggregation_views (view_id) ON DELETE CASCADE,
+    last_event_ts timestamptz,        -- newest event_ts added to the tiles
+    last_write_at timestamptz         -- wall-clock time of the last write
+);
+SELECT pg_catalog.pg_extension_config_dump('fstore.aggregation_state', '');
+GRANT SELECT ON fstore.aggregation_state TO PUBLIC;
 
 -- Raises the error of an event that fs_write or fs_materialize refuses
 -- (1: NULL key or event_ts, 2: infinite event_ts, 3: too far in the future).
@@ -2100,6 +2160,27 @@ $fn$;
 CREATE FUNCTION fstore._agg_enqueued() RETURNS trigger
 AS 'MODULE_PATHNAME', 'fs_agg_enqueued'
 LANGUAGE C;
+
+-- approx_count_distinct: a HyperLogLog sketch per tile (bytea), merged at
+-- read time (src/aggregate/hll.c; docs/aggregations.md).
+CREATE FUNCTION fstore._hll_add(internal, anyelement) RETURNS internal
+AS 'MODULE_PATHNAME', 'fs_hll_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_sketch_final(internal) RETURNS bytea
+AS 'MODULE_PATHNAME', 'fs_hll_sketch_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE fstore._hll_sketch(anyelement) (
+    SFUNC = fstore._hll_add, STYPE = internal, FINALFUNC = fstore._hll_sketch_final);
+CREATE FUNCTION fstore._hll_merge(bytea, bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'fs_hll_merge' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_union(internal, bytea) RETURNS internal
+AS 'MODULE_PATHNAME', 'fs_hll_union' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_count_final(internal) RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_hll_count_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE fstore._hll_count(bytea) (
+    SFUNC = fstore._hll_union, STYPE = internal, FINALFUNC = fstore._hll_count_final);
+CREATE FUNCTION fstore._hll_estimate(bytea) RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_hll_estimate' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION fstore._hll_hashable(regtype) RETURNS bool
+AS 'MODULE_PATHNAME', 'fs_hll_hashable' LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 -- An interval of whole seconds as an exact SQL literal.
 CREATE FUNCTION fstore._agg_secs(p_secs bigint) RETURNS text
@@ -2268,7 +2349,7 @@ BEGIN
             RAISE EXCEPTION 'syntax error in aggregation %: "%"', i, v_spec
                 USING ERRCODE = 'syntax_error',
                       DETAIL = 'An aggregation reads: function(column) OVER window AS name, for example ''sum(clicks) OVER 1 day AS clicks_1d''.',
-                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), sum, avg, min, max; names are lowercase identifiers.';
+                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), approx_count_distinct(column), sum, avg, min, max; names are lowercase identifiers.';
         END IF;
         v_func := lower(v_m[2]);
         v_dist := v_m[3] <> '';
@@ -2276,7 +2357,7 @@ BEGIN
                       WHEN v_m[4] LIKE '"%' THEN replace(substr(v_m[4], 2, length(v_m[4]) - 2), '""', '"')
                       ELSE lower(v_m[4]) END;
         v_out := v_m[6];
-        IF v_func NOT IN ('count', 'sum', 'avg', 'min', 'max')
+        IF v_func NOT IN ('count', 'sum', 'avg', 'min', 'max', 'approx_count_distinct')
            OR (v_dist AND v_func <> 'count')
            OR (v_arg IS NULL AND v_func <> 'count')
            OR (v_arg IS NULL AND v_dist) THEN
@@ -2284,7 +2365,7 @@ BEGIN
                   v_m[2], CASE WHEN v_dist THEN 'DISTINCT ' ELSE '' END || v_m[4]
                 USING ERRCODE = 'undefined_function',
                       DETAIL = format('In aggregation %s ("%s"), at character %s.', i, v_spec, length(v_m[1]) + 1),
-                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), sum, avg, min, max.';
+                      HINT = 'Functions: count(*), count(column), count(DISTINCT column), approx_count_distinct(column), sum, avg, min, max.';
         END IF;
         v_argpos := CASE WHEN v_arg IS NULL THEN NULL ELSE array_position(v_ecols, v_arg::name) END;
         IF v_arg IS NOT NULL AND v_argpos IS NULL THEN
@@ -2307,6 +2388,11 @@ BEGIN
             RAISE EXCEPTION 'function %(%) is not supported in aggregation views', v_func, v_argtype
                 USING ERRCODE = 'undefined_function',
                       DETAIL = format('In aggregation %s ("%s"): the type has no default btree operator class.', i, v_spec);
+        END IF;
+        IF v_func = 'approx_count_distinct' AND NOT fstore._hll_hashable(v_argtype) THEN
+            RAISE EXCEPTION 'function %(%) is not supported in aggregation views', v_func, v_argtype
+                USING ERRCODE = 'undefined_function',
+                      DETAIL = format('In aggregation %s ("%s"): the type has no extended hash function.', i, v_spec);
         END IF;
         IF v_func IN ('min', 'max') AND to_regprocedure(format('pg_catalog.%s(%s)', v_func, v_argtype)) IS NULL THEN
             RAISE EXCEPTION 'function %(%) does not exist', v_func, v_argtype
@@ -2413,6 +2499,19 @@ BEGIN
             v_tc := 'fs_' || array_position(v_tkeys, v_tc);
             v_otypes := v_otypes || v_etsql[v_argpos];
             v_exprs := v_exprs || format('pg_catalog.%s(fs_t.%s)%s', v_func, v_tc, v_filter);
+        ELSIF v_func = 'approx_count_distinct' THEN
+            -- a HyperLogLog sketch per tile, merged over the window
+            v_tc := 'h:' || v_arg;
+            IF NOT v_tc = ANY (v_tkeys) THEN
+                v_tkeys := v_tkeys || v_tc;
+                v_tdefs := v_tdefs || format(', fs_%s pg_catalog.bytea', cardinality(v_tkeys));
+                v_tcols := v_tcols || format(', fs_%s', cardinality(v_tkeys));
+                v_tsel := v_tsel || format(', fstore._hll_sketch(fs_ok.%I)', v_arg);
+                v_tmerge := v_tmerge || format(', fs_%1$s = fstore._hll_merge(fs_t.fs_%1$s, excluded.fs_%1$s)', cardinality(v_tkeys));
+            END IF;
+            v_tc := 'fs_' || array_position(v_tkeys, v_tc);
+            v_otypes := v_otypes || 'bigint'::text;
+            v_exprs := v_exprs || format('fstore._hll_count(fs_t.%s)%s', v_tc, v_filter);
         ELSE
             -- count(DISTINCT col): each tile keeps its distinct values (exact)
             v_tc := 'd:' || v_arg;
@@ -2515,6 +2614,8 @@ BEGIN
     INSERT INTO fstore.aggregations (view_name, position, name, func, arg, window_size, type)
     SELECT v_name, x.n, x.o, x.f, x.a, x.w, x.t
       FROM unnest(v_outs, v_funcs, v_args, v_wins, v_otypes) WITH ORDINALITY AS x(o, f, a, w, t, n);
+    -- counters left under this id (ids start again after DROP EXTENSION)
+    PERFORM fstore._forget_view(v_id);
 END
 $fn$;
 
@@ -2523,18 +2624,30 @@ RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     v_name text := $1;
+    v_users text;
+    v_id   bigint;
 BEGIN
     PERFORM fstore._lock_catalog();
     IF NOT EXISTS (SELECT 1 FROM fstore.aggregation_views a WHERE a.name = v_name) THEN
         RAISE EXCEPTION 'aggregation view "%" does not exist', v_name
             USING ERRCODE = 'undefined_object';
     END IF;
+    SELECT string_agg(DISTINCT sa.service, ', ') INTO v_users
+      FROM fstore.service_aggregations sa WHERE sa.view_name = v_name;
+    IF v_users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop aggregation view "%" because other objects depend on it', v_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Feature services using it: %s.', v_users),
+                  HINT = 'Drop the feature services first.';
+    END IF;
     EXECUTE format('DROP VIEW IF EXISTS fstore_online.%I', v_name);
     EXECUTE format('DROP TABLE IF EXISTS fstore_offline.%I', v_name);
     EXECUTE format('DROP TABLE IF EXISTS fstore_stream.%I', v_name);
     DELETE FROM fstore.materialization_runs m WHERE m.view_name = v_name;
     DELETE FROM fstore.dead_letters d WHERE d.view_name = v_name;
-    DELETE FROM fstore.aggregation_views a WHERE a.name = v_name;
+    DELETE FROM fstore.aggregation_views a WHERE a.name = v_name
+    RETURNING a.view_id INTO v_id;
+    PERFORM fstore._forget_view(v_id);
 END
 $fn$;
 
@@ -2562,7 +2675,109 @@ $fn$;
 CREATE FUNCTION fstore._agg_has_features(p_refs text[]) RETURNS bool
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT EXISTS (SELECT 1 FROM unnest(p_refs) r WHERE fstore._agg_ref_view(r) IS NOT NULL);
+    SELECT EXISTS (SELECT 1 FROM unnest(p_refs) r
+                    WHERE fstore._agg_ref_view(r) IS NOT NULL
+                       OR EXISTS (SELECT 1 FROM fstore.service_aggregations sa
+                                   WHERE sa.service = regexp_replace(btrim(r), '\.\s*\*$', '')));
+$fn$;
+
+-- The features a reference brings from aggregation views, for services and
+-- training sets: 'view.feature [AS alias]' or 'view.*' of an aggregation
+-- view, or a feature service that has features of aggregation views (then
+-- all its features, in order, those of feature views included).  No rows
+-- for any other reference (fstore._resolve_features resolves those).
+CREATE FUNCTION fstore._agg_resolve(p_ref text,
+    OUT view_name text, OUT entity text, OUT feature name, OUT output_name name,
+    OUT type text, OUT is_agg bool)
+RETURNS SETOF record LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_view text := fstore._agg_ref_view(p_ref);
+    v_svc  text;
+    v_m    text[];
+    r record;
+BEGIN
+    IF v_view IS NOT NULL THEN
+        v_m := regexp_match(p_ref, '^\s*"?[a-z_][a-z0-9_]*"?\s*\.\s*("?)([^"\s]+)\1(?:\s+[aA][sS]\s+"?([a-z_][a-z0-9_]*)"?)?\s*$');
+        IF v_m IS NULL OR (v_m[2] = '*' AND v_m[3] IS NOT NULL) THEN
+            RAISE EXCEPTION 'invalid feature reference "%"', p_ref
+                USING ERRCODE = 'invalid_name',
+                      HINT = 'Write view.feature, view.feature AS alias, view.*, or the name of a feature service.';
+        END IF;
+        FOR r IN SELECT g.name, g.type, a.entity FROM fstore.aggregations g
+                   JOIN fstore.aggregation_views a ON a.name = g.view_name
+                  WHERE g.view_name = v_view AND (v_m[2] = '*' OR g.name = v_m[2])
+                  ORDER BY g.position LOOP
+            view_name := v_view; entity := r.entity; feature := r.name;
+            output_name := coalesce(v_m[3], r.name); type := r.type; is_agg := true;
+            RETURN NEXT;
+        END LOOP;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'aggregation view "%" has no aggregation "%"', v_view, v_m[2]
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        RETURN;
+    END IF;
+    v_svc := regexp_replace(btrim(p_ref), '\.\s*\*$', '');
+    IF NOT EXISTS (SELECT 1 FROM fstore.service_aggregations sa WHERE sa.service = v_svc) THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT * FROM (
+               SELECT sf.position AS p, sf.view_name AS v, fv.entity AS e, sf.feature AS f,
+                      sf.output_name AS o, ft.type AS t, false AS g
+                 FROM fstore.service_features sf
+                 JOIN fstore.feature_views fv ON fv.name = sf.view_name
+                 JOIN fstore.features ft ON ft.view_name = sf.view_name AND ft.name = sf.feature
+                WHERE sf.service = v_svc
+               UNION ALL
+               SELECT sa.position, sa.view_name, a.entity, sa.feature, sa.output_name, g.type, true
+                 FROM fstore.service_aggregations sa
+                 JOIN fstore.aggregation_views a ON a.name = sa.view_name
+                 JOIN fstore.aggregations g ON g.view_name = sa.view_name AND g.name = sa.feature
+                WHERE sa.service = v_svc) x
+             ORDER BY x.p LOOP
+        view_name := r.v; entity := r.e; feature := r.f; output_name := r.o;
+        type := r.t; is_agg := r.g;
+        RETURN NEXT;
+    END LOOP;
+END
+$fn$;
+
+-- Every reference's features, those of aggregation views marked.
+CREATE FUNCTION fstore._agg_resolve_all(p_refs text[],
+    OUT pos int, OUT view_name text, OUT entity text, OUT feature name,
+    OUT output_name name, OUT type text, OUT is_agg bool)
+RETURNS SETOF record LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_ref text;
+    n int := 0;
+    r record;
+BEGIN
+    FOREACH v_ref IN ARRAY p_refs LOOP
+        IF v_ref IS NULL THEN
+            RAISE EXCEPTION 'feature reference must not be NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF EXISTS (SELECT 1 FROM fstore._agg_resolve(v_ref)) THEN
+            FOR r IN SELECT * FROM fstore._agg_resolve(v_ref) LOOP
+                n := n + 1;
+                pos := n; view_name := r.view_name; entity := r.entity; feature := r.feature;
+                output_name := r.output_name; type := r.type; is_agg := r.is_agg;
+                RETURN NEXT;
+            END LOOP;
+        ELSE
+            FOR r IN SELECT f.*, ft.type FROM fstore._resolve_features(ARRAY[v_ref]) f
+                       JOIN fstore.features ft ON ft.view_name = f.view_name AND ft.name = f.feature
+                      ORDER BY f.pos LOOP
+                n := n + 1;
+                pos := n; view_name := r.view_name; entity := r.entity; feature := r.feature;
+                output_name := r.output_name; type := r.type; is_agg := false;
+                RETURN NEXT;
+            END LOOP;
+        END IF;
+    END LOOP;
+END
 $fn$;
 
 -- fs_training_set_query for features of aggregation views (and others):
@@ -2595,6 +2810,7 @@ DECLARE
     v_pos     int;
     v_i       int;
     v_items   text[] := '{}';   -- output select items in order
+    v_given   text[] := features;
     r record;
 BEGIN
     IF entity_query IS NULL THEN
@@ -2604,7 +2820,8 @@ BEGIN
     IF created_before IS NOT NULL THEN
         RAISE EXCEPTION 'created_before is not supported with features of aggregation views'
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Tiles keep no creation time.';
+                  DETAIL = 'A tile is updated in place by every event of its key and interval, whenever the event arrives: it keeps no creation time and no earlier versions, so what it held at created_before cannot be recovered.',
+                  HINT = 'Build the training set without created_before (the tiles as they are now), or keep the aggregation features in a separate training set.';
     END IF;
     v_query := fstore._check_select(entity_query);
     SELECT array_agg(c.colname ORDER BY c.n), array_agg(c.typesql ORDER BY c.n)
@@ -2620,6 +2837,24 @@ BEGIN
         RAISE EXCEPTION 'column "event_ts" of the entity query has type %', v_types[array_position(v_cols, 'event_ts')]
             USING ERRCODE = 'datatype_mismatch';
     END IF;
+
+    -- a feature service with features of aggregation views: its features,
+    -- one reference each (its derived features are added at the end)
+    IF features IS NULL OR cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'a training set needs at least one feature'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    features := '{}';
+    FOREACH v_ref IN ARRAY v_given LOOP
+        IF v_ref IS NOT NULL AND fstore._agg_ref_view(v_ref) IS NULL
+           AND EXISTS (SELECT 1 FROM fstore._agg_resolve(v_ref)) THEN
+            features := features || ARRAY(SELECT format('%I.%I AS %I', x.view_name, x.feature, x.output_name)
+                                            FROM fstore._agg_resolve(v_ref) WITH ORDINALITY AS x
+                                           ORDER BY x.ordinality);
+        ELSE
+            features := features || v_ref;
+        END IF;
+    END LOOP;
 
     -- the ordinary features go to fs_training_set_query: its output is the base
     FOREACH v_ref IN ARRAY features LOOP
@@ -2699,21 +2934,102 @@ BEGIN
 
     v_select := (SELECT string_agg('fs_e.' || quote_ident(c), ', ' ORDER BY n)
                    FROM unnest(v_cols) WITH ORDINALITY AS x(c, n));
-    RETURN format(E'SELECT %s, %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_arow, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_arow',
-                  v_select, array_to_string(v_items, ', '), v_base, v_from);
+    RETURN fstore._with_derived(v_given,
+        format(E'SELECT %s, %s\n  FROM (SELECT pg_catalog.row_number() OVER () AS fs_arow, fs_q.*\n          FROM (\n%s\n) AS fs_q) AS fs_e%s\n ORDER BY fs_e.fs_arow',
+               v_select, array_to_string(v_items, ', '), v_base, v_from));
 END
 $fn$;
 
 REVOKE ALL ON FUNCTION fstore._agg_refuse(text, int, timestamptz), fstore._agg_secs(bigint),
     fstore._agg_seconds(interval), fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
     fstore._agg_training_set_query(text, text[], timestamptz, text),
+    fstore._agg_resolve(text), fstore._agg_resolve_all(text[]),
     fstore._agg_enqueued() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
     fstore._agg_refuse(text, int, timestamptz),
     fstore._agg_ref_view(text), fstore._agg_has_features(text[]),
     fstore._agg_training_set_query(text, text[], timestamptz, text),
+    fstore._agg_resolve(text), fstore._agg_resolve_all(text[]),
     fstore._agg_secs(bigint), fstore._agg_seconds(interval)
     TO PUBLIC;
+-- fstore.stats and fstore.freshness with the aggregation views (their
+-- first definitions above list the feature views only): counters kept by
+-- src/aggregate/aggregate.c under the view's id (reads count lookups and
+-- keys, never cache hits or misses: aggregates are not cached), the state
+-- in fstore.aggregation_state, the freshness target in
+-- fstore.aggregation_views.
+CREATE OR REPLACE VIEW fstore.stats AS
+SELECT v.name AS view_name,
+       COALESCE(s.lookups, z.zero) AS lookups,
+       COALESCE(s.keys_requested, z.zero) AS keys_requested,
+       COALESCE(s.cache_hits, z.zero) AS cache_hits,
+       COALESCE(s.cache_misses, z.zero) AS cache_misses,
+       COALESCE(s.evictions, z.zero) AS evictions,
+       COALESCE(s.rows_written, z.zero) AS rows_written,
+       COALESCE(s.rows_unchanged, z.zero) AS rows_unchanged,
+       COALESCE(s.rows_late, z.zero) AS rows_late,
+       COALESCE(s.stream_applied, z.zero) AS stream_applied,
+       q.depth AS queue_depth,
+       COALESCE(s.stream_batches, z.zero) AS stream_batches,
+       COALESCE(s.dead_letters, z.zero) AS dead_letters
+  FROM (SELECT fv.name, fv.view_id FROM fstore.feature_views fv
+        UNION ALL
+        SELECT av.name, av.view_id FROM fstore.aggregation_views av) v
+  CROSS JOIN (SELECT CASE WHEN st.preloaded THEN 0::bigint END AS zero
+                FROM fstore._stream_state() st) z
+  LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
+CREATE OR REPLACE VIEW fstore.freshness AS
+SELECT v.name AS view_name,
+       s.last_event_ts,
+       s.last_write_at AS last_write,
+       r.finished_at AS last_materialization,
+       nullif(v.watermark, '-infinity') AS watermark,
+       -- times are finite (fstore refuses others), but a queue may hold
+       -- an infinite event_ts until it is dead-lettered: never overflow
+       CASE WHEN isfinite(s.last_event_ts) THEN now() - s.last_event_ts END AS lag,
+       v.ttl,
+       v.freshness_target,
+       v.freshness_target IS NOT NULL
+         AND (s.last_event_ts IS NULL OR NOT isfinite(s.last_event_ts)
+              OR now() - s.last_event_ts > v.freshness_target) AS stale,
+       q.depth AS queue_depth,
+       CASE WHEN isfinite(q.oldest) THEN now() - q.oldest END AS queue_lag,
+       w.workers AS stream_workers,
+       -- events wait and no worker takes them: none can be started (no
+       -- background worker slot), fstore is not preloaded, or none came
+       -- within 10 seconds of the first commit that asked for one
+       coalesce(q.depth > 0 AND w.workers = 0
+                AND (NOT w.preloaded OR w.launch_failed_at IS NOT NULL
+                     OR w.wanted_since < now() - interval '10 seconds'), false) AS queue_stalled,
+       -- the newest failed fs_materialize run of this view (not of an
+       -- earlier view of the same name), and whether it is the newest run
+       lf.finished_at AS last_failure,
+       lf.sqlstate || ': ' || lf.error AS last_error,
+       coalesce(lf.finished_at > r.finished_at OR (lf.finished_at IS NOT NULL AND r.finished_at IS NULL),
+                false) AS failing
+  FROM (SELECT fv.name, fv.ttl, fv.freshness_target, fv.created_at,
+               vs.watermark, vs.last_event_ts, vs.last_write_at
+          FROM fstore.feature_views fv
+          LEFT JOIN fstore.view_state vs ON vs.view_id = fv.view_id
+        UNION ALL
+        SELECT av.name, NULL::interval, av.freshness_target, av.created_at,
+               av.watermark, ast.last_event_ts, ast.last_write_at
+          FROM fstore.aggregation_views av
+          LEFT JOIN fstore.aggregation_state ast ON ast.view_id = av.view_id) v
+  CROSS JOIN fstore._stream_state() w
+  CROSS JOIN LATERAL (SELECT v.last_event_ts, v.last_write_at) s
+  LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
+                       FROM fstore.materialization_runs m
+                      WHERE m.view_name = v.name AND m.status = 'succeeded') r ON true
+  LEFT JOIN LATERAL (SELECT m.finished_at, m.error, m.sqlstate
+                       FROM fstore.materialization_runs m
+                      WHERE m.view_name = v.name AND m.status = 'failed'
+                        AND m.started_at >= v.created_at
+                      ORDER BY m.finished_at DESC, m.run_id DESC LIMIT 1) lf ON true
+  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
 -- ===========================================================================
 -- end of aggregation views
 -- ===========================================================================
@@ -3274,6 +3590,8 @@ BEGIN
                 ('materialization_runs', 'Every fs_materialize run, failed ones included, with counts, status and error.'),
                 ('aggregation_views', 'Catalog: aggregation views, their events and granularity.'),
                 ('aggregations', 'Catalog: the aggregates of each aggregation view.'),
+                ('service_aggregations', 'Catalog: the features each service takes from aggregation views, with their output names.'),
+                ('aggregation_state', 'What the writers of each aggregation view last did: newest event_ts added and time of the last write (read by fstore.freshness).'),
                 ('stats', 'Per view counters: lookups, cache hits and misses, rows written, unchanged and late, stream and dead letters; zero after a restart.'),
                 ('freshness', 'Per view freshness: last event and write, lag, target, staleness, queue state and the last materialization failure.'),
                 ('cache_stats', 'The shared-memory cache: size, entries, hits, misses, evictions.'),

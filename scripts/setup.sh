@@ -10,6 +10,8 @@ packages=(
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15
 	postgresql-15-cron
 	libcmocka-dev
+	# libpq/libpq.h includes the GSSAPI headers (Debian's server is built with GSSAPI)
+	libkrb5-dev
 	libipc-run-perl
 	perl
 	# the Python client (clients/python) and its tests

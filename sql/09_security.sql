@@ -47,9 +47,16 @@ SELECT p.oid::regprocedure AS unpinned
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'fstore'
   JOIN pg_language l ON l.oid = p.prolang
- WHERE l.lanname <> 'c'
+ WHERE l.lanname <> 'c' AND p.prokind <> 'a'
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
  ORDER BY p.oid::regprocedure::text;
+-- aggregates cannot pin a search_path: theirs run C functions only
+SELECT a.aggfnoid::regprocedure AS aggregate, l1.lanname AS sfunc, l2.lanname AS finalfunc
+  FROM pg_aggregate a JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = a.aggfnoid
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'fstore'
+  JOIN pg_proc s ON s.oid = a.aggtransfn JOIN pg_language l1 ON l1.oid = s.prolang
+  LEFT JOIN pg_proc f ON f.oid = a.aggfinalfn LEFT JOIN pg_language l2 ON l2.oid = f.prolang
+ ORDER BY a.aggfnoid::regprocedure::text;
 SELECT p.oid::regprocedure AS public_helper
   FROM pg_proc p
  WHERE p.pronamespace = 'fstore'::regnamespace

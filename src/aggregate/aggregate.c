@@ -67,6 +67,7 @@
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "catalog/query.h"
+#include "stats/stats.h"
 #include "util/packed.h"
 #include "util/util.h"
 
@@ -122,6 +123,7 @@ typedef struct AggCounts
 	int64		applied;
 	int64		too_old;
 	int64		dead;
+	TimestampTz max_ts;			/* newest event_ts applied (if applied > 0) */
 } AggCounts;
 
 /* ---- catalog ---- */
@@ -402,7 +404,8 @@ tilecol_event(AggView *av, const char *tc, char *kind)
 
 /*
  * Whether the stream batches of av can go through the C path: partials it
- * knows how to merge (count, sum, min, max; not count(DISTINCT)), a plain
+ * knows how to merge (count, sum, min, max; not count(DISTINCT) nor
+ * approx_count_distinct's sketches), a plain
  * tile table with the generated layout and its primary key, no triggers,
  * no row-level security, READ COMMITTED.  Otherwise the SQL statement does
  * the work.
@@ -421,7 +424,8 @@ tile_apply_possible(AggView *av)
 	{
 		char		kind[3];
 
-		if (tilecol_event(av, av->tilecols[i], kind) < 0 || strcmp(kind, "d") == 0)
+		if (tilecol_event(av, av->tilecols[i], kind) < 0 || strcmp(kind, "d") == 0 ||
+			strcmp(kind, "h") == 0)
 			return false;
 	}
 	if (check_enable_rls(av->tiles_relid, InvalidOid, true) == RLS_ENABLED)
@@ -941,6 +945,8 @@ stream_batch_c(AggView *av, const char *delete_sql, AggCounts *out)
 				evs[nev].row = (int) r;
 				evs[nev].tile = tile_floor(av, ts);
 				nev++;
+				if (nev == 1 || ts > out->max_ts)
+					out->max_ts = ts;
 			}
 		}
 		if (codes[r] == 4)
@@ -1154,6 +1160,11 @@ agg_ingest(AggView *av, AggMode mode, const char *source_sql, int nargs,
 	out->events = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 	out->applied = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
 	out->too_old = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
+	{
+		Datum		mx = SPI_getbinval(tup, td, 4, &isnull);
+
+		out->max_ts = isnull ? DT_NOBEGIN : DatumGetTimestampTz(mx);
+	}
 	out->dead = 0;
 	{
 		Datum		dead = SPI_getbinval(tup, td, 7, &isnull);
@@ -1179,6 +1190,44 @@ agg_ingest(AggView *av, AggMode mode, const char *source_sql, int nargs,
 			out->dead = out->events - out->applied - out->too_old;
 			fs_catalog_exec_as_owner(dead_sql, 2, dtypes, dvals, SPI_OK_INSERT);
 		}
+	}
+}
+
+/*
+ * Records what a write did, for fstore.stats (shared-memory counters, as
+ * for feature views: rows_written are the events added to tiles, rows_late
+ * those older than the retention; a stream batch also counts
+ * stream_applied, stream_batches and dead_letters) and fstore.freshness
+ * (fstore.aggregation_state: newest event_ts added, time of the write; as
+ * the owner of fstore's tables, so the writer needs no privilege on them).
+ */
+static void
+note_write(AggView *av, AggCounts *c, bool stream)
+{
+	int64		d[FS_STAT_NCOUNTERS] = {0};
+
+	d[FS_STAT_ROWS_WRITTEN] = c->applied;
+	d[FS_STAT_ROWS_LATE] = c->too_old;
+	if (stream)
+	{
+		d[FS_STAT_STREAM_APPLIED] = c->applied + c->too_old;
+		d[FS_STAT_STREAM_BATCHES] = 1;
+		d[FS_STAT_DEAD_LETTERS] = c->dead;
+	}
+	fs_stats_add(av->view_id, d);
+	if (c->applied > 0 && OidIsValid(rel_in("fstore", "aggregation_state")))
+	{
+		Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		values[3];
+
+		values[0] = Int64GetDatum(av->view_id);
+		values[1] = TimestampTzGetDatum(c->max_ts);
+		values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+		fs_catalog_exec_as_owner("INSERT INTO fstore.aggregation_state AS s (view_id, last_event_ts, last_write_at)"
+								 " VALUES ($1, $2, $3) ON CONFLICT (view_id) DO UPDATE"
+								 " SET last_event_ts = GREATEST(s.last_event_ts, excluded.last_event_ts),"
+								 "     last_write_at = excluded.last_write_at",
+								 3, types, values, SPI_OK_INSERT);
 	}
 }
 
@@ -1210,6 +1259,8 @@ stream_batch(AggView *av, int max_rows, AggCounts *out)
 		agg_ingest(av, AGG_STREAM, src.data, 0, NULL, NULL, out);
 	SPI_finish();
 	fs_restore_user(&uc);
+	if (out->events > 0)
+		note_write(av, out, true);
 }
 
 /* ---- expired tiles ---- */
@@ -1445,6 +1496,7 @@ fs_agg_write(FunctionCallInfo fcinfo)
 		agg_ingest(av, AGG_WRITE, src.data, 1, types, vals, &c);
 		SPI_finish();
 		fs_restore_user(&uc);
+		note_write(av, &c, false);
 	}
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -1490,6 +1542,7 @@ fs_agg_write_query(FunctionCallInfo fcinfo)
 		elog(ERROR, "SPI_connect failed");
 	agg_ingest(av, AGG_WRITE, src.data, 0, NULL, NULL, &c);
 	SPI_finish();
+	note_write(av, &c, false);
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	values[0] = Int64GetDatum(c.applied);
@@ -1592,6 +1645,7 @@ fs_agg_materialize(FunctionCallInfo fcinfo)
 		agg_ingest(av, AGG_WRITE, src.data, 2, types, vals, &c);
 		SPI_finish();
 		fs_restore_user(&uc);
+		note_write(av, &c, false);
 	}
 	finished = GetCurrentTimestamp();
 
@@ -1805,6 +1859,7 @@ agg_get_many(FunctionCallInfo fcinfo, bool packed, TimestampTz at)
 
 	args[0] = PointerGetDatum(keys);
 	args[1] = TimestampTzGetDatum(at);
+	fs_stats_count_lookup(av->view_id, nkeys, 0, 0);
 	fs_become_owner(av->owner, &uc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1896,4 +1951,134 @@ fs_agg_get_many_at(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the time of the read must be finite")));
 	return agg_get_many(fcinfo, false, PG_GETARG_TIMESTAMPTZ(2));
+}
+
+/* ---- feature services (service.c) ---- */
+
+/* The key array type of aggregation view "name" and its entity. */
+Oid
+fs_agg_key_array_type(const char *name, char **entity)
+{
+	AggView    *av = agg_load(name);
+
+	*entity = av->entity;
+	return av->key_array_type;
+}
+
+/*
+ * Locks fstore_online.<name> of an aggregation view in a feature service and
+ * checks the caller may SELECT it (before anything is read).
+ */
+void
+fs_agg_service_check(const char *name)
+{
+	Oid			relid = rel_in("fstore_online", name);
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("aggregation view \"%s\" does not exist", name)));
+	LockRelationOid(relid, AccessShareLock);
+	fs_check_select(relid);
+}
+
+/*
+ * The row of aggregation view "name" (its fstore_online row type: keys,
+ * aggregates, event_ts) at time "at" for each of nreq requests, in request
+ * order, in the caller's memory context; *desc describes them.  The
+ * requests have ncols columns named colnames (values rvals[i * ncols + j]);
+ * the view's key columns are found among them by name.  A request that is
+ * NULL (risnull) or has a NULL key column gets NULL instead of a row.  The read is fs_get_many_at's: the same SQL, as the owner.
+ */
+HeapTuple *
+fs_agg_service_read(const char *name, int nreq, int ncols, char **colnames,
+					Oid *coltypes, Datum *rvals, bool *rnulls, bool *risnull,
+					TimestampTz at, TupleDesc *desc)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	AggView    *av = agg_load(name);
+	Oid			elemtype = get_element_type(av->key_array_type);
+	int			keycol[FS_MAX_KEYS];
+	TupleDesc	ktd = NULL;
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nreq, 1));
+	bool	   *enulls = palloc(sizeof(bool) * Max(nreq, 1));
+	HeapTuple  *rows = palloc0(sizeof(HeapTuple) * Max(nreq, 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	ArrayType  *keys;
+	FsUserContext uc;
+	Datum		args[2];
+	int			i;
+	int			k;
+
+	if (av->nkeys > FS_MAX_KEYS)
+		elog(ERROR, "aggregation view \"%s\" has too many key columns", name);
+	if (av->nkeys > 1)
+		ktd = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	for (k = 0; k < av->nkeys; k++)
+	{
+		Oid			want = ktd ? TupleDescAttr(ktd, k)->atttypid : elemtype;
+		int			j;
+
+		for (j = 0; j < ncols; j++)
+			if (strcmp(colnames[j], av->keys[k]) == 0)
+				break;
+		if (j == ncols || coltypes[j] != want)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the request columns do not match key column \"%s\" of aggregation view \"%s\"",
+							av->keys[k], name),
+					 errhint("Create the feature service again.")));
+		keycol[k] = j;
+	}
+
+	/* the key array fs_get_many_at takes */
+	for (i = 0; i < nreq; i++)
+	{
+		Datum		kv[FS_MAX_KEYS];
+		bool		kn[FS_MAX_KEYS];
+		bool		anynull = risnull[i];
+
+		for (k = 0; k < av->nkeys && !anynull; k++)
+		{
+			kv[k] = rvals[i * ncols + keycol[k]];
+			kn[k] = rnulls[i * ncols + keycol[k]];
+			anynull |= kn[k];
+		}
+		enulls[i] = anynull;
+		elems[i] = (Datum) 0;
+		if (anynull)
+			continue;
+		elems[i] = ktd ? HeapTupleGetDatum(heap_form_tuple(ktd, kv, kn)) : kv[0];
+	}
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	dims[0] = nreq;
+	keys = construct_md_array(elems, enulls, 1, dims, lbs, elemtype,
+							  typlen, typbyval, typalign);
+
+	args[0] = PointerGetDatum(keys);
+	args[1] = TimestampTzGetDatum(at);
+	fs_stats_count_lookup(av->view_id, nreq, 0, 0);
+	fs_become_owner(av->owner, &uc);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(read_plan(av), args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read aggregation view \"%s\"", av->name);
+	if (SPI_processed != (uint64) nreq)
+		elog(ERROR, "read of aggregation view \"%s\" returned " UINT64_FORMAT " rows for %d keys",
+			 av->name, SPI_processed, nreq);
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		*desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		for (i = 0; i < nreq; i++)
+			rows[i] = enulls[i] ? NULL : heap_copytuple(SPI_tuptable->vals[i]);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	fs_restore_user(&uc);
+	return rows;
 }

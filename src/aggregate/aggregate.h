@@ -20,6 +20,9 @@
 #define FS_AGGREGATE_H
 
 #include "fmgr.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 
 #include "util/rows.h"
 
@@ -51,6 +54,17 @@ extern int64 fs_agg_view_id(const char *name);
  */
 extern void fs_agg_stream_batch(const char *name, int max_rows,
 								FsStreamBatch *out);
+
+/*
+ * Feature services with features of aggregation views (service.c): lock and
+ * check SELECT on fstore_online.<name>; read the rows of requests at a time.
+ */
+extern void fs_agg_service_check(const char *name);
+extern Oid	fs_agg_key_array_type(const char *name, char **entity);
+extern HeapTuple *fs_agg_service_read(const char *name, int nreq, int ncols,
+									  char **colnames, Oid *coltypes,
+									  Datum *rvals, bool *rnulls, bool *risnull,
+									  TimestampTz at, TupleDesc *desc);
 
 /* The query the stream workers list their views with (ids and names). */
 extern const char *fs_agg_worker_views_sql(void);

@@ -25,8 +25,12 @@
  * answers with: for a packed answer the key's packed record, made by
  * copying byte runs of the stored row when the caller's recipe applies to
  * it (packed.h: fixed-size features, no NULLs), else the row itself.  The
- * copies go to a buffer the caller keeps across calls; bucket heads and
- * entries are prefetched ahead of the chain walks.
+ * copies go to a buffer the caller keeps across calls.  The bucket heads
+ * and entries of a batch are scattered over the whole cache, so every key
+ * costs cache and TLB misses; the lookup overlaps them by working through
+ * the keys in groups of 16 as a pipeline (bucket heads three groups ahead,
+ * entries two groups ahead, the second entry of a chain one group ahead),
+ * each stage a short loop with no dependent loads.
  *
  * Keys.  An entry is found by a 64-bit hash of (database, view, key) and
  * then compared byte for byte on the key.  The key hash uses each key
@@ -653,30 +657,80 @@ fs_rowbuf_alloc(FsRowBuf *buf, Size size)
 	return r;
 }
 
-/* Distance, in keys, at which the lookup asks for entries ahead of use. */
-#define LOOKAHEAD	16
+/*
+ * The lookup works through the keys (in partition order) in groups of
+ * LOOKUP_GROUP, as a pipeline: while it probes and copies the keys of one
+ * group, it has asked for the bucket heads of the keys three groups ahead,
+ * for the entries their chains start with two groups ahead (reading the
+ * bucket heads, fetched by then), and, one group ahead, for the next entry
+ * of the chains whose first entry (fetched by then) is another key's.
+ * Each stage is a short loop of independent loads, so the cache and TLB
+ * misses of a whole group are in flight at once.  Measured (docs/cache.md):
+ * a prefetch that misses the TLB holds up the instructions behind it until
+ * its page walk is done, so asking for one entry per key between the
+ * probes (as before) overlapped the misses of only one or two keys.
+ */
+#ifndef LOOKUP_GROUP
+#define LOOKUP_GROUP	16
+#endif
+
+/* Asks for the bucket head of key h. */
+static inline void
+prefetch_bucket(uint64 h)
+{
+	FsCachePart *p = &cache->parts[hash_part(h)];
+
+	fs_prefetch(&part_buckets(p)[hash_bucket(p, h)]);
+}
+
+/* Asks for the lines of an entry: span bytes from e (a recent entry's size). */
+static inline void
+prefetch_lines(char *e, uint32 span)
+{
+	char	   *last = e + span - 1;
+
+	fs_prefetch(e);
+	for (e = (char *) TYPEALIGN(64, (uintptr_t) e + 1); e <= last; e += 64)
+		fs_prefetch(e);
+}
 
 /*
- * Asks for the first lines of the entry that the chain of key h starts
- * with.  The bucket head is read without the partition lock: it is only a
- * hint (an aligned 4-byte read, checked against the ring's size), and the
- * chain is walked again under the lock.
+ * Asks for the entry that the chain of key h starts with.  The bucket head
+ * is read without the partition lock: it is only a hint (an aligned 4-byte
+ * read, checked against the ring's size), and the chain is walked again
+ * under the lock.
  */
 static inline void
-prefetch_entry(uint64 h)
+prefetch_entry(uint64 h, uint32 span)
 {
 	FsCachePart *p = &cache->parts[hash_part(h)];
 	uint32		head = *(volatile uint32 *) &part_buckets(p)[hash_bucket(p, h)];
 
 	if (head != 0 && head - 1 < p->ringsize)
-	{
-		char	   *e = (char *) entry_at(p, head - 1);
+		prefetch_lines((char *) entry_at(p, head - 1), span);
+}
 
-		fs_prefetch(e);
-		fs_prefetch(e + 64);
-		fs_prefetch(e + 128);
-		fs_prefetch(e + 192);
-	}
+/*
+ * When the entry a chain starts with (fetched by now) is another key's,
+ * asks for the next one of the chain too.  Read without the lock, as a
+ * hint, like the bucket head.
+ */
+static inline void
+prefetch_chain(uint64 h, uint32 span)
+{
+	FsCachePart *p = &cache->parts[hash_part(h)];
+	uint32		head = *(volatile uint32 *) &part_buckets(p)[hash_bucket(p, h)];
+	volatile FsCacheEntry *e;
+	uint32		next;
+
+	if (head == 0 || head - 1 >= p->ringsize - ENTRY_HDR)
+		return;
+	e = entry_at(p, head - 1);
+	if (e->hash == h)
+		return;
+	next = e->next;
+	if (next != 0 && next - 1 < p->ringsize)
+		prefetch_lines((char *) entry_at(p, next - 1), span);
 }
 
 void
@@ -686,6 +740,8 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 	int			n = b->ndistinct;
 	int			counts[FS_CACHE_PARTS + 1];
 	int		   *order;
+	uint64	   *ohash;
+	uint32		span = 256;		/* bytes of an entry, for its prefetch */
 	Size		keycap = 0;
 	Size		keypos = 0;
 	uint64		vh;
@@ -742,39 +798,53 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 	order = palloc(sizeof(int) * n);
 	for (d = 0; d < n; d++)
 		order[counts[hash_part(fill->full_hash[d])]++] = d;
-
-	/*
-	 * The bucket heads and entries are scattered over the whole cache; ask
-	 * for them ahead (every bucket head now, each entry LOOKAHEAD keys
-	 * before it is read), so that the memory latencies overlap.
-	 */
+	/* the hashes in probe order, for the prefetch stages */
+	ohash = palloc(sizeof(uint64) * n);
 	for (i = 0; i < n; i++)
-	{
-		uint64		h = fill->full_hash[order[i]];
-		FsCachePart *p = &cache->parts[hash_part(h)];
+		ohash[i] = fill->full_hash[order[i]];
 
-		fs_prefetch(&part_buckets(p)[hash_bucket(p, h)]);
-	}
-	for (i = 0; i < Min(n, LOOKAHEAD); i++)
-		prefetch_entry(fill->full_hash[order[i]]);
+	/* fill the pipeline */
+	for (i = 0; i < Min(n, 3 * LOOKUP_GROUP); i++)
+		prefetch_bucket(ohash[i]);
+	for (i = 0; i < Min(n, 2 * LOOKUP_GROUP); i++)
+		prefetch_entry(ohash[i], span);
+	for (i = 0; i < Min(n, LOOKUP_GROUP); i++)
+		prefetch_chain(ohash[i], span);
 
 	for (i = 0; i < n;)
 	{
-		int			part = hash_part(fill->full_hash[order[i]]);
+		int			part = hash_part(ohash[i]);
 		FsCachePart *p = &cache->parts[part];
 		int			j;
 
 		LWLockAcquire(p->lock, LW_SHARED);
-		for (j = i; j < n && hash_part(fill->full_hash[order[j]]) == part; j++)
+		for (j = i; j < n && hash_part(ohash[j]) == part; j++)
 		{
 			int			dd = order[j];
-			uint64		h = fill->full_hash[dd];
+			uint64		h = ohash[j];
 			int			s = hash_stripe(h);
 			FsCacheEntry *e;
 			HeapTupleHeader t;
 
-			if (j + LOOKAHEAD < n)
-				prefetch_entry(fill->full_hash[order[j + LOOKAHEAD]]);
+			if (j % LOOKUP_GROUP == 0)
+			{
+				/*
+				 * The next group's chains past their first entry, the
+				 * entries of the group after, the bucket heads of the one
+				 * after that.
+				 */
+				int			k;
+				int			end = Min(n, j + 2 * LOOKUP_GROUP);
+
+				for (k = j + LOOKUP_GROUP; k < end; k++)
+					prefetch_chain(ohash[k], span);
+				end = Min(n, j + 3 * LOOKUP_GROUP);
+				for (k = j + 2 * LOOKUP_GROUP; k < end; k++)
+					prefetch_entry(ohash[k], span);
+				end = Min(n, j + 4 * LOOKUP_GROUP);
+				for (k = j + 3 * LOOKUP_GROUP; k < end; k++)
+					prefetch_bucket(ohash[k]);
+			}
 			fill->stripe_version[dd] = p->stripe_version[s];
 			fill->stripe_busy[dd] = p->stripe_busy[s] != 0;
 			if (fill->key_len[dd] == 0)
@@ -786,6 +856,7 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 				continue;
 			if (!e->referenced)
 				e->referenced = 1;	/* a benign race: it is only a hint */
+			span = Min(e->size, 512);
 			if (e->flags & ENTRY_ABSENT)
 			{
 				rows[dd].kind = FS_CACHED_ABSENT;
@@ -811,6 +882,7 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 		i = j;
 	}
 	pfree(order);
+	pfree(ohash);
 
 	for (d = 0; d < n; d++)
 	{

@@ -141,7 +141,8 @@ check_row(const char *table, HeapTuple tup, TupleDesc td)
 		if (name)
 			owner = relation_owner("fstore_online", name);
 	}
-	else if (strcmp(table, "feature_services") == 0 || strcmp(table, "service_features") == 0)
+	else if (strcmp(table, "feature_services") == 0 || strcmp(table, "service_features") == 0 ||
+			 strcmp(table, "service_aggregations") == 0)
 	{
 		kind = "feature service";
 		name = column_text(tup, td, strcmp(table, "feature_services") == 0 ? "name" : "service");

@@ -204,6 +204,9 @@ catalog_ensure_valid(void)
 		if (i == 1)
 			feature_views_relid = relid;
 	}
+	/* features of aggregation views in services (not in 0.1's catalogs) */
+	if (OidIsValid(get_relname_relid("service_aggregations", nsp)))
+		watch_relid(get_relname_relid("service_aggregations", nsp), NULL);
 }
 
 Oid
@@ -960,10 +963,24 @@ fs_catalog_view_by_relid(Oid online_relid)
 static FsService *
 load_service(const char *name, Oid rowtype, Oid typrelid)
 {
-	static const char *sql =
-		"SELECT sf.view_name::pg_catalog.text, sf.feature::pg_catalog.text"
+	static const char *sql01 =
+		"SELECT sf.view_name::pg_catalog.text, sf.feature::pg_catalog.text,"
+		"       NULL::pg_catalog.text"
 		"  FROM fstore.service_features sf"
 		" WHERE sf.service OPERATOR(pg_catalog.=) $1 ORDER BY sf.position";
+	/* with the features of aggregation views (their entity in column 3) */
+	static const char *sql02 =
+		"SELECT x.v, x.f, x.e FROM ("
+		" SELECT sf.position AS p, sf.view_name::pg_catalog.text AS v,"
+		"        sf.feature::pg_catalog.text AS f, NULL::pg_catalog.text AS e"
+		"   FROM fstore.service_features sf"
+		"  WHERE sf.service OPERATOR(pg_catalog.=) $1"
+		" UNION ALL"
+		" SELECT sa.position, sa.view_name, sa.feature::pg_catalog.text, a.entity"
+		"   FROM fstore.service_aggregations sa"
+		"   JOIN fstore.aggregation_views a ON a.name OPERATOR(pg_catalog.=) sa.view_name"
+		"  WHERE sa.service OPERATOR(pg_catalog.=) $1) x ORDER BY x.p";
+	const char *sql;
 	static const char *svc_sql =
 		"SELECT s.request_type::pg_catalog.oid, d.n::pg_catalog.text, d.e"
 		"  FROM fstore.feature_services s"
@@ -975,6 +992,7 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 	FsService  *svc;
 	char	  **vnames;
 	char	  **fnames;
+	char	  **anames;			/* entity of a feature of an aggregation view */
 	int			n;
 	int			nd;
 	int			i;
@@ -986,6 +1004,8 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 	HeapTuple	tup;
 
 	args[0] = CStringGetTextDatum(name);
+	sql = OidIsValid(get_relname_relid("service_aggregations", fstore_namespace("fstore"))) ?
+		sql02 : sql01;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -999,10 +1019,12 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 	old = MemoryContextSwitchTo(meta_cxt);
 	vnames = palloc(sizeof(char *) * n);
 	fnames = palloc(sizeof(char *) * n);
+	anames = palloc(sizeof(char *) * n);
 	for (i = 0; i < n; i++)
 	{
 		vnames[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		fnames[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		anames[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
 	}
 	MemoryContextSwitchTo(old);
 	nd = 0;
@@ -1046,6 +1068,7 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 	svc->view_entity = palloc0(sizeof(int) * n);
 	svc->entity_view = palloc0(sizeof(FsView *) * n);
 	svc->keymap = palloc0(sizeof(AttrNumber[FS_MAX_KEYS]) * n);
+	svc->aggviews = palloc0(sizeof(char *) * n);
 	svc->nderived = nd;
 	svc->derived_names = dnames;
 	svc->derived_exprs = dexprs;
@@ -1059,9 +1082,25 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 
 	for (i = 0; i < n; i++)
 	{
-		FsView	   *view = fs_catalog_view(vnames[i]);
+		FsView	   *view;
 		int			v;
 		int			c;
+
+		/* a feature of an aggregation view: read by aggregate.c */
+		svc->out[i].agg = -1;
+		if (anames[i] != NULL)
+		{
+			for (v = 0; v < svc->naggviews; v++)
+				if (strcmp(svc->aggviews[v], vnames[i]) == 0)
+					break;
+			if (v == svc->naggviews)
+				svc->aggviews[svc->naggviews++] = vnames[i];
+			svc->out[i].view = -1;
+			svc->out[i].agg = v;
+			svc->out[i].feature = fnames[i];
+			continue;
+		}
+		view = fs_catalog_view(vnames[i]);
 
 		for (v = 0; v < svc->nviews; v++)
 			if (svc->views[v] == view)
@@ -1089,7 +1128,12 @@ load_service(const char *name, Oid rowtype, Oid typrelid)
 		svc->out[i].view = v;
 		svc->out[i].col = c;
 	}
+	/* the key forms of fs_get_many: one entity, with a feature view */
 	svc->single_entity = svc->nentities == 1;
+	for (i = 0; i < n; i++)
+		if (anames[i] != NULL && svc->nentities == 1 &&
+			strcmp(anames[i], svc->entity_view[0]->entity) != 0)
+			svc->single_entity = false;
 
 	/* the request columns, and where each entity's keys are among them */
 	if (OidIsValid(request_type))

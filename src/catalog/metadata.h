@@ -93,8 +93,10 @@ typedef struct FsView
 /* one output feature of a service: which view, which logical column */
 typedef struct FsServiceColumn
 {
-	int			view;			/* index into FsService.views */
+	int			view;			/* index into FsService.views, -1 for aggregates */
 	int			col;			/* logical column in that view */
+	int			agg;			/* index into FsService.aggviews, or -1 */
+	char	   *feature;		/* the aggregate's name (agg >= 0) */
 } FsServiceColumn;
 
 /*
@@ -125,6 +127,8 @@ typedef struct FsService
 	int		   *view_entity;	/* nviews */
 	FsView	  **entity_view;	/* nentities: a view of that entity */
 	AttrNumber (*keymap)[FS_MAX_KEYS];	/* nentities x key columns */
+	int			naggviews;		/* aggregation views (aggregate.c reads them) */
+	char	  **aggviews;
 	int			nderived;
 	char	  **derived_names;
 	char	  **derived_exprs;	/* qualified SQL over the row's columns */

@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "aggregate/aggregate.h"
 #include "cache/cache.h"
 #include "catalog/acl.h"
 #include "online/online.h"
@@ -502,6 +503,11 @@ typedef struct SvcCall
 	bool	   *risnull;		/* nreq: the whole request is NULL */
 	FsKeyBatch *batches;		/* per entity */
 	MemoryContext cxt;
+	/* aggregation views (svc_read_aggs): per view, a row per request */
+	HeapTuple **aggrows;
+	TupleDesc  *aggdescs;
+	int		   *aggts;			/* per view: attribute number of event_ts */
+	AttrNumber *aggatt;			/* per output: its attribute number, or 0 */
 } SvcCall;
 
 /* Locks the service's online tables; the metadata is refreshed after. */
@@ -526,6 +532,34 @@ svc_lock(Oid rowtype)
 }
 
 /*
+ * For a service whose features all come from aggregation views of one
+ * entity: that entity's key array type (its keys are the request columns,
+ * in order), so that the service takes the entity's keys as a view does.
+ * InvalidOid otherwise.
+ */
+static Oid
+svc_agg_key_array_type(FsService *svc)
+{
+	Oid			type = InvalidOid;
+	char	   *entity = NULL;
+	int			a;
+
+	if (svc->nviews > 0 || svc->naggviews == 0)
+		return InvalidOid;
+	for (a = 0; a < svc->naggviews; a++)
+	{
+		char	   *e;
+		Oid			t = fs_agg_key_array_type(svc->aggviews[a], &e);
+
+		if (a > 0 && strcmp(e, entity) != 0)
+			return InvalidOid;
+		type = t;
+		entity = e;
+	}
+	return type;
+}
+
+/*
  * Resolves the target, checks the keys' type and the caller's privileges,
  * and turns the keys into requests and per-entity key batches.  False if
  * the key array is NULL.
@@ -537,17 +571,30 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 	Oid			keystype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	FsService  *svc = svc_lock(rowtype);
 	bool		sort = !(fs_cache_active() && fs_cache_enabled);
+	Oid			aggkeys = svc_agg_key_array_type(svc);
+	bool		aggform = OidIsValid(aggkeys) && keystype == aggkeys &&
+		keystype != svc->request_array_type;
 	ArrayType  *keys;
 	int			n;
 	int			e;
 	int			v;
 
 	c->svc = svc;
-	if (keystype != svc->request_array_type &&
+	if (keystype != svc->request_array_type && !aggform &&
 		!(svc->single_entity && keystype == svc->views[0]->key_array_type))
 	{
 		Oid			want = OidIsValid(svc->request_array_type) ?
 			svc->request_array_type : svc->views[0]->key_array_type;
+
+		if (OidIsValid(aggkeys))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("keys have type %s, but feature service \"%s\" expects %s",
+							OidIsValid(keystype) ? format_type_be(keystype) : "unknown",
+							svc->name, format_type_be(want)),
+					 errhint("Pass an array of %s, or of the entity's keys (%s).",
+							 format_type_be(svc->request_type),
+							 format_type_be(aggkeys))));
 
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -566,6 +613,8 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 	/* privileges are checked before anything is read, cache included */
 	for (v = 0; v < svc->nviews; v++)
 		fs_check_select(svc->views[v]->online_relid);
+	for (v = 0; v < svc->naggviews; v++)
+		fs_agg_service_check(svc->aggviews[v]);
 
 	if (PG_ARGISNULL(1))
 		return false;
@@ -583,7 +632,61 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 	MemoryContextSwitchTo(c->cxt);
 	c->batches = palloc0(sizeof(FsKeyBatch) * svc->nentities);
 
-	if (keystype != svc->request_array_type)
+	if (aggform)
+	{
+		/* aggregation views of one entity: its keys are the request columns */
+		Oid			elemtype = get_element_type(aggkeys);
+		int			nk = svc->nkeys;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+		deconstruct_array(keys, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
+		c->nreq = n;
+		c->risnull = nulls;
+		if (nk == 1)
+		{
+			c->rvals = elems;
+			c->rnulls = nulls;
+			return true;
+		}
+		c->rvals = palloc(sizeof(Datum) * nk * Max(n, 1));
+		c->rnulls = palloc(sizeof(bool) * nk * Max(n, 1));
+		{
+			TupleDesc	kd = lookup_rowtype_tupdesc(elemtype, -1);
+
+			if (kd->natts != nk)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("key type %s has %d attributes, but feature service \"%s\" has %d request columns",
+								format_type_be(elemtype), kd->natts, svc->name, nk),
+						 errhint("Create the feature service again.")));
+			for (i = 0; i < n; i++)
+			{
+				HeapTupleData tuple;
+				HeapTupleHeader th;
+
+				if (nulls[i])
+				{
+					memset(&c->rnulls[i * nk], true, nk);
+					continue;
+				}
+				th = DatumGetHeapTupleHeader(elems[i]);
+				tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+				ItemPointerSetInvalid(&tuple.t_self);
+				tuple.t_tableOid = InvalidOid;
+				tuple.t_data = th;
+				heap_deform_tuple(&tuple, kd, &c->rvals[i * nk], &c->rnulls[i * nk]);
+			}
+			ReleaseTupleDesc(kd);
+		}
+		return true;
+	}
+	else if (keystype != svc->request_array_type)
 	{
 		/* the entity's keys: they are the request columns, in order */
 		fs_keys_from_array(&c->batches[0], svc->entity_view[0], keys, sort);
@@ -685,6 +788,71 @@ typedef struct ViewRows
 	int		   *outoff;			/* per service output: its attribute offset */
 } ViewRows;
 
+/*
+ * Reads the service's aggregation views at the transaction's start time
+ * (now(), as fs_get_many of an aggregation view): one row per request and
+ * view, through aggregate.c.
+ */
+static void
+svc_read_aggs(SvcCall *c)
+{
+	FsService  *svc = c->svc;
+	char	  **names;
+	Oid		   *types;
+	TupleDesc	rd;
+	int			a;
+	int			j;
+	int			k;
+
+	if (svc->naggviews == 0)
+		return;
+	if (!OidIsValid(svc->request_type))
+		elog(ERROR, "feature service \"%s\" has no request type", svc->name);
+	rd = lookup_rowtype_tupdesc(svc->request_type, -1);
+	names = palloc(sizeof(char *) * Max(svc->nkeys, 1));
+	types = palloc(sizeof(Oid) * Max(svc->nkeys, 1));
+	for (j = 0; j < svc->nkeys; j++)
+	{
+		Form_pg_attribute att = TupleDescAttr(rd, svc->req_live[j]);
+
+		names[j] = pstrdup(NameStr(att->attname));
+		types[j] = att->atttypid;
+	}
+	ReleaseTupleDesc(rd);
+
+	c->aggrows = palloc(sizeof(HeapTuple *) * svc->naggviews);
+	c->aggdescs = palloc(sizeof(TupleDesc) * svc->naggviews);
+	c->aggts = palloc(sizeof(int) * svc->naggviews);
+	c->aggatt = palloc0(sizeof(AttrNumber) * Max(svc->nout, 1));
+	for (a = 0; a < svc->naggviews; a++)
+	{
+		TupleDesc	d;
+
+		c->aggrows[a] = fs_agg_service_read(svc->aggviews[a], c->nreq, svc->nkeys,
+											names, types, c->rvals, c->rnulls,
+											c->risnull,
+											GetCurrentTransactionStartTimestamp(),
+											&c->aggdescs[a]);
+		d = c->aggdescs[a];
+		c->aggts[a] = d->natts;	/* event_ts comes last */
+		for (k = 0; k < svc->nout; k++)
+		{
+			if (svc->out[k].agg != a)
+				continue;
+			for (j = 0; j < d->natts; j++)
+				if (strcmp(NameStr(TupleDescAttr(d, j)->attname), svc->out[k].feature) == 0)
+					break;
+			if (j == d->natts)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("aggregate \"%s\" of feature service \"%s\" does not exist in aggregation view \"%s\"",
+								svc->out[k].feature, svc->name, svc->aggviews[a]),
+						 errhint("Create the feature service again.")));
+			c->aggatt[k] = j + 1;
+		}
+	}
+}
+
 static ViewRows *
 svc_read(SvcCall *c)
 {
@@ -723,6 +891,7 @@ svc_read(SvcCall *c)
 			}
 		}
 	}
+	svc_read_aggs(c);
 	return sr;
 }
 
@@ -757,11 +926,39 @@ svc_row(SvcCall *c, ViewRows *sr, int i, Datum *values, bool *nulls,
 		any = true;
 		*ts = Max(*ts, sr[v].ts[d]);
 	}
+	/* an aggregation view has the key when it had events in its windows */
+	for (v = 0; v < svc->naggviews; v++)
+	{
+		HeapTuple	row = c->aggrows[v][i];
+		bool		isnull;
+		Datum		d;
+
+		if (row == NULL)
+			continue;
+		d = heap_getattr(row, c->aggts[v], c->aggdescs[v], &isnull);
+		if (isnull)
+			continue;
+		any = true;
+		*ts = Max(*ts, DatumGetTimestampTz(d));
+	}
 	for (k = 0; k < svc->nout; k++)
 	{
 		int			vi = svc->out[k].view;
-		int			off = sr[vi].outoff[k];
+		int			off;
 
+		if (vi < 0)
+		{
+			HeapTuple	row = c->aggrows[svc->out[k].agg][i];
+
+			if (row == NULL)
+				nulls[nk + k] = true;
+			else
+				values[nk + k] = heap_getattr(row, c->aggatt[k],
+											  c->aggdescs[svc->out[k].agg],
+											  &nulls[nk + k]);
+			continue;
+		}
+		off = sr[vi].outoff[k];
 		if (rowvals[vi] == NULL)
 		{
 			nulls[nk + k] = true;
@@ -973,6 +1170,7 @@ fs_get_many_status(PG_FUNCTION_ARGS)
 		descs[v] = RelationGetDescr(rel);
 		table_close(rel, NoLock);
 	}
+	svc_read_aggs(&c);
 
 	for (i = 0; i < c.nreq; i++)
 	{
@@ -1009,6 +1207,26 @@ fs_get_many_status(PG_FUNCTION_ARGS)
 					if (ts < cutoff)
 						status = "expired";
 				}
+			}
+			values[2] = CStringGetTextDatum(status);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		/* aggregation views: 'present' with events in the longest window */
+		for (v = 0; v < c.svc->naggviews; v++)
+		{
+			HeapTuple	row = c.aggrows[v][i];
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, true};
+			const char *status;
+
+			values[0] = Int32GetDatum(i + 1);
+			values[1] = CStringGetTextDatum(c.svc->aggviews[v]);
+			if (row == NULL)
+				status = "null key";
+			else
+			{
+				values[3] = heap_getattr(row, c.aggts[v], c.aggdescs[v], &nulls[3]);
+				status = nulls[3] ? "absent" : "present";
 			}
 			values[2] = CStringGetTextDatum(status);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

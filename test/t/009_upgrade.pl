@@ -313,7 +313,13 @@ lines AS (
     SELECT 'member ' || o.type || ' ' || o.identity
       FROM mem, pg_identify_object(mem.classid, mem.objid, 0) o
     UNION ALL
-    SELECT 'function ' || p.oid::regprocedure::text || E'\n' || pg_get_functiondef(p.oid)
+    -- (pg_get_functiondef does not take aggregates: their parts instead)
+    SELECT 'function ' || p.oid::regprocedure::text || E'\n'
+           || CASE WHEN p.prokind = 'a'
+                   THEN (SELECT format('aggregate sfunc %s stype %s finalfunc %s', a.aggtransfn::regprocedure,
+                                       a.aggtranstype::regtype, a.aggfinalfn::regprocedure)
+                           FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
+                   ELSE pg_get_functiondef(p.oid) END
            || E'\nowner ' || CASE WHEN p.proowner = ext.owner THEN 'OWNER' ELSE p.proowner::regrole::text END
            || E'\nsecurity definer ' || p.prosecdef
            || E'\nconfig ' || coalesce(p.proconfig::text, 'none')

@@ -23,6 +23,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'fstore'
 fstore.cache_size = '16MB'
+fstore.max_keys_per_call = 100000
 });
 $node->start;
 $node->safe_psql('postgres', q{
@@ -68,6 +69,10 @@ my @queries = (
 	"SELECT fs_get_many_packed(NULL::fstore_online.packable, (SELECT array_agg(g::bigint) FROM generate_series(1, 210) g))",
 	"SELECT fs_get_many_packed(NULL::fstore_online.packable, NULL::bigint[])",
 	"SELECT i4, t FROM fs_get_many(NULL::fstore_online.every, $keys)",
+	# results larger than what fstore queues in the send buffer (1MB): the
+	# first rows queued, the rest sent the usual way, in order
+	"SELECT * FROM fs_get_many(NULL::fstore_online.every, (SELECT array_agg((g % 3 + 1)::bigint) FROM generate_series(1, 450) g))",
+	"SELECT fs_get_many_packed(NULL::fstore_online.packable, (SELECT array_agg((g % 200 + 1)::bigint) FROM generate_series(1, 60000) g))",
 	# not a call of ours: the server's encoder
 	"SELECT * FROM fstore_online.every ORDER BY id",
 	"SELECT * FROM fs_get_many(NULL::fstore_online.every, $keys) WITH ORDINALITY",
@@ -79,18 +84,20 @@ ok($ok, 'every field is the same with fstore.fast_output on and off') or diag("$
 
 my %lines = map { /^query (\d+) format (\d+): (.*)$/ ? ("$1/$2" => $3) : () } split /\n/, $out;
 # binary results of our calls go through fstore's encoder, text ones never
-for my $q (1 .. 9)
+for my $q (1 .. 11)
 {
 	like($lines{"$q/1"} // '', qr/ rows, 1 fast$/, "query $q in binary uses fstore's encoder");
 	like($lines{"$q/0"} // '', qr/ rows, 0 fast$/, "query $q in text does not");
 }
-for my $q (10, 11)
+for my $q (12, 13)
 {
 	like($lines{"$q/1"} // '', qr/ rows, 0 fast$/, "query $q (not a plain call) does not");
 	like($lines{"$q/0"} // '', qr/ rows, 0 fast$/, "query $q in text does not");
 }
 like($lines{'1/1'} // '', qr/^11 rows/, 'one row per key, misses and NULL keys included');
 like($lines{'3/1'} // '', qr/^320 rows/, 'a larger batch');
+like($lines{'10/1'} // '', qr/^450 rows/, 'a typed result of more than 1MB');
+like($lines{'11/1'} // '', qr/^1 rows/, 'a packed result of more than 1MB');
 
 $node->stop;
 done_testing();
