@@ -381,6 +381,22 @@ missing_column(FsView *view, const char *col, const char *nsp)
 					   view->name)));
 }
 
+/*
+ * Opens the view's table in namespace nsp (side: "online" or "offline",
+ * for the error) and sets *relid; 42P01 when it does not exist.
+ */
+static Relation
+open_view_table(FsView *view, Oid nsp, const char *side, Oid *relid)
+{
+	*relid = get_relname_relid(view->name, nsp);
+	if (!OidIsValid(*relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s table of feature view \"%s\" does not exist",
+						side, view->name)));
+	return table_open(*relid, AccessShareLock);
+}
+
 /* Fills the online-table side of a view: columns, primary key, key procs. */
 static void
 load_online(FsView *view, Oid nsp)
@@ -391,13 +407,7 @@ load_online(FsView *view, Oid nsp)
 	Oid			pkoid;
 	int			i;
 
-	view->online_relid = get_relname_relid(view->name, nsp);
-	if (!OidIsValid(view->online_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("online table of feature view \"%s\" does not exist",
-						view->name)));
-	rel = table_open(view->online_relid, AccessShareLock);
+	rel = open_view_table(view, nsp, "online", &view->online_relid);
 	check_online_relkind(view, rel);
 	td = RelationGetDescr(rel);
 	view->rowtype = rel->rd_rel->reltype;
@@ -608,13 +618,7 @@ load_offline(FsView *view, Oid nsp)
 	ListCell   *lc;
 	int			i;
 
-	view->offline_relid = get_relname_relid(view->name, nsp);
-	if (!OidIsValid(view->offline_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("offline table of feature view \"%s\" does not exist",
-						view->name)));
-	rel = table_open(view->offline_relid, AccessShareLock);
+	rel = open_view_table(view, nsp, "offline", &view->offline_relid);
 	if (!find_side_columns(view, FS_TABLE_OFFLINE, rel))
 	{
 		table_close(rel, AccessShareLock);
