@@ -4,9 +4,11 @@
 # baseline build and a new one), taking turns rate by rate so that the load
 # of a shared machine falls on both alike.
 #   bench/agg_stream.sh "RATE..." SECONDS DIR [DIR...]
-# Each DIR is a running cluster (scripts/lib.sh layout) whose database
-# bench_agg has the view agg of bench/aggregations.sh (history loaded), and
-# stream workers on.  Per cluster and rate: bench/bin/agg_bench with 2
+# Each DIR is a running cluster (scripts/lib.sh layout, bench/bench.conf)
+# whose database bench_agg has the view agg of bench/aggregations.sh with
+# its history (running `FS_BENCH_AGG_HISTORY=1000000 bench/aggregations.sh
+# DIR` once leaves it there), stream workers on and, for a stable worker
+# process, fstore.stream_idle_timeout = 0.  Per cluster and rate: bench/bin/agg_bench with 2
 # producers and freshness probes for SECONDS, then a drain; the worker's CPU
 # time (utime + stime of its process, robust to a noisy machine, unlike
 # the wall clock) divided by the events it applied, queue depth at the end
