@@ -30,22 +30,27 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/latch.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -351,6 +356,16 @@ future_limit(AggView *av)
  * or deleted before it was locked is looked up again.  An insert that races
  * with another insert of the same tile fails with a unique violation, which
  * rolls back the batch: its events stay queued and the worker retries.
+ *
+ * Most (key, tile) of a batch are tiles an earlier batch of this process
+ * wrote (a key's current tile): the process remembers, per key of each
+ * view, the newest tile it wrote and where (its TID), and tries that tuple
+ * first (tile_lookup_tid): if the tuple there is visible, has the same key
+ * and tile, and locks without having been updated or deleted, it is the
+ * stored tile (the primary key allows no other live one) and the B-tree
+ * descent is saved; otherwise the primary-key probe decides, as without
+ * the memory.  The memory is only a hint: nothing depends on it being
+ * right.
  */
 typedef enum TileMerge
 {
@@ -383,7 +398,59 @@ typedef struct TileApply
 	FmgrInfo  **cmp;			/* min/max: the type's btree comparison */
 	Oid		   *coll;
 	MemoryContext rowcxt;
+	bool		use_tids;		/* remember the tiles' TIDs (heap tables) */
+	FmgrInfo  **keyhash;		/* the keys' extended hash functions */
+	BlockNumber nblocks;		/* the tiles' size when the batch began */
+	int64		tid_hits;		/* tiles found through their remembered TID */
 } TileApply;
+
+/*
+ * The newest tile this process wrote per key of a view, and its TID: an
+ * open-addressing table (TILE_TIDS slots of 24 bytes, 12 MB, allocated by
+ * the first batch that uses it) by the hash of (tiles' relid, key values),
+ * looked up in TILE_TIDS_PROBE consecutive slots; a new key takes a free
+ * slot there, or replaces the first.  A hint only: a key whose entry was
+ * replaced, or a collision of hashes, costs the primary-key probe.
+ */
+typedef struct TileTid
+{
+	uint64		hash;			/* 0: free */
+	TimestampTz tile;
+	ItemPointerData tid;
+} TileTid;
+
+#define TILE_TIDS (1 << 19)
+#define TILE_TIDS_PROBE 4
+
+static TileTid *tile_tids = NULL;
+
+/* the entry of hash h (created if missing) */
+static TileTid *
+tile_tid_entry(uint64 h, bool *had)
+{
+	uint32		i;
+	TileTid    *free_slot = NULL;
+
+	if (h == 0)
+		h = 1;
+	for (i = 0; i < TILE_TIDS_PROBE; i++)
+	{
+		TileTid    *e = &tile_tids[(h + i) & (TILE_TIDS - 1)];
+
+		if (e->hash == h)
+		{
+			*had = true;
+			return e;
+		}
+		if (e->hash == 0 && free_slot == NULL)
+			free_slot = e;
+	}
+	if (free_slot == NULL)
+		free_slot = &tile_tids[h & (TILE_TIDS - 1)];
+	free_slot->hash = h;
+	*had = false;
+	return free_slot;
+}
 
 /* the event column (index in av->events) of tile column tc, -1 if none */
 static int
@@ -578,11 +645,35 @@ tile_apply_begin(AggView *av, TileApply *ta, TupleDesc evtd)
 	ta->newslot = ExecInitExtraTupleSlot(ta->estate, td, &TTSOpsVirtual);
 	ta->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "fstore tile apply",
 									   ALLOCSET_DEFAULT_SIZES);
+
+	/* the TIDs of the tiles written before (a heap table, hashable keys) */
+	ta->use_tids = ta->rel->rd_rel->relam == HEAP_TABLE_AM_OID;
+	ta->keyhash = palloc0(sizeof(FmgrInfo *) * av->nkeys);
+	for (i = 0; ta->use_tids && i < av->nkeys; i++)
+	{
+		TypeCacheEntry *tce = lookup_type_cache(TupleDescAttr(td, i)->atttypid,
+												TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+
+		if (!OidIsValid(tce->hash_extended_proc_finfo.fn_oid))
+			ta->use_tids = false;
+		else
+			ta->keyhash[i] = &tce->hash_extended_proc_finfo;
+	}
+	if (ta->use_tids)
+	{
+		ta->nblocks = RelationGetNumberOfBlocks(ta->rel);
+		if (tile_tids == NULL)
+			tile_tids = MemoryContextAllocExtended(TopMemoryContext,
+												   sizeof(TileTid) * TILE_TIDS,
+												   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	}
 }
 
 static void
 tile_apply_end(TileApply *ta)
 {
+	elog(DEBUG1, "fstore: %lld tiles of \"%s\" found through their remembered TID",
+		 (long long) ta->tid_hits, RelationGetRelationName(ta->rel));
 	index_endscan(ta->scan);
 	EvalPlanQualEnd(&ta->epqstate);
 	ExecCloseIndices(ta->rri);
@@ -687,6 +778,106 @@ tile_lookup(TileApply *ta, Datum *vals)
 	}
 }
 
+/* the hash of a view's key values (vals), for tile_tids */
+static uint64
+tile_key_hash(TileApply *ta, Datum *vals)
+{
+	uint64		h = hash_bytes_uint32_extended((uint32) RelationGetRelid(ta->rel), 0);
+	int			i;
+
+	for (i = 0; i < ta->nsk - 1; i++)
+		h = hash_combine64(h, DatumGetUInt64(FunctionCall2Coll(ta->keyhash[i],
+															   ta->sk[i].sk_collation,
+															   vals[i], Int64GetDatum(0))));
+	return h;
+}
+
+/*
+ * Looks for the stored tile of vals at tid (where this process last wrote
+ * it) and locks it: true if the tuple there is visible to the batch's
+ * snapshot, holds the same key and tile_start, and was locked while still
+ * the newest version.  False otherwise (gone, moved, another tile there,
+ * updated or deleted since): the caller asks the primary key.
+ */
+static bool
+tile_lookup_tid(TileApply *ta, Datum *vals, ItemPointer tid)
+{
+	BlockNumber blk = ItemPointerGetBlockNumber(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
+	Buffer		buf;
+	Page		page;
+	HeapTuple	copy = NULL;
+	TM_FailureData tmfd;
+	TM_Result	res;
+	int			i;
+
+	Size		freespace = 0;
+
+	if (blk >= ta->nblocks)
+		return false;
+	buf = ReadBuffer(ta->rel, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (off >= FirstOffsetNumber && off <= PageGetMaxOffsetNumber(page))
+	{
+		ItemId		lp = PageGetItemId(page, off);
+
+		if (ItemIdIsNormal(lp))
+		{
+			HeapTupleData tup;
+
+			tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tup.t_len = ItemIdGetLength(lp);
+			tup.t_tableOid = RelationGetRelid(ta->rel);
+			tup.t_self = *tid;
+			if (HeapTupleSatisfiesVisibility(&tup, ta->snapshot, buf))
+				copy = heap_copytuple(&tup);
+		}
+	}
+	freespace = PageGetHeapFreeSpace(page);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+	/*
+	 * Make room for the HOT update by pruning the page's dead versions, as
+	 * an index fetch does, but only when the page has little room left for
+	 * the new version: heap_page_prune_opt alone prunes whenever less than
+	 * a tenth of the page is free, which with the tiles' fillfactor of 90 is
+	 * nearly always, at the cost of a pass over the page per update.  (The
+	 * tuple found stays: it is visible to this batch.)
+	 */
+	if (copy != NULL && freespace < 2 * MAXALIGN(copy->t_len))
+		heap_page_prune_opt(ta->rel, buf);
+	ReleaseBuffer(buf);
+	if (copy == NULL)
+		return false;
+
+	/* the same key and tile (the TID may hold another tile by now) */
+	for (i = 0; i < ta->nsk; i++)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(copy, i + 1, RelationGetDescr(ta->rel), &isnull);
+
+		if (isnull || !DatumGetBool(FunctionCall2Coll(&ta->sk[i].sk_func, ta->sk[i].sk_collation,
+													  d, vals[i])))
+		{
+			heap_freetuple(copy);
+			return false;
+		}
+	}
+	heap_freetuple(copy);
+
+	res = table_tuple_lock(ta->rel, tid, ta->snapshot, ta->found,
+						   GetCurrentCommandId(false), LockTupleExclusive,
+						   LockWaitBlock, 0, &tmfd);
+	if (res == TM_Ok)
+		return true;
+	if (res != TM_Updated && res != TM_Deleted)
+		elog(ERROR, "unexpected result %d locking a tile of \"%s\"",
+			 (int) res, RelationGetRelationName(ta->rel));
+	ExecClearTuple(ta->found);
+	return false;
+}
+
 /* One partial tile (the tile table's columns in vals) into the tiles. */
 static void
 tile_apply_row(TileApply *ta, Datum *vals, bool *nulls)
@@ -694,12 +885,34 @@ tile_apply_row(TileApply *ta, Datum *vals, bool *nulls)
 	TupleTableSlot *slot = ta->newslot;
 	MemoryContext old;
 	int			nsk = ta->nsk;
+	TimestampTz tile = DatumGetTimestampTz(vals[nsk - 1]);
+	TileTid    *tt = NULL;
+	bool		found = false;
 	int			i;
 
 	MemoryContextReset(ta->rowcxt);
 	ResetPerTupleExprContext(ta->estate);
 	ExecClearTuple(slot);
-	if (tile_lookup(ta, vals))
+	if (ta->use_tids)
+	{
+		bool		had;
+		uint64		h = tile_key_hash(ta, vals);
+
+		tt = tile_tid_entry(h, &had);
+		if (!had)
+		{
+			tt->tile = DT_NOBEGIN;
+			ItemPointerSetInvalid(&tt->tid);
+		}
+		else if (tt->tile == tile && tile_lookup_tid(ta, vals, &tt->tid))
+		{
+			found = true;
+			ta->tid_hits++;
+		}
+	}
+	if (!found)
+		found = tile_lookup(ta, vals);
+	if (found)
 	{
 		old = MemoryContextSwitchTo(ta->rowcxt);
 		slot_getallattrs(ta->found);
@@ -734,6 +947,13 @@ tile_apply_row(TileApply *ta, Datum *vals, bool *nulls)
 		memcpy(slot->tts_isnull, nulls, sizeof(bool) * ta->natts);
 		ExecStoreVirtualTuple(slot);
 		ExecSimpleRelationInsert(ta->rri, ta->estate, slot);
+	}
+
+	/* where this key's newest tile now is */
+	if (tt != NULL && ItemPointerIsValid(&slot->tts_tid) && tile >= tt->tile)
+	{
+		tt->tile = tile;
+		tt->tid = slot->tts_tid;
 	}
 }
 
@@ -814,7 +1034,8 @@ batch_same_tile(BatchSort *bs, const BatchEvent *a, const BatchEvent *b)
 
 /* the dead letters of a batch: each event as jsonb, with its class (1-3) */
 static void
-record_dead_letters(AggView *av, SPITupleTable *tt, uint64 n, const int *codes, int64 ndead)
+record_dead_letters(AggView *av, HeapTuple *tuples, TupleDesc td, uint64 n, const int *codes,
+					int64 ndead)
 {
 	static const char *dead_sql =
 		"INSERT INTO fstore.dead_letters (view_name, event, error, sqlstate)"
@@ -825,7 +1046,6 @@ record_dead_letters(AggView *av, SPITupleTable *tt, uint64 n, const int *codes, 
 		"  ELSE 'the event''s event_ts is later than now() + the view''s max_future' END,"
 		" CASE fs_x.fs_c WHEN 1 THEN '23502' ELSE '22008' END"
 		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS fs_x(fs_e, fs_c)";
-	TupleDesc	td = tt->tupdesc;
 	StringInfoData q;
 	Oid		   *types = palloc(sizeof(Oid) * td->natts);
 	Datum	   *vals = palloc(sizeof(Datum) * td->natts);
@@ -860,7 +1080,7 @@ record_dead_letters(AggView *av, SPITupleTable *tt, uint64 n, const int *codes, 
 			continue;
 		for (i = 0; i < td->natts; i++)
 		{
-			vals[i] = SPI_getbinval(tt->vals[r], td, i + 1, &isnull);
+			vals[i] = heap_getattr(tuples[r], i + 1, td, &isnull);
 			nulls[i] = isnull ? 'n' : ' ';
 		}
 		if (SPI_execute_plan(plan, vals, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -878,13 +1098,155 @@ record_dead_letters(AggView *av, SPITupleTable *tt, uint64 n, const int *codes, 
 }
 
 /*
+ * Takes up to max_rows events from the queue (deletes them) in C: the
+ * queue's columns by name (keys, events, event_ts: outdesc) into *rows.
+ * What the DELETE ... RETURNING of stream_batch does, without its plan:
+ * a sequential scan that starts where this process's last batch of the
+ * queue stopped, so that a queue behind by many batches is not scanned
+ * from its first page (its dead events, until vacuumed) each time; it
+ * wraps around, so every event is seen.  An event another session deleted
+ * first (a hand-run fs_stream_apply) is skipped, as the statement's
+ * recheck does.  Returns false (nothing taken) when the queue is not a
+ * plain heap table without delete triggers or row-level security, or
+ * lacks a column: the statement then does the work (and raises).
+ */
+typedef struct QueueStart
+{
+	Oid			relid;
+	BlockNumber block;
+} QueueStart;
+
+static HTAB *queue_starts = NULL;
+
+static bool
+queue_take(AggView *av, int max_rows, TupleDesc *outdesc, HeapTuple **rows, uint64 *nrows)
+{
+	AclMode		modes[2] = {ACL_SELECT, ACL_DELETE};
+	Relation	rel;
+	TupleDesc	qd;
+	TupleDesc	od;
+	AttrNumber *map;
+	int			ncols = av->nkeys + av->nevents + 1;
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	BlockNumber nblocks;
+	QueueStart *qs;
+	bool		found;
+	CommandId	cid;
+	Datum	   *vals;
+	bool	   *nulls;
+	uint64		n = 0;
+	uint64		cap;
+	int			i;
+
+	if (!OidIsValid(av->stream_relid))
+		return false;
+	rel = table_open(av->stream_relid, RowExclusiveLock);
+	qd = RelationGetDescr(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		(rel->trigdesc != NULL && (rel->trigdesc->trig_delete_before_row ||
+								   rel->trigdesc->trig_delete_after_row ||
+								   rel->trigdesc->trig_delete_instead_row ||
+								   rel->trigdesc->trig_delete_before_statement ||
+								   rel->trigdesc->trig_delete_after_statement)) ||
+		check_enable_rls(av->stream_relid, InvalidOid, true) == RLS_ENABLED)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	/* the columns, as RETURNING names them */
+	map = palloc(sizeof(AttrNumber) * ncols);
+	od = CreateTemplateTupleDesc(ncols);
+	for (i = 0; i < ncols; i++)
+	{
+		const char *col = i < av->nkeys ? av->keys[i] :
+			i < av->nkeys + av->nevents ? av->events[i - av->nkeys] : "event_ts";
+		AttrNumber	att = attnameAttNum(rel, col, false);
+
+		if (att <= 0)
+		{
+			table_close(rel, NoLock);
+			return false;
+		}
+		map[i] = att;
+		TupleDescCopyEntry(od, i + 1, qd, att);
+	}
+	check_privileges(av->stream_relid, modes, 2);
+
+	if (queue_starts == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(QueueStart);
+		queue_starts = hash_create("fstore queue starts", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	qs = hash_search(queue_starts, &av->stream_relid, HASH_ENTER, &found);
+	if (!found)
+		qs->block = 0;
+
+	cid = GetCurrentCommandId(true);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
+	/* the blocks the scan sees (pages added meanwhile: the next batch) */
+	nblocks = ((HeapScanDesc) scan)->rs_nblocks;
+	if (qs->block >= nblocks)
+		qs->block = 0;
+	if (nblocks > 0)
+		heap_setscanlimits(scan, qs->block, nblocks);
+	slot = table_slot_create(rel, NULL);
+	vals = palloc(sizeof(Datum) * ncols);
+	nulls = palloc(sizeof(bool) * ncols);
+	cap = Min(max_rows, 1024);
+	*rows = palloc(sizeof(HeapTuple) * cap);
+	while (n < (uint64) max_rows && nblocks > 0 &&
+		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+		ItemPointerData tid = slot->tts_tid;
+
+		CHECK_FOR_INTERRUPTS();
+		res = table_tuple_delete(rel, &tid, cid, snap, InvalidSnapshot, true, &tmfd, false);
+		if (res == TM_Updated || res == TM_Deleted)
+			continue;			/* taken by another session meanwhile */
+		if (res != TM_Ok)
+			elog(ERROR, "unexpected result %d deleting an event of the queue of aggregation view \"%s\"",
+				 (int) res, av->name);
+		slot_getallattrs(slot);
+		for (i = 0; i < ncols; i++)
+		{
+			vals[i] = slot->tts_values[map[i] - 1];
+			nulls[i] = slot->tts_isnull[map[i] - 1];
+		}
+		if (n == cap)
+		{
+			cap *= 2;
+			*rows = repalloc(*rows, sizeof(HeapTuple) * cap);
+		}
+		(*rows)[n++] = heap_form_tuple(od, vals, nulls);
+		qs->block = ItemPointerGetBlockNumber(&tid);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, NoLock);
+	/* the deletions are seen by what follows */
+	CommandCounterIncrement();
+	*outdesc = od;
+	*nrows = n;
+	return true;
+}
+
+/*
  * One stream batch through the C path (the caller checked
  * tile_apply_possible; connected to SPI, running as the owner).
  */
 static void
-stream_batch_c(AggView *av, const char *delete_sql, AggCounts *out)
+stream_batch_c(AggView *av, const char *delete_sql, int max_rows, AggCounts *out)
 {
-	SPITupleTable *tt;
+	HeapTuple  *rows;
 	TupleDesc	td;
 	uint64		n;
 	int			ncols = av->nkeys + av->nevents + 1;
@@ -899,11 +1261,14 @@ stream_batch_c(AggView *av, const char *delete_sql, AggCounts *out)
 	uint64		r;
 	int			k;
 
-	if (SPI_execute(delete_sql, false, 0) != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "could not take the events of aggregation view \"%s\" from its queue", av->name);
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	td = tt->tupdesc;
+	if (!queue_take(av, max_rows, &td, &rows, &n))
+	{
+		if (SPI_execute(delete_sql, false, 0) != SPI_OK_DELETE_RETURNING)
+			elog(ERROR, "could not take the events of aggregation view \"%s\" from its queue", av->name);
+		rows = SPI_tuptable->vals;
+		n = SPI_processed;
+		td = SPI_tuptable->tupdesc;
+	}
 	if (td->natts != ncols || TupleDescAttr(td, tscol)->atttypid != TIMESTAMPTZOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -924,7 +1289,7 @@ stream_batch_c(AggView *av, const char *delete_sql, AggCounts *out)
 		bool	   *nl = nulls + r * ncols;
 		TimestampTz ts;
 
-		heap_deform_tuple(tt->vals[r], td, v, nl);
+		heap_deform_tuple(rows[r], td, v, nl);
 		codes[r] = 0;
 		for (k = 0; k < av->nkeys; k++)
 			if (nl[k])
@@ -1053,7 +1418,7 @@ stream_batch_c(AggView *av, const char *delete_sql, AggCounts *out)
 		MemoryContextDelete(grpcxt);
 	}
 	if (out->dead > 0)
-		record_dead_letters(av, tt, n, codes, out->dead);
+		record_dead_letters(av, rows, td, n, codes, out->dead);
 }
 
 /* ---- applying events ---- */
@@ -1254,7 +1619,7 @@ stream_batch(AggView *av, int max_rows, AggCounts *out)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (tile_apply_possible(av))
-		stream_batch_c(av, src.data, out);
+		stream_batch_c(av, src.data, Max(max_rows, 1), out);
 	else
 		agg_ingest(av, AGG_STREAM, src.data, 0, NULL, NULL, out);
 	SPI_finish();
