@@ -16,10 +16,33 @@ which=${*:-write read ingest materialize training retry aggregations python rank
 FS_BENCH_OUT=$(mkdir -p "${FS_BENCH_OUT:-bench/plots}" && cd "${FS_BENCH_OUT:-bench/plots}" && pwd)
 export FS_BENCH_OUT
 dir=$(fs_tmpdir bench)
-stop() { fs_cluster_stop "$dir"; if [ "${FS_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi; }
+hugepages_before=
+stop() {
+	fs_cluster_stop "$dir"
+	if [ -n "$hugepages_before" ]; then
+		echo "$hugepages_before" >/proc/sys/vm/nr_hugepages
+		echo "huge pages released: vm.nr_hugepages = $(cat /proc/sys/vm/nr_hugepages)" >&2
+	fi
+	if [ "${FS_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
+}
 trap stop EXIT
 port=$(fs_free_port)
 fs_cluster_init "$dir" "$port" bench/bench.conf
+if [ "${FS_BENCH_HUGEPAGES:-0}" = 1 ]; then
+	# FS_BENCH_HUGEPAGES=1 (as root): reserve 2MB huge pages for the bench
+	# cluster's shared memory (vm.nr_hugepages, given back at the end), so
+	# that the read benchmark can measure with and without them
+	need=$(fs_as_pg "$PG_BINDIR/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages)
+	hugepages_before=$(cat /proc/sys/vm/nr_hugepages)
+	echo $((hugepages_before + need + 16)) >/proc/sys/vm/nr_hugepages
+	got=$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)
+	echo "huge pages reserved: $got free of vm.nr_hugepages = $(cat /proc/sys/vm/nr_hugepages), the cluster needs $need" >&2
+	if [ "$got" -lt "$need" ]; then
+		echo "could not reserve $need huge pages (memory too fragmented?)" >&2
+		exit 1
+	fi
+	export FS_BENCH_HUGEPAGES
+fi
 fs_cluster_start "$dir"
 export FS_BENCH_CONNINFO="host=$dir port=$port user=postgres"
 
