@@ -78,14 +78,36 @@ fi
 [ "${FS_BENCH_HUGEPAGES:-0}" = 1 ] && variants+=("+hp:$PG_BINDIR:on")
 [ ${#variants[@]} -gt 0 ] && variants+=(":$PG_BINDIR:")
 [ ${#variants[@]} -eq 0 ] && variants=(":$PG_BINDIR:keep")
+# huge pages reserved by this script (as root, while a variant with
+# huge_pages = on runs): vm.nr_hugepages is raised by what the server needs
+# just before it starts and lowered again right after it stops
+hp_held=0
+hp_reserve() {
+	local need got
+	need=$(PG_BINDIR=$1 fs_as_pg "$1/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages)
+	echo $(($(cat /proc/sys/vm/nr_hugepages) + need)) >/proc/sys/vm/nr_hugepages
+	hp_held=$need
+	got=$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)
+	if [ "$got" -lt "$need" ]; then
+		echo "could not reserve $need huge pages (HugePages_Free $got): memory too fragmented?" >&2
+		exit 1
+	fi
+}
+hp_release() {
+	[ "$hp_held" -gt 0 ] || return 0
+	echo $(($(cat /proc/sys/vm/nr_hugepages) - hp_held)) >/proc/sys/vm/nr_hugepages
+	hp_held=0
+}
 # restarts the server as variant $1 (binaries, huge_pages) and warms it
 use_variant() {
 	local label bin hp
 	IFS=: read -r label bin hp <<<"$1"
 	[ "$hp" = keep ] && return 0
 	fs_cluster_stop "$dir"
+	hp_release
 	if [ "$hp" = on ]; then
 		echo "huge_pages = on" >"$dir/data/bench_hugepages.conf"
+		hp_reserve "$bin"
 	else
 		echo "huge_pages = off" >"$dir/data/bench_hugepages.conf"
 	fi
@@ -112,7 +134,7 @@ rdir=$(fs_tmpdir redis)
 redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$rdir/redis.sock" --unixsocketperm 700 \
 	--save "" --appendonly no --dir "$rdir" \
 	--daemonize yes --pidfile "$rdir/redis.pid" --logfile "$rdir/redis.log" >/dev/null
-trap 'kill "$(cat "$rdir/redis.pid")" 2>/dev/null; rm -rf "$rdir"' EXIT
+trap 'kill "$(cat "$rdir/redis.pid")" 2>/dev/null; rm -rf "$rdir"; if [ "$hp_held" -gt 0 ]; then fs_cluster_stop "$dir"; hp_release; fi' EXIT
 for i in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 conn="$FS_BENCH_CONNINFO dbname=$db"
 bench/bin/lookup_bench -L -d "$conn" -R "$rdir/redis.sock" 2>&1 >&2

@@ -29,18 +29,12 @@ trap stop EXIT
 port=$(fs_free_port)
 fs_cluster_init "$dir" "$port" bench/bench.conf
 if [ "${FS_BENCH_HUGEPAGES:-0}" = 1 ]; then
-	# FS_BENCH_HUGEPAGES=1 (as root): reserve 2MB huge pages for the bench
-	# cluster's shared memory (vm.nr_hugepages, given back at the end), so
-	# that the read benchmark can measure with and without them
-	need=$(fs_as_pg "$PG_BINDIR/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages)
+	# FS_BENCH_HUGEPAGES=1 (as root): the read benchmark reserves 2MB huge
+	# pages (vm.nr_hugepages) only while its server runs with huge_pages =
+	# on, since any other server of the machine with huge_pages = try would
+	# take reserved pages it finds free; this puts the setting back if the
+	# benchmark stops half way
 	hugepages_before=$(cat /proc/sys/vm/nr_hugepages)
-	echo $((hugepages_before + need + 16)) >/proc/sys/vm/nr_hugepages
-	got=$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)
-	echo "huge pages reserved: $got free of vm.nr_hugepages = $(cat /proc/sys/vm/nr_hugepages), the cluster needs $need" >&2
-	if [ "$got" -lt "$need" ]; then
-		echo "could not reserve $need huge pages (memory too fragmented?)" >&2
-		exit 1
-	fi
 	export FS_BENCH_HUGEPAGES
 fi
 fs_cluster_start "$dir"
