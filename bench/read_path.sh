@@ -81,21 +81,28 @@ fi
 # huge pages reserved by this script (as root, while a variant with
 # huge_pages = on runs): vm.nr_hugepages is raised by what the server needs
 # just before it starts and lowered again right after it stops
+# (pages other servers already use, even surplus ones, are counted in:
+# the pool is set to all of them plus what this server needs, then back
+# to the value it had)
 hp_held=0
+hp_before=0
 hp_reserve() {
-	local need got
+	local need got total
 	need=$(PG_BINDIR=$1 fs_as_pg "$1/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages)
-	echo $(($(cat /proc/sys/vm/nr_hugepages) + need)) >/proc/sys/vm/nr_hugepages
+	hp_before=$(cat /proc/sys/vm/nr_hugepages)
+	total=$(awk '/HugePages_Total/ { print $2 }' /proc/meminfo)
+	echo $((total + need)) >/proc/sys/vm/nr_hugepages
 	hp_held=$need
-	got=$(awk '/HugePages_Free/ { print $2 }' /proc/meminfo)
+	got=$(awk '/HugePages_Free/ { print $2 - 0 }' /proc/meminfo)
+	got=$((got - $(awk '/HugePages_Rsvd/ { print $2 }' /proc/meminfo)))
 	if [ "$got" -lt "$need" ]; then
-		echo "could not reserve $need huge pages (HugePages_Free $got): memory too fragmented?" >&2
+		echo "could not reserve $need huge pages ($got free): memory too fragmented?" >&2
 		exit 1
 	fi
 }
 hp_release() {
 	[ "$hp_held" -gt 0 ] || return 0
-	echo $(($(cat /proc/sys/vm/nr_hugepages) - hp_held)) >/proc/sys/vm/nr_hugepages
+	echo "$hp_before" >/proc/sys/vm/nr_hugepages
 	hp_held=0
 }
 # restarts the server as variant $1 (binaries, huge_pages) and warms it
