@@ -14,6 +14,14 @@
 # modes interleaved within a round, because the machine is shared.
 # usage: read_path.sh CLUSTER_DIR     (FS_BENCH_SECONDS per run, default 5;
 #        with FS_BENCH_OUT, writes its figures to $FS_BENCH_OUT/read_latency.csv)
+# Variants measured in the same run, on the same data, the latency rounds
+# taking turns (the server is restarted and its cache warmed for each):
+#   FS_BENCH_HUGEPAGES=1      also with huge_pages = on (bench/run.sh reserves
+#                             the pages); those modes are shown as MODE+hp
+#   FS_BENCH_BASE_PG_CONFIG   pg_config of another install of fstore (say,
+#                             main's build): also with its binaries, shown
+#                             as base:MODE (and base:MODE+hp)
+# FS_BENCH_CLIENTS=none skips the concurrency table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -54,10 +62,78 @@ VACUUM ANALYZE feast_wide;
 SELECT pg_prewarm('feast_wide'), pg_prewarm('feast_wide_pkey');
 SQL
 fi
-fs_psql "$dir" -d $db -qAt -c "SELECT pg_prewarm('fstore_online.wide'), pg_prewarm('fstore_online.wide_pkey')" >/dev/null
-# warm the cache: every key once
-fs_psql "$dir" -d $db -qAt -c "SELECT sum((SELECT count(*) FROM fs_get_many(NULL::fstore_online.wide,
-    (SELECT array_agg(g::bigint) FROM generate_series(s, s + 9999) g)))) FROM generate_series(1, 1000000, 10000) s" >/dev/null
+warm() {
+	fs_psql "$dir" -d $db -qAt -c "SELECT pg_prewarm('fstore_online.wide'), pg_prewarm('fstore_online.wide_pkey')" >/dev/null
+	# warm the cache: every key once
+	fs_psql "$dir" -d $db -qAt -c "SELECT sum((SELECT count(*) FROM fs_get_many(NULL::fstore_online.wide,
+	    (SELECT array_agg(g::bigint) FROM generate_series(s, s + 9999) g)))) FROM generate_series(1, 1000000, 10000) s" >/dev/null
+}
+# variants: label:bindir:huge_pages (label "" is this build as configured)
+variants=()
+if [ -n "${FS_BENCH_BASE_PG_CONFIG:-}" ]; then
+	basebin=$("$FS_BENCH_BASE_PG_CONFIG" --bindir)
+	variants+=("base:$basebin:")
+	[ "${FS_BENCH_HUGEPAGES:-0}" = 1 ] && variants+=("base+hp:$basebin:on")
+fi
+[ "${FS_BENCH_HUGEPAGES:-0}" = 1 ] && variants+=("+hp:$PG_BINDIR:on")
+[ ${#variants[@]} -gt 0 ] && variants+=(":$PG_BINDIR:")
+[ ${#variants[@]} -eq 0 ] && variants=(":$PG_BINDIR:keep")
+# huge pages reserved by this script (as root, while a variant with
+# huge_pages = on runs): vm.nr_hugepages is raised by what the server needs
+# just before it starts and lowered again right after it stops
+# (pages other servers already use, even surplus ones, are counted in:
+# the pool is set to all of them plus what this server needs, then back
+# to the value it had)
+hp_held=0
+hp_before=0
+hp_reserve() {
+	local need got total
+	need=$(PG_BINDIR=$1 fs_as_pg "$1/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages)
+	hp_before=$(cat /proc/sys/vm/nr_hugepages)
+	total=$(awk '/HugePages_Total/ { print $2 }' /proc/meminfo)
+	echo $((total + need)) >/proc/sys/vm/nr_hugepages
+	hp_held=$need
+	got=$(awk '/HugePages_Free/ { print $2 - 0 }' /proc/meminfo)
+	got=$((got - $(awk '/HugePages_Rsvd/ { print $2 }' /proc/meminfo)))
+	if [ "$got" -lt "$need" ]; then
+		echo "could not reserve $need huge pages ($got free): memory too fragmented?" >&2
+		exit 1
+	fi
+}
+hp_release() {
+	[ "$hp_held" -gt 0 ] || return 0
+	echo "$hp_before" >/proc/sys/vm/nr_hugepages
+	hp_held=0
+}
+# restarts the server as variant $1 (binaries, huge_pages) and warms it
+use_variant() {
+	local label bin hp
+	IFS=: read -r label bin hp <<<"$1"
+	[ "$hp" = keep ] && return 0
+	fs_cluster_stop "$dir"
+	hp_release
+	if [ "$hp" = on ]; then
+		echo "huge_pages = on" >"$dir/data/bench_hugepages.conf"
+		hp_reserve "$bin"
+	else
+		echo "huge_pages = off" >"$dir/data/bench_hugepages.conf"
+	fi
+	grep -q "bench_hugepages.conf" "$dir/data/postgresql.conf" ||
+		echo "include_if_exists = 'bench_hugepages.conf'" >>"$dir/data/postgresql.conf"
+	PG_BINDIR=$bin fs_cluster_start "$dir"
+	echo "variant '${label:-this build}': $(fs_psql "$dir" -d $db -qAt -c "SHOW huge_pages") huge pages, $(grep -E 'HugePages_(Total|Free)' /proc/meminfo | tr -s ' ' | tr '\n' ' ')" >&2
+	warm
+}
+# tags the modes of lookup_bench's lines with the variant's label
+tag() {
+	local label=${1%%:*}
+	case $label in
+		"") cat ;;
+		base*) awk -v p="base:" -v s="${label#base}" '{ $1 = p $1 s; print }' ;;
+		*) awk -v s="$label" '{ $1 = $1 s; print }' ;;
+	esac
+}
+warm
 
 rport=$(fs_free_port)
 rdir=$(fs_tmpdir redis)
@@ -65,7 +141,7 @@ rdir=$(fs_tmpdir redis)
 redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$rdir/redis.sock" --unixsocketperm 700 \
 	--save "" --appendonly no --dir "$rdir" \
 	--daemonize yes --pidfile "$rdir/redis.pid" --logfile "$rdir/redis.log" >/dev/null
-trap 'kill "$(cat "$rdir/redis.pid")" 2>/dev/null; rm -rf "$rdir"' EXIT
+trap 'kill "$(cat "$rdir/redis.pid")" 2>/dev/null; rm -rf "$rdir"; if [ "$hp_held" -gt 0 ]; then fs_cluster_stop "$dir"; hp_release; fi' EXIT
 for i in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 conn="$FS_BENCH_CONNINFO dbname=$db"
 bench/bin/lookup_bench -L -d "$conn" -R "$rdir/redis.sock" 2>&1 >&2
@@ -78,13 +154,29 @@ for m in $modes; do run -m "$m" -k 1000 -n 200 -w 0; done | awk '{print "  " $1,
 echo
 
 out=$(mktemp)
-for k in $sizes; do
+if [ ${#variants[@]} -gt 1 ]; then
 	for r in $(seq "$rounds"); do
-		for m in $modes; do
-			run -m "$m" -k "$k" -c 1 -n 100000 -w 20 -t "$secs" >>"$out"
+		for v in "${variants[@]}"; do
+			use_variant "$v"
+			for k in $sizes; do
+				for m in $modes; do
+					# Redis does not change with the server's variant
+					[ "$m" = redis_mget ] && [ "${v%%:*}" != "" ] && continue
+					run -m "$m" -k "$k" -c 1 -n 100000 -w 20 -t "$secs" | tag "$v" >>"$out"
+				done
+			done
 		done
 	done
-done
+else
+	for k in $sizes; do
+		for r in $(seq "$rounds"); do
+			for m in $modes; do
+				run -m "$m" -k "$k" -c 1 -n 100000 -w 20 -t "$secs" >>"$out"
+			done
+		done
+	done
+fi
+[ "$clients" = none ] && clients=
 cout=$(mktemp)
 for c in $clients; do
 	for r in $(seq "$rounds"); do
@@ -120,11 +212,11 @@ medians "$out" | awk '
   if (!(k in ks)) { ks[k] = 1; korder[++nk] = k } if (!(m in ms)) { ms[m] = 1; morder[++nm] = m } }
 function ratio(a, b) { return (b > 0 && a > 0) ? sprintf("%.2f", a / b) : "-" }
 END {
-	printf "%-6s %-11s %8s %8s %8s %8s %9s %9s %9s %10s %10s %9s\n", "keys", "mode", "p50", "p95", "p99", "req/s", "srv us", "sql/x p50", "sql/x p99", "mget/x p50", "mget/x p99", "sql/x srv"
+	printf "%-6s %-16s %8s %8s %8s %8s %9s %9s %9s %10s %10s %9s\n", "keys", "mode", "p50", "p95", "p99", "req/s", "srv us", "sql/x p50", "sql/x p99", "mget/x p50", "mget/x p99", "sql/x srv"
 	for (i = 1; i <= nk; i++) for (j = 1; j <= nm; j++) {
 		k = korder[i]; m = morder[j]
 		if (!((k, m) in p50)) continue
-		printf "%-6s %-11s %8.3f %8.3f %8.3f %8.0f %9.0f %9s %9s %10s %10s %9s\n", k, m, p50[k, m], p95[k, m], p99[k, m], rps[k, m], cpu[k, m],
+		printf "%-6s %-16s %8.3f %8.3f %8.3f %8.0f %9.0f %9s %9s %10s %10s %9s\n", k, m, p50[k, m], p95[k, m], p99[k, m], rps[k, m], cpu[k, m],
 			ratio(p50[k, "sql"], p50[k, m]), ratio(p99[k, "sql"], p99[k, m]),
 			ratio(p50[k, "redis_mget"], p50[k, m]), ratio(p99[k, "redis_mget"], p99[k, m]),
 			ratio(cpu[k, "sql"], cpu[k, m])

@@ -16,10 +16,27 @@ which=${*:-write read ingest materialize training retry aggregations python rank
 FS_BENCH_OUT=$(mkdir -p "${FS_BENCH_OUT:-bench/plots}" && cd "${FS_BENCH_OUT:-bench/plots}" && pwd)
 export FS_BENCH_OUT
 dir=$(fs_tmpdir bench)
-stop() { fs_cluster_stop "$dir"; if [ "${FS_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi; }
+hugepages_before=
+stop() {
+	fs_cluster_stop "$dir"
+	if [ -n "$hugepages_before" ]; then
+		echo "$hugepages_before" >/proc/sys/vm/nr_hugepages
+		echo "huge pages released: vm.nr_hugepages = $(cat /proc/sys/vm/nr_hugepages)" >&2
+	fi
+	if [ "${FS_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
+}
 trap stop EXIT
 port=$(fs_free_port)
 fs_cluster_init "$dir" "$port" bench/bench.conf
+if [ "${FS_BENCH_HUGEPAGES:-0}" = 1 ]; then
+	# FS_BENCH_HUGEPAGES=1 (as root): the read benchmark reserves 2MB huge
+	# pages (vm.nr_hugepages) only while its server runs with huge_pages =
+	# on, since any other server of the machine with huge_pages = try would
+	# take reserved pages it finds free; this puts the setting back if the
+	# benchmark stops half way
+	hugepages_before=$(cat /proc/sys/vm/nr_hugepages)
+	export FS_BENCH_HUGEPAGES
+fi
 fs_cluster_start "$dir"
 export FS_BENCH_CONNINFO="host=$dir port=$port user=postgres"
 

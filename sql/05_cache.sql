@@ -129,6 +129,19 @@ SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4
 SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4, 8, 40]::bigint[]) = b AS cached
   FROM pkf_ref;
 SELECT cache_hits >= 7 AS hits FROM fstore.stats WHERE view_name = 'pkf';
+-- records are written by the lookup straight into the answer and closed up
+-- after: keys cached and not, absent ones first, repeats, rows with NULLs
+SET fstore.cache_enabled = off;
+CREATE TEMP TABLE pkf_mix AS
+SELECT fs_get_many_packed(NULL::fstore_online.pkf,
+                          ARRAY[99, 12, 30, 12, NULL, 16, 31, 99, 30, 15, 32, 12]::bigint[]) AS b;
+RESET fstore.cache_enabled;
+SELECT length(fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[12, 15, 16]::bigint[])) > 0 AS warmed;
+SELECT fs_get_many_packed(NULL::fstore_online.pkf,
+                          ARRAY[99, 12, 30, 12, NULL, 16, 31, 99, 30, 15, 32, 12]::bigint[]) = b AS mixed,
+       fs_get_many_packed(NULL::fstore_online.pkf,
+                          ARRAY[99, 12, 30, 12, NULL, 16, 31, 99, 30, 15, 32, 12]::bigint[]) = b AS mixed_cached
+  FROM pkf_mix;
 ALTER TABLE fstore_online.pkf ADD COLUMN note text;
 SELECT fs_get_many_packed(NULL::fstore_online.pkf, ARRAY[1, 2, 3, 4, 99, NULL, 4, 8, 40]::bigint[]) = b AS after_add
   FROM pkf_ref;

@@ -82,8 +82,13 @@ PG_FUNCTION_INFO_V1(fs_agg_compact);
 /* Unix epoch (the tiles' origin) in PostgreSQL's microseconds */
 #define UNIX_EPOCH_US ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
-/* how often a stream worker sweeps a view's expired tiles (BRIN range scan) */
-#define SWEEP_INTERVAL_SECS 60
+/*
+ * A stream worker sweeps a view's expired tiles in SWEEP_SLICES slices of
+ * its blocks, one slice at most every SWEEP_SLICE_SECS: the whole table
+ * about once a minute, without a whole-table scan in any one batch.
+ */
+#define SWEEP_SLICES 60
+#define SWEEP_SLICE_SECS 1
 
 typedef struct AggView
 {
@@ -1208,9 +1213,16 @@ queue_take(AggView *av, int max_rows, TupleDesc *outdesc, HeapTuple **rows, uint
 		ItemPointerData tid = slot->tts_tid;
 
 		CHECK_FOR_INTERRUPTS();
-		res = table_tuple_delete(rel, &tid, cid, snap, InvalidSnapshot, true, &tmfd, false);
-		if (res == TM_Updated || res == TM_Deleted)
-			continue;			/* taken by another session meanwhile */
+		/*
+		 * Never wait for another session that is taking the same event:
+		 * scans start where each session's last batch stopped, so two
+		 * sessions waiting for each other's events would deadlock.  An
+		 * event another transaction is deleting is skipped; if that one
+		 * aborts, the event stays queued for a later batch.
+		 */
+		res = table_tuple_delete(rel, &tid, cid, snap, InvalidSnapshot, false, &tmfd, false);
+		if (res == TM_Updated || res == TM_Deleted || res == TM_BeingModified)
+			continue;			/* taken by another session */
 		if (res != TM_Ok)
 			elog(ERROR, "unexpected result %d deleting an event of the queue of aggregation view \"%s\"",
 				 (int) res, av->name);
@@ -1630,23 +1642,52 @@ stream_batch(AggView *av, int max_rows, AggCounts *out)
 
 /* ---- expired tiles ---- */
 
+/*
+ * Removes the expired tiles of every key: of the whole table when to is
+ * InvalidBlockNumber, else of the blocks [from, to) (a TID range scan, so
+ * that a stream worker sweeps a large view in slices instead of holding up
+ * one batch with a scan of the whole table).
+ */
 static int64
-sweep(AggView *av)
+sweep(AggView *av, BlockNumber from, BlockNumber to)
 {
 	StringInfoData sql;
 	FsUserContext uc;
-	Oid			types[1] = {TIMESTAMPTZOID};
-	Datum		vals[1];
+	Oid			types[3] = {TIMESTAMPTZOID, TIDOID, TIDOID};
+	Datum		vals[3];
+	ItemPointerData lo;
+	ItemPointerData hi;
 	int64		n;
 
 	vals[0] = TimestampTzGetDatum(horizon(av));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "DELETE FROM fstore_offline.%s WHERE tile_start OPERATOR(pg_catalog.<) $1",
-					 quote_identifier(av->name));
+	if (to == InvalidBlockNumber)
+		appendStringInfo(&sql, "DELETE FROM fstore_offline.%s WHERE tile_start OPERATOR(pg_catalog.<) $1",
+						 quote_identifier(av->name));
+	else
+	{
+		/*
+		 * The condition on tile_start is written so that no index can
+		 * serve it: the BRIN index's estimate is low (few tiles expire
+		 * between sweeps) but its ranges get wide as tiles are updated in
+		 * place, and its lossy scan reads most of the table; a TID range
+		 * scan reads exactly the slice.
+		 */
+		ItemPointerSet(&lo, from, FirstOffsetNumber);
+		ItemPointerSet(&hi, to, FirstOffsetNumber);
+		vals[1] = PointerGetDatum(&lo);
+		vals[2] = PointerGetDatum(&hi);
+		appendStringInfo(&sql, "DELETE FROM fstore_offline.%s"
+						 " WHERE (tile_start OPERATOR(pg_catalog.<) $1) IS TRUE"
+						 " AND ctid OPERATOR(pg_catalog.>=) $2"
+						 " AND ctid OPERATOR(pg_catalog.<) $3",
+						 quote_identifier(av->name));
+	}
 	fs_become_owner(av->owner, &uc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql.data, 1, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+	if (SPI_execute_with_args(sql.data, to != InvalidBlockNumber ? 3 : 1,
+							  types, vals, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not remove the expired tiles of aggregation view \"%s\"", av->name);
 	n = (int64) SPI_processed;
 	SPI_finish();
@@ -1658,7 +1699,8 @@ sweep(AggView *av)
 typedef struct SweepEntry
 {
 	int64		view_id;
-	TimestampTz at;
+	TimestampTz at;				/* of the last slice */
+	BlockNumber next;			/* the next slice's first block */
 } SweepEntry;
 
 static HTAB *sweeps = NULL;
@@ -1694,10 +1736,29 @@ fs_agg_stream_batch(const char *name, int max_rows, FsStreamBatch *out)
 		}
 		e = hash_search(sweeps, &av->view_id, HASH_ENTER, &found);
 		if (!found)
-			e->at = 0;
-		if (now - e->at >= (int64) SWEEP_INTERVAL_SECS * USECS_PER_SEC)
 		{
-			(void) sweep(av);
+			e->at = 0;
+			e->next = 0;
+		}
+		if (now - e->at >= (int64) SWEEP_SLICE_SECS * USECS_PER_SEC)
+		{
+			Relation	rel = table_open(av->tiles_relid, AccessShareLock);
+			BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+			BlockNumber slice;
+
+			table_close(rel, AccessShareLock);
+			slice = Max(nblocks / SWEEP_SLICES + 1, 16);
+			if (e->next >= nblocks || nblocks - e->next <= slice)
+			{
+				/* the last slice: up to the end, wherever it is by now */
+				(void) sweep(av, e->next, MaxBlockNumber);
+				e->next = 0;
+			}
+			else
+			{
+				(void) sweep(av, e->next, e->next + slice);
+				e->next += slice;
+			}
 			e->at = now;
 		}
 	}
@@ -2114,7 +2175,7 @@ fs_agg_compact(PG_FUNCTION_ARGS)
 	AggView    *av = agg_load(name_arg(fcinfo));
 
 	check_write_privileges(av);
-	PG_RETURN_INT64(sweep(av));
+	PG_RETURN_INT64(sweep(av, 0, InvalidBlockNumber));
 }
 
 /* ---- reads ---- */

@@ -751,7 +751,14 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 
 	memset(fill, 0, sizeof(FsCacheFill));
 	fill->view = view;
-	memset(rows, 0, sizeof(FsCachedRow) * n);
+	/* rows[].data, when the caller set it, is where a packed record goes */
+	for (d = 0; d < n; d++)
+	{
+		rows[d].kind = FS_CACHED_MISS;
+		rows[d].len = 0;
+		if (plan == NULL)
+			rows[d].data = NULL;
+	}
 	if (n == 0)
 		return;
 
@@ -863,20 +870,27 @@ fs_cache_lookup(FsView *view, FsKeyBatch *b, FsCacheFill *fill,
 				continue;
 			}
 
-			/* one copy, into the form the caller sends */
+			/*
+			 * One copy, into the form the caller sends: a packed record
+			 * straight into its place in the answer when the caller gave
+			 * one (rows[dd].data), else into the row buffer.
+			 */
 			t = (HeapTupleHeader) ((char *) e + ENTRY_ROW_OFF(e->keylen));
-			rows[dd].data = fs_rowbuf_alloc(buf, Max(e->rowlen, plan ? plan->reclen : 0));
-			if (plan && fs_pack_from_tuple(plan, t, rows[dd].data))
+			if (plan && plan->usable)
 			{
-				rows[dd].kind = FS_CACHED_PACKED;
-				rows[dd].len = plan->reclen;
+				if (rows[dd].data == NULL)
+					rows[dd].data = fs_rowbuf_alloc(buf, plan->reclen);
+				if (fs_pack_from_tuple(plan, t, rows[dd].data))
+				{
+					rows[dd].kind = FS_CACHED_PACKED;
+					rows[dd].len = plan->reclen;
+					continue;
+				}
 			}
-			else
-			{
-				rows[dd].kind = FS_CACHED_TUPLE;
-				rows[dd].len = e->rowlen;
-				memcpy(rows[dd].data, t, e->rowlen);
-			}
+			rows[dd].data = fs_rowbuf_alloc(buf, e->rowlen);
+			rows[dd].kind = FS_CACHED_TUPLE;
+			rows[dd].len = e->rowlen;
+			memcpy(rows[dd].data, t, e->rowlen);
 		}
 		LWLockRelease(p->lock);
 		i = j;

@@ -68,7 +68,8 @@ typedef struct FsCachedRow
 {
 	uint32		kind;			/* FsCachedKind */
 	uint32		len;
-	char	   *data;			/* in the caller's FsRowBuf */
+	char	   *data;			/* in the caller's FsRowBuf, or where the
+								 * caller asked for a packed record */
 } FsCachedRow;
 
 /*
@@ -97,7 +98,9 @@ struct FsPackPlan;
 /*
  * Looks up every distinct key of the batch and sets rows[d] (one hash probe
  * each, the copy made under the partition's shared lock); the misses are
- * to be read from the table.
+ * to be read from the table.  With a usable plan, a hit's packed record is
+ * written at rows[d].data when the caller set it (room for plan->reclen
+ * bytes), else in buf.
  */
 extern void fs_cache_lookup(FsView *view, FsKeyBatch *batch, FsCacheFill *fill,
 							const struct FsPackPlan *plan, FsRowBuf *buf,

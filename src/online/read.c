@@ -205,10 +205,12 @@ rows_from_tuples(HeapTuple *tuples, int n)
  * One view's rows for every distinct key of the batch: from the cache where
  * it can answer (as packed records when plan is given and applies), from
  * the table otherwise.  Every row comes back as ABSENT, TUPLE or PACKED.
+ * dest (or NULL) gives, per distinct key, where its packed record is to be
+ * written by the cache lookup.
  */
 static FsCachedRow *
 read_view_rows(FsView *view, FsKeyBatch *b, const FsPackPlan *plan,
-			   FsRowBuf *buf, TupleDesc *descp)
+			   char **dest, FsRowBuf *buf, TupleDesc *descp)
 {
 	Relation	rel;
 	int			n = b->ndistinct;
@@ -228,6 +230,10 @@ read_view_rows(FsView *view, FsKeyBatch *b, const FsPackPlan *plan,
 	if (n > 0 && fs_cache_usable(view))
 	{
 		FsCacheFill fill;
+
+		if (dest)
+			for (d = 0; d < n; d++)
+				rows[d].data = dest[d];
 
 		fs_cache_lookup(view, b, &fill, plan, buf, rows);
 		for (d = 0; d < n; d++)
@@ -290,7 +296,7 @@ fs_online_read_rows(FsView *view, FsKeyBatch *b, TupleDesc *descp)
 	int			d;
 
 	buf->cxt = CurrentMemoryContext;
-	rows = read_view_rows(view, b, NULL, buf, descp);
+	rows = read_view_rows(view, b, NULL, NULL, buf, descp);
 	for (d = 0; d < b->ndistinct; d++)
 		if (rows[d].kind == FS_CACHED_TUPLE)
 			tuples[d] = row_tuple(&rows[d], palloc(sizeof(HeapTupleData)),
@@ -548,7 +554,7 @@ fs_get_many(PG_FUNCTION_ARGS)
 
 	{
 		TupleDesc	desc;
-		FsCachedRow *rows = read_view_rows(c.view, &c.batch, NULL, c.buf, &desc);
+		FsCachedRow *rows = read_view_rows(c.view, &c.batch, NULL, NULL, c.buf, &desc);
 
 		emit_view(rsinfo, c.view, &c.batch, rows);
 	}
@@ -609,30 +615,117 @@ fs_get_many_packed(PG_FUNCTION_ARGS)
 		fs_pack_plan(&plan, RelationGetDescr(rel),
 					 view->cols[view->ts_col].online_attnum, nf, attnums, types);
 		table_close(rel, NoLock);
-		rows = read_view_rows(view, &c.batch, &plan, c.buf, &desc);
-
-		/* the answer's size when every row is a packed record: one allocation */
-		for (i = 0; i < c.batch.ninput; i++)
+		if (plan.usable)
 		{
-			int			d = c.batch.in_distinct[i];
+			/*
+			 * Every record takes at most plan.reclen bytes: give input i the
+			 * room at hdr + i * reclen of the answer and have the cache
+			 * lookup write each distinct key's record straight into the room
+			 * of its first occurrence; then close the gaps left by absent
+			 * keys in one forward pass, which only moves records down (the
+			 * answer of a request whose keys are all found and distinct
+			 * needs no move at all).
+			 */
+			int			n = c.batch.ndistinct;
+			uint32		reclen = plan.reclen;
+			Size		hdr;
+			Size		w;
+			Size	   *pos = palloc(sizeof(Size) * Max(n, 1));
+			char	  **dest = palloc(sizeof(char *) * Max(n, 1));
 
-			room += (d >= 0 && rows[d].kind == FS_CACHED_PACKED) ? rows[d].len : 1;
-		}
-		fs_packer_reserve(&pk, room);
-		for (i = 0; i < c.batch.ninput; i++)
-		{
-			int			d = c.batch.in_distinct[i];
-
-			if (d < 0 || rows[d].kind == FS_CACHED_ABSENT)
-				fs_packer_absent(&pk);
-			else if (rows[d].kind == FS_CACHED_PACKED)
-				fs_packer_copy(&pk, rows[d].data, rows[d].len);
-			else
+			fs_packer_reserve(&pk, (Size) c.batch.ninput * reclen);
+			hdr = pk.buf.len;
+			for (i = 0; i < n; i++)
 			{
-				heap_deform_tuple(row_tuple(&rows[d], &tmp, view->online_relid),
-								  desc, vals, nulls);
-				fs_packer_row(&pk, DatumGetTimestampTz(vals[view->cols[view->ts_col].online_attnum - 1]),
-							  vals, nulls, attoff);
+				dest[i] = NULL;
+				pos[i] = 0;
+			}
+			for (i = c.batch.ninput - 1; i >= 0; i--)
+			{
+				int			d = c.batch.in_distinct[i];
+
+				if (d >= 0)
+					dest[d] = pk.buf.data + hdr + (Size) i * reclen;
+			}
+			rows = read_view_rows(view, &c.batch, &plan, dest, c.buf, &desc);
+
+			w = hdr;
+			for (i = 0; i < c.batch.ninput; i++)
+			{
+				int			d = c.batch.in_distinct[i];
+				char	   *slot = pk.buf.data + hdr + (Size) i * reclen;
+
+				if (d < 0 || rows[d].kind == FS_CACHED_ABSENT)
+				{
+					pk.buf.data[w++] = '\0';
+					continue;
+				}
+				if (pos[d] != 0)
+				{
+					/* a repeated key: its record is already in place, below */
+					memcpy(pk.buf.data + w, pk.buf.data + pos[d], rows[d].len);
+					w += rows[d].len;
+					continue;
+				}
+				pos[d] = w;
+				if (rows[d].kind == FS_CACHED_PACKED)
+				{
+					if (rows[d].data == slot)
+					{
+						if (w != hdr + (Size) i * reclen)
+							memmove(pk.buf.data + w, slot, rows[d].len);
+					}
+					else
+						memcpy(pk.buf.data + w, rows[d].data, rows[d].len);
+					w += rows[d].len;
+				}
+				else if (fs_pack_from_tuple(&plan, (HeapTupleHeader) rows[d].data,
+											pk.buf.data + w))
+				{
+					/* a row read from the table, without NULLs */
+					rows[d].len = reclen;
+					w += reclen;
+				}
+				else
+				{
+					pk.buf.len = w;
+					heap_deform_tuple(row_tuple(&rows[d], &tmp, view->online_relid),
+									  desc, vals, nulls);
+					fs_packer_row(&pk, DatumGetTimestampTz(vals[view->cols[view->ts_col].online_attnum - 1]),
+								  vals, nulls, attoff);
+					rows[d].len = pk.buf.len - w;
+					w = pk.buf.len;
+				}
+			}
+			pk.buf.len = w;
+			pk.buf.data[w] = '\0';
+		}
+		else
+		{
+			rows = read_view_rows(view, &c.batch, &plan, NULL, c.buf, &desc);
+			/* the answer's size when every row is a packed record: one allocation */
+			for (i = 0; i < c.batch.ninput; i++)
+			{
+				int			d = c.batch.in_distinct[i];
+
+				room += (d >= 0 && rows[d].kind == FS_CACHED_PACKED) ? rows[d].len : 1;
+			}
+			fs_packer_reserve(&pk, room);
+			for (i = 0; i < c.batch.ninput; i++)
+			{
+				int			d = c.batch.in_distinct[i];
+
+				if (d < 0 || rows[d].kind == FS_CACHED_ABSENT)
+					fs_packer_absent(&pk);
+				else if (rows[d].kind == FS_CACHED_PACKED)
+					fs_packer_copy(&pk, rows[d].data, rows[d].len);
+				else
+				{
+					heap_deform_tuple(row_tuple(&rows[d], &tmp, view->online_relid),
+									  desc, vals, nulls);
+					fs_packer_row(&pk, DatumGetTimestampTz(vals[view->cols[view->ts_col].online_attnum - 1]),
+								  vals, nulls, attoff);
+				}
 			}
 		}
 	}

@@ -123,5 +123,38 @@ is($node->safe_psql('restored', q{SELECT n_1d FROM fs_get_many(NULL::fstore_onli
 	$node->safe_psql('postgres', q{SELECT n_1d + 1 FROM fs_get_many(NULL::fstore_online.ev, ARRAY[1]::bigint[])}),
 	'restored: the view keeps counting');
 
+# 6. The worker sweeps expired tiles in slices of the tile table's blocks
+#    (one slice per second at most, while batches arrive): it removes every
+#    expired tile of a table larger than one slice, and no live one.
+my $live = q{SELECT count(*) || '|' || sum(fs_n) FROM fstore_offline.ev WHERE doc_id <= 100};
+my ($n_before, $sum_before) = split /\|/, $node->safe_psql('postgres', $live);
+$node->safe_psql('postgres', q{
+	INSERT INTO fstore_offline.ev (doc_id, tile_start, fs_n, fs_last_ts)
+	SELECT 1000 + g, date_bin('1 minute', now() - interval '30 days', '1970-01-01'), 1,
+	       now() - interval '30 days'
+	  FROM generate_series(1, 6000) g});
+my $blocks = $node->safe_psql('postgres',
+	q{SELECT pg_relation_size('fstore_offline.ev') / current_setting('block_size')::int});
+cmp_ok($blocks, '>', 32, "sweep: the tile table spans more than two slices ($blocks blocks)");
+my ($swept, $events) = (0, 0);
+for (1 .. 240)
+{
+	$node->safe_psql('postgres', q{INSERT INTO fstore_stream.ev VALUES (1, 0, now())});
+	$events++;
+	if ($node->safe_psql('postgres',
+			q{SELECT count(*) FROM fstore_offline.ev WHERE doc_id > 1000}) eq '0')
+	{
+		$swept = 1;
+		last;
+	}
+	select(undef, undef, undef, 0.25);
+}
+ok($swept, "sweep: every expired tile removed by the worker ($events batches)");
+ok($node->poll_query_until('postgres', 'SELECT NOT EXISTS (SELECT 1 FROM fstore_stream.ev)'),
+	'sweep: queue drained');
+my ($n_after, $sum_after) = split /\|/, $node->safe_psql('postgres', $live);
+cmp_ok($n_after, '>=', $n_before, 'sweep: no live tile removed');
+is($sum_after - $sum_before, $events, 'sweep: the events of this phase counted once');
+
 $node->stop;
 done_testing();
