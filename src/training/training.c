@@ -571,12 +571,12 @@ add_row(AsofState *st, HeapTuple tup)
 	st->nrows++;
 }
 
-static int
-sorted_cmp(const void *pa, const void *pb, void *arg)
+/* order of two rows on the general path: (key hash, key, event_ts, row) */
+static inline int
+sorted_cmp(const int32 *pa, const int32 *pb, AsofKeys *ks)
 {
-	AsofKeys   *ks = (AsofKeys *) arg;
-	int			a = *(const int32 *) pa;
-	int			b = *(const int32 *) pb;
+	int			a = *pa;
+	int			b = *pb;
 	int			c;
 
 	/* while sorting, positions are rows and sorted_ts is by row */
@@ -597,6 +597,15 @@ sorted_cmp(const void *pa, const void *pb, void *arg)
 		return ks->sorted_ts[a] < ks->sorted_ts[b] ? -1 : 1;
 	return (a > b) - (a < b);
 }
+
+#define ST_SORT sort_rows
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE_ARG_TYPE AsofKeys
+#define ST_COMPARE(a, b, arg) sorted_cmp(a, b, arg)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* memory aligned to a cache line */
 static void *
@@ -659,7 +668,7 @@ hash_chunk(AsofState *st)
 			pfree(rk);
 		}
 		else
-			qsort_arg(ks->sorted_row, ks->nsorted, sizeof(int32), sorted_cmp, ks);
+			sort_rows(ks->sorted_row, ks->nsorted, ks);
 
 		ks->sorted_ts = MemoryContextAllocHuge(st->chunkcxt, sizeof(int64) * Max(ks->nsorted, 1));
 		for (s = 0; s < ks->nsorted; s++)
