@@ -31,8 +31,10 @@
  * a tuplestore (which spills past work_mem), as does the result.
  *
  * Everything reads with the calling statement's snapshot.  The history
- * tables are read directly, so the caller's SELECT privilege on each is
- * checked first (and row-level security is refused, as by fs_get_many).
+ * tables are read directly (the pass through the table access method, the
+ * winners from their heap pages: see fetch_winners), so the caller's SELECT
+ * privilege on each is checked first (and row-level security is refused,
+ * as by fs_get_many).
  */
 #include "postgres.h"
 
@@ -571,12 +573,12 @@ add_row(AsofState *st, HeapTuple tup)
 	st->nrows++;
 }
 
-static int
-sorted_cmp(const void *pa, const void *pb, void *arg)
+/* order of two rows on the general path: (key hash, key, event_ts, row) */
+static inline int
+sorted_cmp(const int32 *pa, const int32 *pb, AsofKeys *ks)
 {
-	AsofKeys   *ks = (AsofKeys *) arg;
-	int			a = *(const int32 *) pa;
-	int			b = *(const int32 *) pb;
+	int			a = *pa;
+	int			b = *pb;
 	int			c;
 
 	/* while sorting, positions are rows and sorted_ts is by row */
@@ -597,6 +599,15 @@ sorted_cmp(const void *pa, const void *pb, void *arg)
 		return ks->sorted_ts[a] < ks->sorted_ts[b] ? -1 : 1;
 	return (a > b) - (a < b);
 }
+
+#define ST_SORT sort_rows
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE_ARG_TYPE AsofKeys
+#define ST_COMPARE(a, b, arg) sorted_cmp(a, b, arg)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* memory aligned to a cache line */
 static void *
@@ -659,7 +670,7 @@ hash_chunk(AsofState *st)
 			pfree(rk);
 		}
 		else
-			qsort_arg(ks->sorted_row, ks->nsorted, sizeof(int32), sorted_cmp, ks);
+			sort_rows(ks->sorted_row, ks->nsorted, ks);
 
 		ks->sorted_ts = MemoryContextAllocHuge(st->chunkcxt, sizeof(int64) * Max(ks->nsorted, 1));
 		for (s = 0; s < ks->nsorted; s++)
@@ -841,12 +852,11 @@ scan_history(AsofState *st, AsofView *v)
 {
 	FsView	   *fv = v->fv;
 	AsofKeys   *ks = v->keys;
-	TupleDesc	hd = RelationGetDescr(v->rel);
 	AttrNumber	ts_att = fv->cols[fv->ts_col].offline_attnum;
 	AttrNumber	cr_att = fv->created_at_attnum;
 	AttrNumber	key_att = fv->cols[0].offline_attnum;
 	TableScanDesc scan;
-	HeapTuple	tup;
+	TupleTableSlot *slot;
 	AsofPending ring[ASOF_AHEAD];
 	uint64		nread = 0;
 	uint64		i;
@@ -861,8 +871,10 @@ scan_history(AsofState *st, AsofView *v)
 	if (!ks->int8_key)
 		tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fstore as_of_join key",
 									   ALLOCSET_SMALL_SIZES);
+	/* one slot for the whole pass: each row replaces the previous one */
+	slot = table_slot_create(v->rel, NULL);
 	scan = table_beginscan(v->rel, st->snapshot, 0, NULL);
-	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull = false;
 		int64		ts;
@@ -878,7 +890,7 @@ scan_history(AsofState *st, AsofView *v)
 			int			k;
 
 			for (k = 0; k < ks->nkeys && !isnull; k++)
-				hkeys[k] = heap_getattr(tup, fv->cols[k].offline_attnum, hd, &isnull);
+				hkeys[k] = slot_getattr(slot, fv->cols[k].offline_attnum, &isnull);
 			if (isnull)
 				continue;
 			/* a type's hash or equality may allocate (numeric detoasts) */
@@ -888,28 +900,28 @@ scan_history(AsofState *st, AsofView *v)
 			MemoryContextSwitchTo(old);
 			if (sl == NULL)
 				continue;
-			ts = DatumGetTimestampTz(heap_getattr(tup, ts_att, hd, &isnull));
+			ts = DatumGetTimestampTz(slot_getattr(slot, ts_att, &isnull));
 			if (ts > sl->maxts)
 				continue;
-			created = DatumGetTimestampTz(heap_getattr(tup, cr_att, hd, &isnull));
+			created = DatumGetTimestampTz(slot_getattr(slot, cr_att, &isnull));
 			if (st->has_cutoff && created > st->cutoff)
 				continue;		/* written after the cutoff: not known then */
-			offer(v->cand, ks->sorted_ts, sl, ts, created, &tup->t_self);
+			offer(v->cand, ks->sorted_ts, sl, ts, created, &slot->tts_tid);
 			continue;
 		}
 
 		/* fast path: read, hash and prefetch the slot */
 		{
 			AsofPending *p = &ring[nread % ASOF_AHEAD];
-			Datum		key = heap_getattr(tup, key_att, hd, &isnull);
+			Datum		key = slot_getattr(slot, key_att, &isnull);
 
 			if (isnull)
 				continue;
 			p->key = DatumGetInt64(key);
 			p->hash = asof_hash(ks, &key);
-			p->ts = DatumGetTimestampTz(heap_getattr(tup, ts_att, hd, &isnull));
-			p->created = DatumGetTimestampTz(heap_getattr(tup, cr_att, hd, &isnull));
-			p->tid = tup->t_self;
+			p->ts = DatumGetTimestampTz(slot_getattr(slot, ts_att, &isnull));
+			p->created = DatumGetTimestampTz(slot_getattr(slot, cr_att, &isnull));
+			p->tid = slot->tts_tid;
 			p->slot = NULL;
 			fs_prefetch(&ks->slots[p->hash & ks->mask]);
 			nread++;
@@ -940,6 +952,7 @@ scan_history(AsofState *st, AsofView *v)
 		}
 	}
 	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
 	if (tmpcxt)
 		MemoryContextDelete(tmpcxt);
 
@@ -972,6 +985,16 @@ scan_history(AsofState *st, AsofView *v)
 /*
  * Step 3 for one view: drops candidates beyond the ttl, then reads the
  * winners in TID order, a page at a time, and keeps their feature values.
+ *
+ * This step stays on the heap's pages rather than the table AM's fetch by
+ * TID (table_tuple_fetch_row_version), which costs a buffer lookup, pin and
+ * content lock per winner instead of per page: with it, a join of 400,000
+ * entity rows over 2,000,000 history rows took a median 1.58 s against
+ * 1.20 s with this loop (same build otherwise, same run).  An index fetch
+ * (table_index_fetch_tuple) would keep the page but does not fit either: it
+ * starts a HOT chain at a root TID and so misses a heap-only tuple, which
+ * the pass may have found.  The offline tables are heap tables (created by
+ * fstore), and the tuples are the ones the pass saw with the same snapshot.
  */
 static void
 fetch_winners(AsofState *st, AsofView *v)
