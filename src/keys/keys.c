@@ -83,6 +83,37 @@ typedef struct KeySlot
 #include "lib/simplehash.h"
 
 /*
+ * Deforms n composite values (elems, NULL where nulls[i]) of row type td
+ * into vals/isnull, td->natts values per element; a NULL element gives
+ * td->natts NULLs.
+ */
+void
+fs_keys_deform_rows(TupleDesc td, Datum *elems, bool *nulls, int n,
+					Datum *vals, bool *isnull)
+{
+	int			w = td->natts;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		HeapTupleData tuple;
+		HeapTupleHeader th;
+
+		if (nulls[i])
+		{
+			memset(&isnull[i * w], true, w);
+			continue;
+		}
+		th = DatumGetHeapTupleHeader(elems[i]);
+		tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = th;
+		heap_deform_tuple(&tuple, td, &vals[i * w], &isnull[i * w]);
+	}
+}
+
+/*
  * Deconstructs a key array of the view's key type into a batch, then sorts
  * and deduplicates the keys.  A NULL element is a NULL key; a composite key
  * with a NULL field cannot exist in the table and is simply never found.
@@ -99,7 +130,6 @@ fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys, bool sort)
 	bool	   *nulls;
 	int			n;
 	int			nk = view->nkeys;
-	int			i;
 
 	get_typlenbyvalalign(ARR_ELEMTYPE(keys), &typlen, &typbyval, &typalign);
 	deconstruct_array(keys, ARR_ELEMTYPE(keys), typlen, typbyval, typalign,
@@ -122,23 +152,7 @@ fs_keys_from_array(FsKeyBatch *b, FsView *view, ArrayType *keys, bool sort)
 							view->entity, nk)));
 		b->in_vals = palloc(sizeof(Datum) * nk * Max(n, 1));
 		b->in_nulls = palloc(sizeof(bool) * nk * Max(n, 1));
-		for (i = 0; i < n; i++)
-		{
-			HeapTupleData tuple;
-			HeapTupleHeader th;
-
-			if (nulls[i])
-			{
-				memset(&b->in_nulls[i * nk], true, nk);
-				continue;
-			}
-			th = DatumGetHeapTupleHeader(elems[i]);
-			tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-			ItemPointerSetInvalid(&tuple.t_self);
-			tuple.t_tableOid = InvalidOid;
-			tuple.t_data = th;
-			heap_deform_tuple(&tuple, td, &b->in_vals[i * nk], &b->in_nulls[i * nk]);
-		}
+		fs_keys_deform_rows(td, elems, nulls, n, b->in_vals, b->in_nulls);
 		ReleaseTupleDesc(td);
 	}
 	fs_keys_build(b, view, b->in_vals, b->in_nulls, nulls, n, sort);

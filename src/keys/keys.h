@@ -35,6 +35,8 @@ typedef struct FsKeyBatch
 /* the key columns of distinct key d */
 #define FS_KEY_VALUES(b, d) (&(b)->in_vals[(b)->distinct_input[d] * (b)->nkeycols])
 
+extern void fs_keys_deform_rows(TupleDesc td, Datum *elems, bool *nulls, int n,
+								Datum *vals, bool *isnull);
 extern void fs_keys_from_array(FsKeyBatch *batch, FsView *view, ArrayType *keys,
 							   bool sort);
 extern void fs_keys_build(FsKeyBatch *batch, FsView *view, Datum *vals,

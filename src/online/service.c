@@ -642,7 +642,6 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 		char		typalign;
 		Datum	   *elems;
 		bool	   *nulls;
-		int			i;
 
 		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 		deconstruct_array(keys, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
@@ -665,23 +664,7 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 						 errmsg("key type %s has %d attributes, but feature service \"%s\" has %d request columns",
 								format_type_be(elemtype), kd->natts, svc->name, nk),
 						 errhint("Create the feature service again.")));
-			for (i = 0; i < n; i++)
-			{
-				HeapTupleData tuple;
-				HeapTupleHeader th;
-
-				if (nulls[i])
-				{
-					memset(&c->rnulls[i * nk], true, nk);
-					continue;
-				}
-				th = DatumGetHeapTupleHeader(elems[i]);
-				tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-				ItemPointerSetInvalid(&tuple.t_self);
-				tuple.t_tableOid = InvalidOid;
-				tuple.t_data = th;
-				heap_deform_tuple(&tuple, kd, &c->rvals[i * nk], &c->rnulls[i * nk]);
-			}
+			fs_keys_deform_rows(kd, elems, nulls, n, c->rvals, c->rnulls);
 			ReleaseTupleDesc(kd);
 		}
 		return true;
@@ -716,43 +699,36 @@ svc_begin(FunctionCallInfo fcinfo, SvcCall *c)
 					 errhint("Create the feature service again.")));
 		/* no dropped columns (the usual case): deform in place */
 		dense = td->natts == nk;
-		if (!dense)
-		{
-			tv = palloc(sizeof(Datum) * td->natts);
-			tn = palloc(sizeof(bool) * td->natts);
-		}
 		deconstruct_array(keys, svc->request_type, -1, false, TYPALIGN_DOUBLE,
 						  &elems, &nulls, &n);
 		c->nreq = n;
 		c->risnull = nulls;
 		c->rvals = palloc(sizeof(Datum) * nk * Max(n, 1));
 		c->rnulls = palloc(sizeof(bool) * nk * Max(n, 1));
-		for (i = 0; i < n; i++)
+		if (dense)
+			fs_keys_deform_rows(td, elems, nulls, n, c->rvals, c->rnulls);
+		else
 		{
-			HeapTupleData tuple;
-			HeapTupleHeader th;
-			int			j;
+			/* every attribute, then the live ones in request order */
+			int			w = td->natts;
 
-			if (nulls[i])
+			tv = palloc(sizeof(Datum) * w * Max(n, 1));
+			tn = palloc(sizeof(bool) * w * Max(n, 1));
+			fs_keys_deform_rows(td, elems, nulls, n, tv, tn);
+			for (i = 0; i < n; i++)
 			{
-				memset(&c->rnulls[i * nk], true, nk);
-				continue;
-			}
-			th = DatumGetHeapTupleHeader(elems[i]);
-			tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-			ItemPointerSetInvalid(&tuple.t_self);
-			tuple.t_tableOid = InvalidOid;
-			tuple.t_data = th;
-			if (dense)
-			{
-				heap_deform_tuple(&tuple, td, &c->rvals[i * nk], &c->rnulls[i * nk]);
-				continue;
-			}
-			heap_deform_tuple(&tuple, td, tv, tn);
-			for (j = 0; j < nk; j++)
-			{
-				c->rvals[i * nk + j] = tv[svc->req_live[j]];
-				c->rnulls[i * nk + j] = tn[svc->req_live[j]];
+				int			j;
+
+				if (nulls[i])
+				{
+					memset(&c->rnulls[i * nk], true, nk);
+					continue;
+				}
+				for (j = 0; j < nk; j++)
+				{
+					c->rvals[i * nk + j] = tv[i * w + svc->req_live[j]];
+					c->rnulls[i * nk + j] = tn[i * w + svc->req_live[j]];
+				}
 			}
 		}
 		ReleaseTupleDesc(td);
