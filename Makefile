@@ -39,6 +39,7 @@ OBJS = \
 	src/online/service.o \
 	src/online/write.o \
 	src/shard/shard.o \
+	src/stats/freshness.o \
 	src/stats/progress.o \
 	src/stats/stats.o \
 	src/training/training.o \

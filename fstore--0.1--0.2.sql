@@ -1770,90 +1770,6 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'fs_stream_state'
 LANGUAGE C STRICT VOLATILE;
 
-CREATE VIEW fstore.stats AS
--- Counters live in shared memory: a view nothing has touched since the
--- server started has no entry there yet, and reads 0, not NULL.  Without
--- shared_preload_libraries there are no counters at all: NULL.
-SELECT v.name AS view_name,
-       COALESCE(s.lookups, z.zero) AS lookups,
-       COALESCE(s.keys_requested, z.zero) AS keys_requested,
-       COALESCE(s.cache_hits, z.zero) AS cache_hits,
-       COALESCE(s.cache_misses, z.zero) AS cache_misses,
-       COALESCE(s.evictions, z.zero) AS evictions,
-       COALESCE(s.rows_written, z.zero) AS rows_written,
-       COALESCE(s.rows_unchanged, z.zero) AS rows_unchanged,
-       COALESCE(s.rows_late, z.zero) AS rows_late,
-       COALESCE(s.stream_applied, z.zero) AS stream_applied,
-       q.depth AS queue_depth,
-       COALESCE(s.stream_batches, z.zero) AS stream_batches,
-       COALESCE(s.dead_letters, z.zero) AS dead_letters
-  FROM fstore.feature_views v
-  CROSS JOIN (SELECT CASE WHEN st.preloaded THEN 0::bigint END AS zero
-                FROM fstore._stream_state() st) z
-  LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
-  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
-GRANT SELECT ON fstore.stats TO PUBLIC;
-
-CREATE VIEW fstore.freshness AS
-SELECT v.name AS view_name,
-       s.last_event_ts,
-       s.last_write_at AS last_write,
-       r.finished_at AS last_materialization,
-       nullif(s.watermark, '-infinity') AS watermark,
-       -- times are finite (fstore refuses others), but a queue may hold
-       -- an infinite event_ts until it is dead-lettered: never overflow
-       CASE WHEN isfinite(s.last_event_ts) THEN now() - s.last_event_ts END AS lag,
-       v.ttl,
-       v.freshness_target,
-       v.freshness_target IS NOT NULL
-         AND (s.last_event_ts IS NULL OR NOT isfinite(s.last_event_ts)
-              OR now() - s.last_event_ts > v.freshness_target) AS stale,
-       q.depth AS queue_depth,
-       CASE WHEN isfinite(q.oldest) THEN now() - q.oldest END AS queue_lag,
-       w.workers AS stream_workers,
-       -- events wait and no worker takes them: none can be started (no
-       -- background worker slot), fstore is not preloaded, or none came
-       -- within 10 seconds of the first commit that asked for one
-       coalesce(q.depth > 0 AND w.workers = 0
-                AND (NOT w.preloaded OR w.launch_failed_at IS NOT NULL
-                     OR w.wanted_since < now() - interval '10 seconds'), false) AS queue_stalled,
-       -- the newest failed fs_materialize run of this view (not of an
-       -- earlier view of the same name), and whether it is the newest run
-       lf.finished_at AS last_failure,
-       lf.sqlstate || ': ' || lf.error AS last_error,
-       coalesce(lf.finished_at > r.finished_at OR (lf.finished_at IS NOT NULL AND r.finished_at IS NULL),
-                false) AS failing
-  FROM fstore.feature_views v
-  CROSS JOIN fstore._stream_state() w
-  LEFT JOIN fstore.view_state s ON s.view_id = v.view_id
-  LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
-                       FROM fstore.materialization_runs m
-                      WHERE m.view_name = v.name AND m.status = 'succeeded') r ON true
-  LEFT JOIN LATERAL (SELECT m.finished_at, m.error, m.sqlstate
-                       FROM fstore.materialization_runs m
-                      WHERE m.view_name = v.name AND m.status = 'failed'
-                        AND m.started_at >= v.created_at
-                      ORDER BY m.finished_at DESC, m.run_id DESC LIMIT 1) lf ON true
-  LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
-
-GRANT SELECT ON fstore.freshness TO PUBLIC;
-
--- The views that are stale, whose queued events no worker takes, or whose
--- last materialization failed: for alerting from cron or a monitor.
-CREATE FUNCTION @extschema@.fs_check_freshness()
-RETURNS TABLE (view_name text, last_event_ts timestamptz, lag interval,
-               freshness_target interval, problem text, last_error text)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT f.view_name, f.last_event_ts, f.lag, f.freshness_target,
-           concat_ws(', ', CASE WHEN f.stale THEN 'stale' END,
-                           CASE WHEN f.queue_stalled THEN 'queue stalled' END,
-                           CASE WHEN f.failing THEN 'materialization failed' END),
-           CASE WHEN f.failing THEN f.last_error END
-      FROM fstore.freshness f WHERE f.stale OR f.queue_stalled OR f.failing
-     ORDER BY f.view_name;
-$fn$;
-
 -- What every running fs_materialize, training-set build and stream batch
 -- of this database is doing (shared memory; empty unless preloaded).
 CREATE FUNCTION fstore._progress(OUT pid int, OUT kind text, OUT view_id bigint,
@@ -2952,13 +2868,17 @@ GRANT EXECUTE ON FUNCTION fstore._agg_enqueued(),
     fstore._agg_resolve(text), fstore._agg_resolve_all(text[]),
     fstore._agg_secs(bigint), fstore._agg_seconds(interval)
     TO PUBLIC;
--- fstore.stats and fstore.freshness with the aggregation views (their
--- first definitions above list the feature views only): counters kept by
--- src/aggregate/aggregate.c under the view's id (reads count lookups and
--- keys, never cache hits or misses: aggregates are not cached), the state
--- in fstore.aggregation_state, the freshness target in
--- fstore.aggregation_views.
-CREATE OR REPLACE VIEW fstore.stats AS
+-- fstore.stats and fstore.freshness, over feature views and aggregation
+-- views (defined here, after both): counters kept under the view's id
+-- (for aggregation views by src/aggregate/aggregate.c: reads count lookups
+-- and keys, never cache hits or misses, since aggregates are not cached),
+-- the writers' state in shared memory and in fstore.view_state /
+-- fstore.aggregation_state, the freshness target in fstore.feature_views
+-- and fstore.aggregation_views.
+CREATE VIEW fstore.stats AS
+-- Counters live in shared memory: a view nothing has touched since the
+-- server started has no entry there yet, and reads 0, not NULL.  Without
+-- shared_preload_libraries there are no counters at all: NULL.
 SELECT v.name AS view_name,
        COALESCE(s.lookups, z.zero) AS lookups,
        COALESCE(s.keys_requested, z.zero) AS keys_requested,
@@ -2980,7 +2900,19 @@ SELECT v.name AS view_name,
   LEFT JOIN fstore._stats() s ON s.view_id OPERATOR(pg_catalog.=) v.view_id
   LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
 
-CREATE OR REPLACE VIEW fstore.freshness AS
+GRANT SELECT ON fstore.stats TO PUBLIC;
+
+-- What the writers of this database's views committed since the server
+-- started (shared memory, src/stats/freshness.c; empty unless preloaded):
+-- newer than the rows of fstore.view_state and fstore.aggregation_state
+-- by up to about a second of writes.
+CREATE FUNCTION fstore._freshness(OUT view_id bigint, OUT last_event_ts timestamptz,
+    OUT last_write_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fs_freshness'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW fstore.freshness AS
 SELECT v.name AS view_name,
        s.last_event_ts,
        s.last_write_at AS last_write,
@@ -3009,17 +2941,20 @@ SELECT v.name AS view_name,
        lf.sqlstate || ': ' || lf.error AS last_error,
        coalesce(lf.finished_at > r.finished_at OR (lf.finished_at IS NOT NULL AND r.finished_at IS NULL),
                 false) AS failing
-  FROM (SELECT fv.name, fv.ttl, fv.freshness_target, fv.created_at,
+  FROM (SELECT fv.view_id, fv.name, fv.ttl, fv.freshness_target, fv.created_at,
                vs.watermark, vs.last_event_ts, vs.last_write_at
           FROM fstore.feature_views fv
           LEFT JOIN fstore.view_state vs ON vs.view_id = fv.view_id
         UNION ALL
-        SELECT av.name, NULL::interval, av.freshness_target, av.created_at,
+        SELECT av.view_id, av.name, NULL::interval, av.freshness_target, av.created_at,
                av.watermark, ast.last_event_ts, ast.last_write_at
           FROM fstore.aggregation_views av
           LEFT JOIN fstore.aggregation_state ast ON ast.view_id = av.view_id) v
   CROSS JOIN fstore._stream_state() w
-  CROSS JOIN LATERAL (SELECT v.last_event_ts, v.last_write_at) s
+  -- the later of the row and what shared memory holds
+  LEFT JOIN fstore._freshness() m ON m.view_id OPERATOR(pg_catalog.=) v.view_id
+  CROSS JOIN LATERAL (SELECT GREATEST(v.last_event_ts, m.last_event_ts) AS last_event_ts,
+                             GREATEST(v.last_write_at, m.last_write_at) AS last_write_at) s
   LEFT JOIN LATERAL (SELECT max(m.finished_at) AS finished_at
                        FROM fstore.materialization_runs m
                       WHERE m.view_name = v.name AND m.status = 'succeeded') r ON true
@@ -3029,6 +2964,24 @@ SELECT v.name AS view_name,
                         AND m.started_at >= v.created_at
                       ORDER BY m.finished_at DESC, m.run_id DESC LIMIT 1) lf ON true
   LEFT JOIN LATERAL fstore._queue_state(v.name) q ON true;
+
+GRANT SELECT ON fstore.freshness TO PUBLIC;
+
+-- The views that are stale, whose queued events no worker takes, or whose
+-- last materialization failed: for alerting from cron or a monitor.
+CREATE FUNCTION @extschema@.fs_check_freshness()
+RETURNS TABLE (view_name text, last_event_ts timestamptz, lag interval,
+               freshness_target interval, problem text, last_error text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT f.view_name, f.last_event_ts, f.lag, f.freshness_target,
+           concat_ws(', ', CASE WHEN f.stale THEN 'stale' END,
+                           CASE WHEN f.queue_stalled THEN 'queue stalled' END,
+                           CASE WHEN f.failing THEN 'materialization failed' END),
+           CASE WHEN f.failing THEN f.last_error END
+      FROM fstore.freshness f WHERE f.stale OR f.queue_stalled OR f.failing
+     ORDER BY f.view_name;
+$fn$;
 
 -- ===========================================================================
 -- end of aggregation views

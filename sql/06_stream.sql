@@ -87,8 +87,8 @@ SELECT fs_stream_wait('qv', '60 seconds') AS drained;
 SELECT item_id, n FROM fs_get_many(NULL::fstore_online.qv, ARRAY[32]::bigint[]);
 
 -- freshness of the writes is kept per view
-SELECT last_event_ts >= '2026-01-03' AS has_event_ts, last_write_at IS NOT NULL AS has_write
-  FROM fstore.view_state s JOIN fstore.feature_views v USING (view_id) WHERE v.name = 'qv';
+SELECT last_event_ts >= '2026-01-03' AS has_event_ts, last_write IS NOT NULL AS has_write
+  FROM fstore.freshness WHERE view_name = 'qv';
 
 -- errors
 SELECT t.err($$SELECT fs_stream_apply('nosuch')$$);

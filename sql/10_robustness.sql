@@ -45,8 +45,7 @@ SELECT count(*) FROM fstore_online.rb_s o
   JOIN (SELECT DISTINCT ON (g % 50) g % 50 AS k, g AS a FROM generate_series(1, 4000) g
          ORDER BY g % 50, g DESC) e ON e.k = o.doc_id AND e.a = o.a;
 SELECT count(*) FROM fstore_offline.rb_s;
-SELECT last_event_ts FROM fstore.view_state s JOIN fstore.feature_views v USING (view_id)
- WHERE v.name = 'rb_s';
+SELECT last_event_ts FROM fstore.freshness WHERE view_name = 'rb_s';
 
 -- ---------------------------------------------------------------------------
 -- 3. Types without an equality operator are equal when their values are,

@@ -28,6 +28,7 @@
 #include "ingest/ingest.h"
 #include "online/online.h"
 #include "stats/progress.h"
+#include "stats/freshness.h"
 #include "stats/stats.h"
 #include "training/training.h"
 #include "util/util.h"
@@ -46,13 +47,15 @@ fs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 
-	RequestAddinShmemSpace(add_size(add_size(add_size(fs_stats_shmem_size(),
+	RequestAddinShmemSpace(add_size(add_size(add_size(add_size(fs_stats_shmem_size(),
+															   fs_freshness_shmem_size()),
 													  fs_cache_shmem_size()),
 											 add_size(fs_ingest_shmem_size(),
 													  fs_viewgen_shmem_size())),
 									add_size(fs_progress_shmem_size(),
 											 fs_wal_shmem_size())));
 	RequestNamedLWLockTranche("fstore_stats", 1);
+	RequestNamedLWLockTranche("fstore_freshness", 1);
 	RequestNamedLWLockTranche("fstore_viewgen", 1);
 	RequestNamedLWLockTranche("fstore_cache", fs_cache_lwlocks());
 	RequestNamedLWLockTranche("fstore_standby", 1);
@@ -68,6 +71,7 @@ fs_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	fs_stats_shmem_startup();
+	fs_freshness_shmem_startup();
 	fs_viewgen_shmem_startup();
 	fs_cache_shmem_startup();
 	fs_wal_shmem_startup();

@@ -72,6 +72,7 @@
 #include "catalog/acl.h"
 #include "catalog/metadata.h"
 #include "catalog/query.h"
+#include "stats/freshness.h"
 #include "stats/stats.h"
 #include "util/packed.h"
 #include "util/util.h"
@@ -1575,8 +1576,8 @@ agg_ingest(AggView *av, AggMode mode, const char *source_sql, int nargs,
  * for feature views: rows_written are the events added to tiles, rows_late
  * those older than the retention; a stream batch also counts
  * stream_applied, stream_batches and dead_letters) and fstore.freshness
- * (fstore.aggregation_state: newest event_ts added, time of the write; as
- * the owner of fstore's tables, so the writer needs no privilege on them).
+ * (newest event_ts added, time of the write: stats/freshness.c, kept in
+ * fstore.aggregation_state).
  */
 static void
 note_write(AggView *av, AggCounts *c, bool stream)
@@ -1592,20 +1593,8 @@ note_write(AggView *av, AggCounts *c, bool stream)
 		d[FS_STAT_DEAD_LETTERS] = c->dead;
 	}
 	fs_stats_add(av->view_id, d);
-	if (c->applied > 0 && OidIsValid(rel_in("fstore", "aggregation_state")))
-	{
-		Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-		Datum		values[3];
-
-		values[0] = Int64GetDatum(av->view_id);
-		values[1] = TimestampTzGetDatum(c->max_ts);
-		values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-		fs_catalog_exec_as_owner("INSERT INTO fstore.aggregation_state AS s (view_id, last_event_ts, last_write_at)"
-								 " VALUES ($1, $2, $3) ON CONFLICT (view_id) DO UPDATE"
-								 " SET last_event_ts = GREATEST(s.last_event_ts, excluded.last_event_ts),"
-								 "     last_write_at = excluded.last_write_at",
-								 3, types, values, SPI_OK_INSERT);
-	}
+	if (c->applied > 0)
+		fs_freshness_note(av->view_id, true, c->max_ts);
 }
 
 /* One batch of the queue (caller: in a transaction, with a snapshot). */

@@ -62,6 +62,7 @@
 #include "catalog/query.h"
 #include "keys/keys.h"
 #include "shard/shard.h"
+#include "stats/freshness.h"
 #include "stats/progress.h"
 #include "stats/stats.h"
 
@@ -102,7 +103,6 @@ struct FsApply
 	FsApplyCounts counts;
 	int64		nrows;			/* rows applied */
 	TimestampTz max_ts;			/* newest event_ts applied */
-	bool		defer_state;	/* the caller records fstore.view_state */
 	FsShardRouter *shard;		/* sharded view: rows go to the shards */
 
 	/*
@@ -250,27 +250,6 @@ make_rte(Relation rel)
 	return rte;
 }
 
-/*
- * Records in fstore.view_state the newest event_ts applied and the time of
- * this write, for fstore.freshness (as the owner of fstore's tables: the
- * writer needs no privilege on them).
- */
-void
-fs_apply_note_state(FsView *view, TimestampTz max_ts)
-{
-	Oid			types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[3];
-
-	values[0] = Int64GetDatum(view->view_id);
-	values[1] = TimestampTzGetDatum(max_ts);
-	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-	fs_catalog_exec_as_owner("INSERT INTO fstore.view_state AS s (view_id, last_event_ts, last_write_at)"
-							 " VALUES ($1, $2, $3) ON CONFLICT (view_id) DO UPDATE"
-							 " SET last_event_ts = GREATEST(s.last_event_ts, excluded.last_event_ts),"
-							 "     last_write_at = excluded.last_write_at",
-							 3, types, values, SPI_OK_INSERT);
-}
-
 FsApply *
 fs_apply_begin(FsView *view)
 {
@@ -392,20 +371,14 @@ fs_apply_end(FsApply *ap, FsApplyCounts *counts)
 finish:
 	fs_stats_count_writes(ap->view->view_id, ap->counts.written,
 						  ap->counts.unchanged, ap->counts.late);
-	if (ap->nrows > 0 && !ap->defer_state)
-		fs_apply_note_state(ap->view, ap->max_ts);
+	if (ap->nrows > 0)
+		fs_freshness_note(ap->view->view_id, false, ap->max_ts);
 
 	/* later commands of this transaction (and later calls) see our rows */
 	CommandCounterIncrement();
 	ap->counts.rows = ap->nrows;
 	ap->counts.max_ts = ap->max_ts;
 	*counts = ap->counts;
-}
-
-void
-fs_apply_defer_state(FsApply *ap)
-{
-	ap->defer_state = true;
 }
 
 static inline TimestampTz

@@ -20,9 +20,6 @@
 typedef struct FsApply FsApply;
 
 extern FsApply *fs_apply_begin(FsView *view);
-/* fs_apply_end leaves fstore.view_state to the caller (fs_apply_note_state) */
-extern void fs_apply_defer_state(FsApply *ap);
-extern void fs_apply_note_state(FsView *view, TimestampTz max_ts);
 extern void fs_apply_rows(FsApply *ap, FsRow *rows, int nrows);
 extern void fs_apply_end(FsApply *ap, FsApplyCounts *counts);
 extern void fs_apply_check_row(FsView *view, FsRow *row, int rowno);

@@ -41,6 +41,7 @@
 #include "cache/cache.h"
 #include "cache/generation.h"
 #include "catalog/metadata.h"
+#include "stats/freshness.h"
 #include "stats/stats.h"
 #include "util/util.h"
 #include "util/viewtable.h"
@@ -235,6 +236,7 @@ reset_view(int64 view_id, bool created)
 				 errmsg("feature view %lld was not created by this transaction", (long long) view_id),
 				 errhint("fstore._init_view is called by fs_create_feature_view.")));
 	fs_stats_forget(view_id);
+	fs_freshness_forget(view_id);
 	fs_viewgen_forget(view_id);
 }
 

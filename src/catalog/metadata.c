@@ -1262,8 +1262,8 @@ fs_catalog_target(Oid rowtype, FsView **view, FsService **service)
 static SPIPlanPtr
 internal_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	static const char *keys[16];
-	static SPIPlanPtr plans[16];
+	static const char *keys[32];
+	static SPIPlanPtr plans[32];
 	static int	nplans = 0;
 	SPIPlanPtr	plan;
 	int			i;
@@ -1283,10 +1283,11 @@ internal_plan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-void
+uint64
 fs_catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 						 Datum *values, int expected)
 {
+	uint64		processed;
 	Oid			save_user;
 	int			save_sec;
 	Oid			owner;
@@ -1307,8 +1308,10 @@ fs_catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 	if (SPI_execute_plan(internal_plan(sql, nargs, argtypes), values, NULL,
 						 false, 0) != expected)
 		elog(ERROR, "internal statement failed: %s", sql);
+	processed = SPI_processed;
 	SPI_finish();
 	SetUserIdAndSecContext(save_user, save_sec);
+	return processed;
 }
 
 void

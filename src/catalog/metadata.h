@@ -155,9 +155,11 @@ extern char *fs_format_type_sql(Oid typid, int32 typmod);
 
 /*
  * Runs an internal statement on fstore's own tables as their owner, so
- * that callers need no privilege on them (metadata.c).
+ * that callers need no privilege on them (metadata.c); returns the number
+ * of rows it processed.  sql must be a string constant: its plan is kept,
+ * found by the pointer.
  */
-extern void fs_catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
+extern uint64 fs_catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 									 Datum *values, int expected);
 
 /*

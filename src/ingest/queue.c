@@ -136,7 +136,6 @@ apply_in_subxact(FsView *view, FsRow *rows, int n, FsApplyCounts *counts,
 	{
 		FsApply    *ap = fs_apply_begin(view);
 
-		fs_apply_defer_state(ap);
 		fs_apply_rows(ap, rows, n);
 		fs_apply_end(ap, counts);
 		ReleaseCurrentSubTransaction();
@@ -298,8 +297,6 @@ typedef struct BatchState
 	SPITupleTable *tt;
 	TupleDesc	desc;
 	FsStreamBatch *out;
-	TimestampTz max_ts;
-	int64		applied_rows;
 } BatchState;
 
 /*
@@ -330,11 +327,6 @@ apply_range(BatchState *bs, int lo, int hi)
 		bs->out->written += c.written;
 		bs->out->unchanged += c.unchanged;
 		bs->out->late += c.late;
-		if (c.rows > 0)
-		{
-			bs->max_ts = bs->applied_rows > 0 ? Max(bs->max_ts, c.max_ts) : c.max_ts;
-			bs->applied_rows += c.rows;
-		}
 		return;
 	}
 	if (n == 1)
@@ -476,9 +468,6 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 
 		qsort_arg(bs.order, nvalid, sizeof(int), retry_order, &order);
 		apply_range(&bs, 0, nvalid);
-		/* once per batch, not per attempt: see fs_apply_defer_state */
-		if (bs.applied_rows > 0)
-			fs_apply_note_state(view, bs.max_ts);
 	}
 
 	deltas[FS_STAT_STREAM_APPLIED] = out->applied;

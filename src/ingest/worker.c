@@ -66,6 +66,7 @@
 #include "aggregate/aggregate.h"
 #include "catalog/acl.h"
 #include "ingest/ingest.h"
+#include "stats/freshness.h"
 
 PGDLLEXPORT void fs_stream_launcher_main(Datum main_arg);
 PGDLLEXPORT void fs_stream_worker_main(Datum main_arg);
@@ -567,6 +568,39 @@ drain_once(int idx, int64 *events)
 }
 
 /*
+ * Writes to fstore.view_state and fstore.aggregation_state what writers of
+ * this database committed without writing it there (stats/freshness.c):
+ * the first worker of a database does, when it has nothing else to do.
+ */
+static void
+flush_freshness(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!fs_freshness_flush_wanted())
+		return;
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		fs_freshness_flush();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* the state stays in shared memory; the next pass tries again */
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+	}
+	PG_END_TRY();
+}
+
+/*
  * Leaves after fstore.stream_idle_timeout without events, giving the
  * background worker slot back: a database without traffic holds none.
  * The worker slot is released first, so a producer that commits from now
@@ -586,6 +620,8 @@ idle_exit(Oid dbid, int idx)
 	LWLockRelease(ingest->lock);
 	slot_release(0, (Datum) 0);
 
+	if (idx == 0)
+		flush_freshness();
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -682,6 +718,8 @@ fs_stream_worker_main(Datum main_arg)
 			last_work = GetCurrentTimestamp();
 		if (more)
 			continue;
+		if (idx == 0)
+			flush_freshness();
 		if (fs_stream_idle_timeout > 0 &&
 			TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(),
 									   fs_stream_idle_timeout * 1000))

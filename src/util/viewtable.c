@@ -125,6 +125,19 @@ fs_viewtable_enter(FsViewTable *t, Oid dbid, int64 view_id)
 	return e;
 }
 
+FsViewEntry *
+fs_viewtable_find(FsViewTable *t, Oid dbid, int64 view_id)
+{
+	FsViewKey	key = fs_viewtable_key(dbid, view_id);
+	FsViewEntry *e;
+
+	LWLockAcquire(t->lock, LW_SHARED);
+	e = hash_search(t->hash, &key, HASH_FIND, NULL);
+	if (e == NULL)
+		LWLockRelease(t->lock);
+	return e;
+}
+
 void
 fs_viewtable_remove(FsViewTable *t, Oid dbid, int64 view_id)
 {

@@ -4,8 +4,9 @@
  *		view_id), of fstore.max_feature_views entries (viewtable.c).
  *
  * Dependency direction: a leaf (util/); PostgreSQL and util.h only.  The
- * counters (stats/stats.c) and the hot cache's generations
- * (cache/generation.c) each keep one.
+ * counters (stats/stats.c), the writers' freshness state
+ * (stats/freshness.c) and the hot cache's generations (cache/generation.c)
+ * each keep one.
  */
 #ifndef FS_VIEWTABLE_H
 #define FS_VIEWTABLE_H
@@ -56,6 +57,9 @@ extern FsViewKey fs_viewtable_key(Oid dbid, int64 view_id);
  * backend).
  */
 extern FsViewEntry *fs_viewtable_enter(FsViewTable *t, Oid dbid, int64 view_id);
+
+/* The entry of (dbid, view_id) if there is one, as fs_viewtable_enter. */
+extern FsViewEntry *fs_viewtable_find(FsViewTable *t, Oid dbid, int64 view_id);
 
 /* Removes the entry of (dbid, view_id), unless may_evict refuses. */
 extern void fs_viewtable_remove(FsViewTable *t, Oid dbid, int64 view_id);

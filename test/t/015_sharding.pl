@@ -253,9 +253,9 @@ is(co(qq{SELECT string_agg(doc_id::text, ',') FROM fs_get_many(NULL::fstore_onli
 my $w = qq{SELECT fs_write('ds<S>', ARRAY[ROW($on{1}[1], 5555, 0, NULL, 'outage', '$t0'), ROW($on{2}[1], 5555, 0, NULL, 'outage', '$t0')]::fstore_online.ds<S>[])::text};
 (my $ws = $w) =~ s/<S>//g;
 (my $wu = $w) =~ s/<S>/_u/g;
-my $state = co(q{SELECT last_event_ts, last_write_at FROM fstore.view_state s JOIN fstore.feature_views v USING (view_id) WHERE v.name = 'ds'});
+my $state = co(q{SELECT last_event_ts, last_write FROM fstore.freshness WHERE view_name = 'ds'});
 co_fails($ws, qr/shard "s2" is unavailable/, 'a write needing the stopped shard');
-is(co(q{SELECT last_event_ts, last_write_at FROM fstore.view_state s JOIN fstore.feature_views v USING (view_id) WHERE v.name = 'ds'}),
+is(co(q{SELECT last_event_ts, last_write FROM fstore.freshness WHERE view_name = 'ds'}),
 	$state, 'the failed write changed nothing on the coordinator');
 # documented: a shard that was sent its rows before the failure keeps them
 is($shards[0]->safe_psql('postgres', "SELECT views FROM fstore_online.ds WHERE doc_id = $on{1}[1]"),
