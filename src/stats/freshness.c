@@ -131,14 +131,14 @@ static FsViewTable fresh = {
 
 /*
  * Claims the right to write the entry's row now: true when nobody set out
- * to in the last PERSIST_INTERVAL_US (force: in any case).
+ * to in the last PERSIST_INTERVAL_US.
  */
 static bool
-claim(FsFreshEntry *e, TimestampTz now, bool force)
+claim(FsFreshEntry *e, TimestampTz now)
 {
 	uint64		old = pg_atomic_read_u64(&e->claimed);
 
-	if (!force && now - (TimestampTz) old < PERSIST_INTERVAL_US)
+	if (now - (TimestampTz) old < PERSIST_INTERVAL_US)
 		return false;
 	return pg_atomic_compare_exchange_u64(&e->claimed, &old, (uint64) now);
 }
@@ -424,7 +424,7 @@ fs_freshness_note(int64 view_id, bool aggregation, TimestampTz max_ts)
 	e = (FsFreshEntry *) fs_viewtable_find(&fresh, MyDatabaseId, view_id);
 	if (e == NULL)				/* cannot be: pinned */
 		elog(ERROR, "fstore freshness entry of view " INT64_FORMAT " vanished", view_id);
-	due = claim(e, now, false);
+	due = claim(e, now);
 	ev = Max(ts_read(&e->last_event_ts), noted_max_ts(view_id));
 	LWLockRelease(fresh.lock);
 
@@ -498,7 +498,7 @@ fs_freshness_flush(void)
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
 		if (nitems >= fs_max_feature_views || !flush_due(e, now) ||
-			!claim(e, now, false))
+			!claim(e, now))
 			continue;
 		items[nitems].view_id = e->hdr.key.view_id;
 		items[nitems].aggregation = pg_atomic_read_u32(&e->aggregation) != 0;
