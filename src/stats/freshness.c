@@ -19,7 +19,9 @@
  * second (a compare-and-swap on the entry's "claimed" time picks one), and
  * the stream worker of the database writes, when it has nothing else to
  * do, what committed without being written (skipping a row another
- * transaction holds: it never waits).  What the shared entry holds beyond
+ * transaction holds: it never waits).  Writers in REPEATABLE READ or
+ * SERIALIZABLE transactions leave the row to the worker (see
+ * fs_freshness_note).  What the shared entry holds beyond
  * the row is thus at most about a second of writes, plus, in a database
  * where no stream worker runs, the writes since the last one that wrote
  * the row; a restart loses that part, so fstore.freshness may then show a
@@ -424,7 +426,12 @@ fs_freshness_note(int64 view_id, bool aggregation, TimestampTz max_ts)
 	e = (FsFreshEntry *) fs_viewtable_find(&fresh, MyDatabaseId, view_id);
 	if (e == NULL)				/* cannot be: pinned */
 		elog(ERROR, "fstore freshness entry of view " INT64_FORMAT " vanished", view_id);
-	due = claim(e, now);
+	/*
+	 * Not in REPEATABLE READ or SERIALIZABLE: a row the worker wrote after
+	 * the transaction's snapshot would make the upsert fail to serialize,
+	 * an error of fstore's bookkeeping, not of the caller's data.
+	 */
+	due = !IsolationUsesXactSnapshot() && claim(e, now);
 	ev = Max(ts_read(&e->last_event_ts), noted_max_ts(view_id));
 	LWLockRelease(fresh.lock);
 
