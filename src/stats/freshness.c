@@ -457,7 +457,6 @@ static bool
 flush_due(FsFreshEntry *e, TimestampTz now)
 {
 	return e->hdr.key.dbid == MyDatabaseId && entry_dirty(e) &&
-		pg_atomic_read_u32(&e->pending) == 0 &&
 		now - ts_read(&e->claimed) >= PERSIST_INTERVAL_US;
 }
 
@@ -498,7 +497,10 @@ fs_freshness_flush(void)
 		return;
 	local_init();
 
-	/* what committed unwritten, whose writers are done, and is due */
+	/*
+	 * What committed unwritten and is due (a writer still in progress
+	 * publishes its own notes at commit; a row it holds is skipped).
+	 */
 	items = palloc(sizeof(FlushItem) * fs_max_feature_views);
 	LWLockAcquire(fresh.lock, LW_SHARED);
 	hash_seq_init(&seq, fresh.hash);
