@@ -459,38 +459,24 @@ note_success(const char *name)
 }
 
 /*
- * One batch of one view, in a transaction of its own; returns the number
- * of events taken.  An error is logged and rolled back (the events stay
- * queued) and the view is retried later.
+ * Runs fn(arg) in a transaction of its own, with a snapshot (now() and
+ * statement_timestamp() are this moment).  An error is logged and rolled
+ * back; returns whether fn committed.
  */
-static int64
-drain_view(const char *name)
+static bool
+in_transaction(void (*fn) (void *arg), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	FsStreamBatch b = {0};
+	volatile bool ok = true;
 
 	PG_TRY();
 	{
-		/* now() and statement_timestamp() of the batch: this moment */
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		{
-			FsView	   *view = fs_catalog_find_view(name);
-
-			if (view != NULL && OidIsValid(view->stream_relid))
-			{
-				pgstat_report_activity(STATE_RUNNING, name);
-				fs_stream_apply_batch(view, fs_stream_batch_size, &b);
-			}
-			else if (view == NULL && fs_agg_is_view(name))
-				fs_agg_stream_batch(name, fs_stream_batch_size, &b);	/* into tiles */
-		}
+		fn(arg);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
-		if (b.events > 0)
-			fs_stream_progress();	/* the queue may be empty now */
-		note_success(name);
 	}
 	PG_CATCH();
 	{
@@ -499,15 +485,60 @@ drain_view(const char *name)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		MemoryContextSwitchTo(cxt);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+typedef struct DrainArg
+{
+	const char *name;
+	FsStreamBatch b;
+} DrainArg;
+
+static void
+drain_batch(void *arg)
+{
+	DrainArg   *d = (DrainArg *) arg;
+	FsView	   *view = fs_catalog_find_view(d->name);
+
+	if (view != NULL && OidIsValid(view->stream_relid))
+	{
+		pgstat_report_activity(STATE_RUNNING, d->name);
+		fs_stream_apply_batch(view, fs_stream_batch_size, &d->b);
+	}
+	else if (view == NULL && fs_agg_is_view(d->name))
+		fs_agg_stream_batch(d->name, fs_stream_batch_size, &d->b);	/* into tiles */
+}
+
+/*
+ * One batch of one view, in a transaction of its own; returns the number
+ * of events taken.  An error is logged and rolled back (the events stay
+ * queued) and the view is retried later.
+ */
+static int64
+drain_view(const char *name)
+{
+	DrainArg	d = {0};
+
+	d.name = name;
+	if (in_transaction(drain_batch, &d))
+	{
+		if (d.b.events > 0)
+			fs_stream_progress();	/* the queue may be empty now */
+		note_success(name);
+	}
+	else
+	{
 		note_failure(name);
 		ereport(LOG,
 				(errmsg("fstore stream worker: the events of feature view \"%s\" stay queued; retrying in %d ms",
 						name, failed_view(name)->delay_ms)));
-		b.events = 0;
+		d.b.events = 0;
 	}
-	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return b.events;
+	return d.b.events;
 }
 
 /*
@@ -567,6 +598,12 @@ drain_once(int idx, int64 *events)
 	return more;
 }
 
+static void
+flush_batch(void *arg)
+{
+	fs_freshness_flush();
+}
+
 /*
  * Writes to fstore.view_state and fstore.aggregation_state what writers of
  * this database committed without writing it there (stats/freshness.c):
@@ -575,29 +612,9 @@ drain_once(int idx, int64 *events)
 static void
 flush_freshness(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-
-	if (!fs_freshness_flush_wanted())
-		return;
-	PG_TRY();
-	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		fs_freshness_flush();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		/* the state stays in shared memory; the next pass tries again */
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(cxt);
-	}
-	PG_END_TRY();
+	/* on error the state stays in shared memory; the next pass tries again */
+	if (fs_freshness_flush_wanted())
+		(void) in_transaction(flush_batch, NULL);
 }
 
 /*

@@ -179,25 +179,25 @@ static void freshness_xact_callback(XactEvent event, void *arg);
 static void freshness_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									   SubTransactionId parentSubid, void *arg);
 
-static void
-local_init(void)
+static HTAB *
+local_hash(const char *name, Size keysize, Size entrysize)
 {
 	HASHCTL		ctl;
 
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = TopMemoryContext;
+	return hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+local_init(void)
+{
 	if (notes != NULL)
 		return;
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(NoteKey);
-	ctl.entrysize = sizeof(Note);
-	ctl.hcxt = TopMemoryContext;
-	notes = hash_create("fstore freshness notes", 16, &ctl,
-						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(Pin);
-	ctl.hcxt = TopMemoryContext;
-	pins = hash_create("fstore freshness pins", 16, &ctl,
-					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	notes = local_hash("fstore freshness notes", sizeof(NoteKey), sizeof(Note));
+	pins = local_hash("fstore freshness pins", sizeof(int64), sizeof(Pin));
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(freshness_xact_callback, NULL);
