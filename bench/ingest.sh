@@ -8,6 +8,10 @@
 #      step-2 figure down by 10% until one holds
 #   4. freshness at half that rate, 30 s: commit-to-visible in fs_get_many
 #      from another session, per batch
+#   5. with FS_BENCH_BASE_PG_CONFIG (the pg_config of another install of
+#      fstore, say the previous commit's): steps 1 and 2 again, 15 s each,
+#      3 rounds alternating that build and this one on the same data (the
+#      server restarted with the other binaries), medians side by side
 # usage: ingest.sh CLUSTER_DIR   (with FS_BENCH_OUT, writes the freshness
 #        samples of step 4 to $FS_BENCH_OUT/ingest_freshness.csv and the
 #        figures to $FS_BENCH_OUT/ingest.csv)
@@ -81,4 +85,31 @@ if [ -n "${FS_BENCH_OUT:-}" ]; then
 		echo "freshness_p95_ms,$(val "$fresh" fresh_p95)"
 		echo "freshness_p99_ms,$(val "$fresh" fresh_p99)"
 	} >"$FS_BENCH_OUT/ingest.csv"
+fi
+
+if [ -n "${FS_BENCH_BASE_PG_CONFIG:-}" ]; then
+	basebin=$("$FS_BENCH_BASE_PG_CONFIG" --bindir)
+	current=$PG_BINDIR
+	declare -A D F
+	for r in 1 2 3; do
+		for b in "base:$basebin" "this build:$PG_BINDIR"; do
+			label=${b%%:*} bin=${b#*:}
+			fs_cluster_switch "$dir" "$current" "$bin"; current=$bin
+			echo "5/5 round $r, $label: direct and stream (15 s each)" >&2
+			D[$label]+=" $(val "$(run -m direct -s 15)" produced_per_s)"
+			F[$label]+=" $(val "$(run -m stream -s 15)" applied_per_s)"
+			drain
+		done
+	done
+	fs_cluster_switch "$dir" "$current" "$PG_BINDIR"
+	echo
+	echo "Same run, two builds (3 rounds of 15 s, alternating; medians)"
+	med() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+	printf "%-12s %28s %28s\n" build "direct fs_write, events/s" "worker apply, events/s"
+	for label in base "this build"; do
+		printf "%-12s %28.0f %28.0f\n" "$label" "$(med "${D[$label]}")" "$(med "${F[$label]}")"
+	done
+	printf "%-12s %28.2f %28.2f\n" "this / base" \
+		"$(awk -v a="$(med "${D[this build]}")" -v b="$(med "${D[base]}")" 'BEGIN { print a / b }')" \
+		"$(awk -v a="$(med "${F[this build]}")" -v b="$(med "${F[base]}")" 'BEGIN { print a / b }')"
 fi

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the benchmarks on a throwaway cluster and prints one table each.
-# usage: bench/run.sh [write] [read] [ingest] [materialize] [training] [retry] [aggregations] [ranker]
+# usage: bench/run.sh [write] [read] [ingest] [small] [materialize] [training] [retry] [aggregations] [ranker]
 #        [python] [sharding] [standby]   (default: all)
 # Each benchmark measures its baseline in the same run.  Not part of the
 # test suite; takes several minutes.  The read, ingest and python
@@ -12,7 +12,7 @@ FS_EXTRA_PACKAGES="redis-server libhiredis-dev gnuplot-nox" scripts/setup.sh
 source scripts/lib.sh
 make -s -C bench
 
-which=${*:-write read ingest materialize training retry aggregations python ranker sharding standby}
+which=${*:-write read ingest small materialize training retry aggregations python ranker sharding standby}
 FS_BENCH_OUT=$(mkdir -p "${FS_BENCH_OUT:-bench/plots}" && cd "${FS_BENCH_OUT:-bench/plots}" && pwd)
 export FS_BENCH_OUT
 dir=$(fs_tmpdir bench)
@@ -45,6 +45,7 @@ for b in $which; do
 		write) bench/write_path.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		read) bench/read_path.sh "$dir" ;;
 		ingest) bench/ingest.sh "$dir" ;;
+		small) bench/small_writes.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		materialize) bench/materialize.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		training) bench/training.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;
 		retry) bench/stream_retry.sh "$dir" "${FS_BENCH_ROUNDS:-3}" ;;

@@ -67,6 +67,15 @@ fs_cluster_stop() {
 	fi
 }
 
+# fs_cluster_switch DIR FROM_BINDIR TO_BINDIR: restarts the cluster with
+# other binaries (benchmarks comparing two builds of fstore on one data
+# directory); nothing when they are the same.
+fs_cluster_switch() {
+	[ "$2" = "$3" ] && return 0
+	PG_BINDIR=$2 fs_cluster_stop "$1"
+	PG_BINDIR=$3 fs_cluster_start "$1"
+}
+
 # fs_psql DIR [psql args...]: psql as postgres over the cluster's socket.
 fs_psql() {
 	local dir=$1; shift
