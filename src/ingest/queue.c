@@ -41,6 +41,7 @@
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -62,10 +63,9 @@ PG_FUNCTION_INFO_V1(fs_stream_apply);
 PG_FUNCTION_INFO_V1(fs_stream_wait);
 PG_FUNCTION_INFO_V1(fs_queue_state);
 
-/* views this transaction enqueued events for; their workers wake at commit */
-static int64 *woken = NULL;
-static int	nwoken = 0;
-static int	woken_cap = 0;
+/* views this transaction enqueued events for (int64 view_ids, a set);
+ * their workers wake at commit */
+static HTAB *woken = NULL;
 static bool callback_registered = false;
 static bool warned_no_workers = false;
 static bool drained = false;	/* this transaction ran fs_stream_apply */
@@ -482,24 +482,38 @@ fs_stream_apply_batch(FsView *view, int max_rows, FsStreamBatch *out)
 
 /* ---- producers: wake the workers at commit ---- */
 
+/* empties the set of views to wake, waking their workers if commit */
+static void
+end_woken(bool commit)
+{
+	HASH_SEQ_STATUS seq;
+	int64	   *view_id;
+
+	if (woken == NULL || hash_get_num_entries(woken) == 0)
+		return;
+	hash_seq_init(&seq, woken);
+	while ((view_id = hash_seq_search(&seq)) != NULL)
+	{
+		if (commit)
+			fs_stream_wake(*view_id);
+		hash_search(woken, view_id, HASH_REMOVE, NULL);
+	}
+}
+
 static void
 queue_xact_callback(XactEvent event, void *arg)
 {
-	int			i;
-
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
-			for (i = 0; i < nwoken; i++)
-				fs_stream_wake(woken[i]);
-			nwoken = 0;
+			end_woken(true);
 			if (drained)
 				fs_stream_progress();	/* fs_stream_wait may be waiting */
 			drained = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
-			nwoken = 0;
+			end_woken(false);
 			drained = false;
 			break;
 		default:
@@ -521,19 +535,19 @@ register_callback(void)
 static void
 wake_at_commit(int64 view_id)
 {
-	int			i;
-
-	for (i = 0; i < nwoken; i++)
-		if (woken[i] == view_id)
-			return;
 	register_callback();
-	if (nwoken == woken_cap)
+	if (woken == NULL)
 	{
-		woken_cap = Max(8, woken_cap * 2);
-		woken = woken ? repalloc(woken, sizeof(int64) * woken_cap) :
-			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * woken_cap);
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		ctl.hcxt = TopMemoryContext;
+		woken = hash_create("fstore views to wake", 8, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	woken[nwoken++] = view_id;
+	(void) hash_search(woken, &view_id, HASH_ENTER, NULL);
 }
 
 /*
