@@ -12,6 +12,27 @@ export PGOPTIONS="-c client_min_messages=warning"
 fs_psql "$dir" -d postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
 echo "loading 1,000,000 keys x 32 features into three copies..." >&2
 fs_psql "$dir" -d $db -q -f bench/write_path.sql >/dev/null
+# FS_BENCH_BASE_PG_CONFIG (the pg_config of another install of fstore, say
+# the previous commit's): two more copies, bq and ba, written by that build
+# (the server restarted with its binaries) in every round, right before or
+# after this build writes wq and wa, alternating; variants base:fs_write_query
+# and base:fs_write
+basebin=
+if [ -n "${FS_BENCH_BASE_PG_CONFIG:-}" ]; then
+	basebin=$("$FS_BENCH_BASE_PG_CONFIG" --bindir)
+	echo "two more copies for the base build..." >&2
+	q -q <<'SQL' >/dev/null
+SELECT string_agg(format('f%s real', i), ', ') AS feats FROM generate_series(1, 32) i \gset
+SELECT fs_create_feature_view('bq', 'k', :'feats');
+SELECT fs_create_feature_view('ba', 'k', :'feats');
+INSERT INTO fstore_online.bq SELECT * FROM fstore_online.wq;
+INSERT INTO fstore_offline.bq SELECT * FROM fstore_offline.wq;
+INSERT INTO fstore_online.ba SELECT * FROM fstore_online.wa;
+INSERT INTO fstore_offline.ba SELECT * FROM fstore_offline.wa;
+VACUUM ANALYZE;
+SQL
+fi
+current=$PG_BINDIR
 sets=$(q -c "SELECT string_agg(format('f%s = excluded.f%s', i, i), ', ') FROM generate_series(1, 32) i")
 bcols=$(q -c "SELECT string_agg(format('b.f%s', i), ', ') FROM generate_series(1, 32) i")
 waldir="$dir/data/pg_wal"
@@ -44,8 +65,26 @@ CREATE TABLE batch_arr AS SELECT array_agg(ROW(b.*)::fstore_online.wa) AS rows F
 VACUUM ANALYZE batch;
 SQL
 	h0=$(q -c "SELECT (SELECT count(*) FROM fstore_offline.wq), (SELECT count(*) FROM fstore_offline.wa), (SELECT count(*) FROM naive_history)")
-	measure fs_write_query "$r" -c "SELECT * FROM fs_write_query('wq', 'SELECT * FROM batch')"
-	measure fs_write "$r" -c "SELECT * FROM fs_write('wa', (SELECT rows FROM batch_arr))"
+	builds=(this)
+	hb="0|0"
+	if [ -n "$basebin" ]; then
+		hb=$(q -c "SELECT (SELECT count(*) FROM fstore_offline.bq), (SELECT count(*) FROM fstore_offline.ba)")
+		q -c "DROP TABLE IF EXISTS batch_arr_b" \
+		  -c "CREATE TABLE batch_arr_b AS SELECT array_agg(ROW(b.*)::fstore_online.ba) AS rows FROM batch b"
+		builds=(base this)
+		[ $((r % 2)) -eq 0 ] && builds=(this base)
+	fi
+	for b in "${builds[@]}"; do
+		if [ "$b" = base ]; then
+			fs_cluster_switch "$dir" "$current" "$basebin"; current=$basebin
+			measure base:fs_write_query "$r" -c "SELECT * FROM fs_write_query('bq', 'SELECT * FROM batch')"
+			measure base:fs_write "$r" -c "SELECT * FROM fs_write('ba', (SELECT rows FROM batch_arr_b))"
+		else
+			fs_cluster_switch "$dir" "$current" "$PG_BINDIR"; current=$PG_BINDIR
+			measure fs_write_query "$r" -c "SELECT * FROM fs_write_query('wq', 'SELECT * FROM batch')"
+			measure fs_write "$r" -c "SELECT * FROM fs_write('wa', (SELECT rows FROM batch_arr))"
+		fi
+	done
 	measure naive "$r" -c "BEGIN" \
 		-c "INSERT INTO naive_online SELECT * FROM batch ON CONFLICT (id) DO UPDATE SET $sets, event_ts = excluded.event_ts" \
 		-c "INSERT INTO naive_history SELECT b.id, b.event_ts, $bcols, now() FROM batch b" -c "COMMIT"
@@ -53,18 +92,26 @@ SQL
 UPDATE results r SET history_rows = x.n FROM (VALUES
    ('fs_write_query', (SELECT count(*) FROM fstore_offline.wq) - split_part('$h0', '|', 1)::bigint),
    ('fs_write', (SELECT count(*) FROM fstore_offline.wa) - split_part('$h0', '|', 2)::bigint),
-   ('naive', (SELECT count(*) FROM naive_history) - split_part('$h0', '|', 3)::bigint)) x(v, n)
+   ('naive', (SELECT count(*) FROM naive_history) - split_part('$h0', '|', 3)::bigint),
+   ('base:fs_write_query', (SELECT count(*) FROM fstore_offline.bq) - split_part('$hb', '|', 1)::bigint),
+   ('base:fs_write', (SELECT count(*) FROM fstore_offline.ba) - split_part('$hb', '|', 2)::bigint)) x(v, n)
  WHERE r.variant = x.v AND r.round = $r;
 -- online rows rewritten: the fstore views write exactly the changed keys
 UPDATE results SET online_rows = CASE WHEN variant = 'naive' THEN 100000 ELSE history_rows END WHERE round = $r;
 SQL
 done
+fs_cluster_switch "$dir" "$current" "$PG_BINDIR"
 
 # the copies must hold the same features (naive also rewrites event_ts of
 # unchanged rows, so only features are compared)
 same=$(q -c "SELECT count(*) FROM fstore_online.wq w JOIN naive_online n USING (id) JOIN fstore_online.wa a USING (id)
               WHERE (w.f1, w.f2, w.f32) IS DISTINCT FROM (n.f1, n.f2, n.f32)
                  OR (w.f1, w.f2, w.f32) IS DISTINCT FROM (a.f1, a.f2, a.f32)")
+if [ -n "$basebin" ]; then
+	same=$((same + $(q -c "SELECT count(*) FROM fstore_online.wq w JOIN fstore_online.bq b USING (id) JOIN fstore_online.ba a USING (id)
+	                        WHERE (w.f1, w.f2, w.f32, w.event_ts) IS DISTINCT FROM (b.f1, b.f2, b.f32, b.event_ts)
+	                           OR (w.f1, w.f2, w.f32, w.event_ts) IS DISTINCT FROM (a.f1, a.f2, a.f32, a.event_ts)")))
+fi
 echo
 echo "Write path: 100,000-row refresh, 2% changed, view of 1,000,000 keys x 32 float4 ($rounds rounds, median; WAL after a CHECKPOINT)"
 fs_psql "$dir" -d $db -q <<'SQL'
