@@ -10,8 +10,9 @@
 #      from another session, per batch
 #   5. with FS_BENCH_BASE_PG_CONFIG (the pg_config of another install of
 #      fstore, say the previous commit's): steps 1 and 2 again, 15 s each,
-#      3 rounds alternating that build and this one on the same data (the
-#      server restarted with the other binaries), medians side by side
+#      FS_BENCH_ROUNDS (3) rounds taking turns, that build and this one on
+#      the same data (the server restarted with the other binaries),
+#      medians side by side; FS_BENCH_INGEST_COMPARE_ONLY=1 runs only this
 # usage: ingest.sh CLUSTER_DIR   (with FS_BENCH_OUT, writes the freshness
 #        samples of step 4 to $FS_BENCH_OUT/ingest_freshness.csv and the
 #        figures to $FS_BENCH_OUT/ingest.csv)
@@ -35,6 +36,7 @@ run() { bench/bin/ingest_bench -d "$conn" -v ing -p 2 -b 1000 "$@"; }
 drain() { fs_psql "$dir" -d $db -qAt -c "SELECT fs_stream_wait('ing', '300 seconds')" >/dev/null; }
 val() { echo "$1" | sed -n "s/.* $2=\([0-9.]*\).*/\1/p"; }
 
+if [ "${FS_BENCH_INGEST_COMPARE_ONLY:-0}" != 1 ]; then
 echo "1/4 direct fs_write_query baseline (30 s)" >&2
 direct=$(run -m direct -s 30)
 echo "2/4 stream, unthrottled (20 s)" >&2
@@ -86,13 +88,16 @@ if [ -n "${FS_BENCH_OUT:-}" ]; then
 		echo "freshness_p99_ms,$(val "$fresh" fresh_p99)"
 	} >"$FS_BENCH_OUT/ingest.csv"
 fi
+fi
 
 if [ -n "${FS_BENCH_BASE_PG_CONFIG:-}" ]; then
 	basebin=$("$FS_BENCH_BASE_PG_CONFIG" --bindir)
 	current=$PG_BINDIR
 	declare -A D F
-	for r in 1 2 3; do
-		for b in "base:$basebin" "this build:$PG_BINDIR"; do
+	for r in $(seq 1 "${FS_BENCH_ROUNDS:-3}"); do
+		builds=("base:$basebin" "this build:$PG_BINDIR")
+		[ $((r % 2)) -eq 0 ] && builds=("this build:$PG_BINDIR" "base:$basebin")
+		for b in "${builds[@]}"; do
 			label=${b%%:*} bin=${b#*:}
 			fs_cluster_switch "$dir" "$current" "$bin"; current=$bin
 			echo "5/5 round $r, $label: direct and stream (15 s each)" >&2
@@ -103,11 +108,12 @@ if [ -n "${FS_BENCH_BASE_PG_CONFIG:-}" ]; then
 	done
 	fs_cluster_switch "$dir" "$current" "$PG_BINDIR"
 	echo
-	echo "Same run, two builds (3 rounds of 15 s, alternating; medians)"
+	echo "Same run, two builds (${FS_BENCH_ROUNDS:-3} rounds of 15 s, order alternating; medians)"
 	med() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 	printf "%-12s %28s %28s\n" build "direct fs_write, events/s" "worker apply, events/s"
 	for label in base "this build"; do
 		printf "%-12s %28.0f %28.0f\n" "$label" "$(med "${D[$label]}")" "$(med "${F[$label]}")"
+		echo "  rounds: direct${D[$label]}; apply${F[$label]}"
 	done
 	printf "%-12s %28.2f %28.2f\n" "this / base" \
 		"$(awk -v a="$(med "${D[this build]}")" -v b="$(med "${D[base]}")" 'BEGIN { print a / b }')" \
