@@ -21,7 +21,8 @@
 # main's build, from a detached worktree into a private tree): its
 # fs_create_training_set is measured too, as variant "base", on the same
 # data in the same rounds.  The server is then restarted (and the tables
-# prewarmed) before each fstore and base run, with that build's binaries.
+# prewarmed) before each fstore and base run, with that build's binaries;
+# every other round runs the base first.
 # usage: training.sh CLUSTER_DIR [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -139,7 +140,10 @@ for size in 100000 2000000; do
 	if [ -n "$basebin" ]; then variants="$variants base"; fi
 	if [ $size = 100000 ]; then variants="$variants lateral"; fi
 	for r in $(seq 1 "$rounds"); do
-		for variant in $variants; do
+		# with a base build, every other round runs it before this one
+		order=$variants
+		if [ $((r % 2)) = 0 ]; then order=${variants/fstore base/base fstore}; fi
+		for variant in $order; do
 			echo "entity rows $size, round $r: $variant" >&2
 			case $variant in
 				window)

@@ -189,6 +189,9 @@ typedef struct AsofKeys
 	int32	   *sorted_row;		/* nsorted: row of each sorted position */
 	int64	   *sorted_ts;		/* nsorted: its event_ts */
 	uint32	   *row_hash;		/* nrows, while sorting */
+	int			nruns;			/* distinct keys */
+	int32	   *runs;			/* nruns + 1: key k's positions are
+								 * runs[k] .. runs[k + 1] - 1 */
 	struct asof8_hash *keys8;
 	struct asofk_hash *keysk;
 } AsofKeys;
@@ -587,7 +590,7 @@ row_footprint(AsofState *st)
 	for (i = 0; i < st->nkeysets; i++)
 		sz += st->keysets[i].nkeys * (sizeof(Datum) + (st->keysets[i].byref ? 16 : 0)) +
 			sizeof(bool) + sizeof(int32) + sizeof(int64) +
-			2 * sizeof(AsofSlot8) + sizeof(int32) +	/* a half-full table, keys ~ rows */
+			2 * sizeof(AsofSlot8) + sizeof(int32) +	/* half-full table, runs; keys ~ rows */
 			sizeof(uint32) + sizeof(int64) + sizeof(AsofRowKey);	/* sorting */
 	for (i = 0; i < st->nviews; i++)
 		sz += sizeof(AsofCand) + st->views[i].stride + sizeof(AsofTidPos);
@@ -805,7 +808,8 @@ hash_chunk(AsofState *st)
 			run->count = runs[k + 1] - runs[k];
 			run->maxts = ks->sorted_ts[runs[k + 1] - 1];
 		}
-		pfree(runs);
+		ks->runs = runs;
+		ks->nruns = nkeys;
 		pfree(ks->row_hash);
 		ks->row_hash = NULL;
 	}
@@ -887,40 +891,22 @@ offer(AsofCand *cand, const int64 *ets, const AsofRun *sl, int64 ts, int64 creat
  * event_ts, so at or before this row's too).
  */
 static void
-carry_run(AsofCand *cand, const AsofRun *run)
-{
-	int			s;
-
-	for (s = run->first + 1; s < run->first + run->count; s++)
-	{
-		AsofCand   *prev = &cand[s - 1];
-
-		if (ItemPointerIsValid(&prev->tid) &&
-			better(&cand[s], prev->ts, prev->created, &prev->tid))
-			cand[s] = *prev;
-	}
-}
-
-static void
 carry_best(AsofKeys *ks, AsofCand *cand)
 {
-	if (ks->int8_key)
-	{
-		asof8_iterator it;
-		AsofSlot8  *e;
+	int			k;
+	int			s;
 
-		asof8_start_iterate(ks->keys8, &it);
-		while ((e = asof8_iterate(ks->keys8, &it)) != NULL)
-			carry_run(cand, &e->run);
-	}
-	else
+	/* key by key in sorted order: one sequential sweep over the candidates */
+	for (k = 0; k < ks->nruns; k++)
 	{
-		asofk_iterator it;
-		AsofSlotK  *e;
+		for (s = ks->runs[k] + 1; s < ks->runs[k + 1]; s++)
+		{
+			AsofCand   *prev = &cand[s - 1];
 
-		asofk_start_iterate(ks->keysk, &it);
-		while ((e = asofk_iterate(ks->keysk, &it)) != NULL)
-			carry_run(cand, &e->run);
+			if (ItemPointerIsValid(&prev->tid) &&
+				better(&cand[s], prev->ts, prev->created, &prev->tid))
+				cand[s] = *prev;
+		}
 	}
 }
 
