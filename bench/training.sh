@@ -16,6 +16,13 @@
 # server processes (sum of RssAnon over the postmaster's children, sampled
 # every 50 ms, minus the idle sum) and bytes spilled to temporary files;
 # every fstore result is compared with the window result (same rows).
+#
+# FS_BENCH_BASE_PG_CONFIG: pg_config of another install of fstore (say,
+# main's build, from a detached worktree into a private tree): its
+# fs_create_training_set is measured too, as variant "base", on the same
+# data in the same rounds.  The server is then restarted (and the tables
+# prewarmed) before each fstore and base run, with that build's binaries;
+# every other round runs the base first.
 # usage: training.sh CLUSTER_DIR [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,27 +109,52 @@ run() {
 	      VALUES ($size, '$variant', $round, $ms / 1000.0, greatest($peak - $idle, 0), $tb1 - $tb0)"
 }
 
-q -c "SELECT pg_prewarm(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = 'fstore_offline' OR c.relname = 'labels'" >/dev/null
+prewarm() {
+	q -c "SELECT pg_prewarm(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	      WHERE n.nspname = 'fstore_offline' OR c.relname = 'labels'" >/dev/null
+}
+prewarm
 features="ARRAY['v1.*', 'v2.*', 'v3.*']"
+
+# with a base build: restarts the server with this build's binaries (this)
+# or the base's (base), then prewarms
+basebin=
+if [ -n "${FS_BENCH_BASE_PG_CONFIG:-}" ]; then
+	basebin=$("$FS_BENCH_BASE_PG_CONFIG" --bindir)
+fi
+use_build() {
+	local bin=$PG_BINDIR
+	[ -n "$basebin" ] || return 0
+	[ "$1" = base ] && bin=$basebin
+	fs_cluster_stop "$dir"
+	PG_BINDIR=$bin fs_cluster_start "$dir"
+	postmaster=$(head -1 "$dir/data/postmaster.pid")
+	prewarm
+}
 
 for size in 100000 2000000; do
 	eq="SELECT row_id, doc_id, event_ts, label FROM public.labels WHERE row_id <= $size"
 	strategy=$(q -c "SELECT CASE WHEN fs_training_set_query(\$q\$$eq\$q\$, $features) LIKE '%as_of_join%'
 	                             THEN 'hash' ELSE 'lateral' END")
 	variants="window fstore"
-	if [ $size = 100000 ]; then variants="window fstore lateral"; fi
+	if [ -n "$basebin" ]; then variants="$variants base"; fi
+	if [ $size = 100000 ]; then variants="$variants lateral"; fi
 	for r in $(seq 1 "$rounds"); do
-		for variant in $variants; do
+		# with a base build, every other round runs it before this one
+		order=$variants
+		if [ $((r % 2)) = 0 ]; then order=${variants/fstore base/base fstore}; fi
+		for variant in $order; do
 			echo "entity rows $size, round $r: $variant" >&2
 			case $variant in
 				window)
 					q -c "DROP TABLE IF EXISTS window_result"
 					run $size window "$r" "CREATE TABLE window_result AS $(window_sql "$eq")" ;;
-				fstore)
-					q -c "SELECT fs_drop_training_set(name) FROM fstore.training_sets WHERE name = 'bench_set'" >/dev/null
-					run $size fstore "$r" "SELECT fs_create_training_set('bench_set', \$q\$$eq\$q\$, $features)"
-					q -c "UPDATE results SET strategy = '$strategy' WHERE size = $size AND variant = 'fstore' AND round = $r" ;;
+				fstore|base)
+					use_build $variant
+					t=bench_set; if [ $variant = base ]; then t=bench_base; fi
+					q -c "SELECT fs_drop_training_set(name) FROM fstore.training_sets WHERE name = '$t'" >/dev/null
+					run $size $variant "$r" "SELECT fs_create_training_set('$t', \$q\$$eq\$q\$, $features)"
+					q -c "UPDATE results SET strategy = '$strategy' WHERE size = $size AND variant = '$variant' AND round = $r" ;;
 				lateral)
 					q -c "SELECT fs_drop_training_set(name) FROM fstore.training_sets WHERE name = 'bench_lateral'" >/dev/null
 					run $size lateral "$r" "SELECT fs_create_training_set('bench_lateral', \$q\$$eq\$q\$, $features, strategy => 'lateral')" ;;
@@ -130,30 +162,35 @@ for size in 100000 2000000; do
 		done
 		# the same rows as the window join (as multisets: the entity query
 		# has no ORDER BY, and a parallel plan may return it in any order)
-		for t in bench_set $([ $size = 100000 ] && echo bench_lateral); do
+		for t in bench_set $([ -n "$basebin" ] && echo bench_base) $([ $size = 100000 ] && echo bench_lateral); do
 			same=$(q -c "SELECT (SELECT count(*) FROM (TABLE fstore_training.$t EXCEPT ALL TABLE window_result) x) = 0
 			                AND (SELECT count(*) FROM (TABLE window_result EXCEPT ALL TABLE fstore_training.$t) y) = 0")
-			v=fstore; if [ $t = bench_lateral ]; then v=lateral; fi
+			v=fstore; if [ $t = bench_lateral ]; then v=lateral; elif [ $t = bench_base ]; then v=base; fi
 			q -c "UPDATE results SET identical = '$same'::bool WHERE size = $size AND variant = '$v' AND round = $r"
 		done
 	done
 done
 
 echo
-echo "Training sets: 3 views x 5,000,000 history rows (500,000 keys, 8 float4 features), all 24 features; $rounds rounds, median (min-max)"
+echo "Training sets: 3 views x 5,000,000 history rows (500,000 keys, 8 float4 features), all 24 features; $rounds rounds, median (min-max), p95"
+[ -z "$basebin" ] || echo "base: $FS_BENCH_BASE_PG_CONFIG; base/x: base's median time over the variant's"
 echo "peak memory: private memory of all server processes above idle, sampled every 50 ms; temp: bytes spilled to temporary files"
 fs_psql "$dir" -d $db -q <<'SQL'
 \pset footer off
 WITH m AS (
   SELECT size, variant, max(strategy) AS strategy,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms, min(ms) AS min_ms, max(ms) AS max_ms,
+         percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95_ms,
          max(peak_kb) AS peak_kb, max(temp_bytes) AS temp_bytes, bool_and(identical) AS identical
     FROM results GROUP BY size, variant)
 SELECT m.size AS "entity rows", m.variant || coalesce(' (' || m.strategy || ')', '') AS variant,
        round(m.ms::numeric) AS "time ms", round(m.min_ms::numeric) || '-' || round(m.max_ms::numeric) AS "min-max",
+       round(m.p95_ms::numeric) AS "p95 ms",
        round((w.ms / m.ms)::numeric, 2) AS "window/x",
+       coalesce(round((b.ms / m.ms)::numeric, 3)::text, '-') AS "base/x",
        pg_size_pretty(m.peak_kb * 1024) AS "peak memory", pg_size_pretty(m.temp_bytes) AS "temp",
        coalesce(m.identical::text, '-') AS "identical to window"
   FROM m JOIN m w ON w.size = m.size AND w.variant = 'window'
+       LEFT JOIN m b ON b.size = m.size AND b.variant = 'base'
  ORDER BY m.size, m.ms DESC;
 SQL

@@ -144,6 +144,42 @@ SET fstore.training_work_mem = '1MB';
 SELECT t.differ('SELECT i, doc_id, event_ts FROM t.doc_labels', ARRAY['tv4.*']) AS int_keys_chunked;
 RESET fstore.training_work_mem;
 
+-- thousands of distinct keys per chunk, integer and text (both key tables
+-- well filled, with colliding buckets), half of them without history:
+-- even keys have rows at 10:00 and 30:00 (w = key x 10, key x 10 + 1),
+-- odd keys none
+SELECT fs_create_feature_view('tv5', 'doc', 'w int');
+SELECT fs_create_feature_view('tv6', 'tag', 'w int');
+INSERT INTO fstore_offline.tv5 (doc_id, event_ts, w, created_at)
+SELECT k, '2026-01-01'::timestamptz + h * interval '1 hour', k * 10 + h / 20, '2026-02-01'
+  FROM generate_series(0, 3998, 2) k, (VALUES (10), (30)) v(h);
+INSERT INTO fstore_offline.tv6 (tag, event_ts, w, created_at)
+SELECT 'k' || doc_id, event_ts, w, created_at FROM fstore_offline.tv5;
+CREATE TABLE t.many_labels AS
+SELECT i, (i % 4000)::bigint AS doc_id, 'k' || (i % 4000) AS tag,
+       '2026-01-01'::timestamptz + (i % 48) * interval '1 hour' AS event_ts
+  FROM generate_series(1, 8000) i;
+SELECT t.differ('SELECT i, doc_id, event_ts FROM t.many_labels', ARRAY['tv5.w']) AS many_int,
+       t.differ('SELECT i, tag, event_ts FROM t.many_labels', ARRAY['tv6.w']) AS many_text;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE w IS NOT DISTINCT FROM CASE WHEN doc_id % 2 = 1 OR event_ts < '2026-01-01 10:00' THEN NULL
+                                                        WHEN event_ts < '2026-01-02 06:00' THEN doc_id * 10 + 0
+                                                        ELSE doc_id * 10 + 1 END) AS as_computed,
+       count(w) AS with_w
+  FROM fstore.as_of_join('SELECT i, doc_id, event_ts FROM t.many_labels', ARRAY['tv5.w'])
+    AS t(i int, doc_id bigint, event_ts timestamptz, w int);
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE w IS NOT DISTINCT FROM CASE WHEN substr(tag, 2)::int % 2 = 1 OR event_ts < '2026-01-01 10:00' THEN NULL
+                                                        WHEN event_ts < '2026-01-02 06:00' THEN substr(tag, 2)::int * 10 + 0
+                                                        ELSE substr(tag, 2)::int * 10 + 1 END) AS as_computed,
+       count(w) AS with_w
+  FROM fstore.as_of_join('SELECT i, tag, event_ts FROM t.many_labels', ARRAY['tv6.w'])
+    AS t(i int, tag text, event_ts timestamptz, w int);
+SET fstore.training_work_mem = '1MB';
+SELECT t.differ('SELECT i, doc_id, event_ts FROM t.many_labels', ARRAY['tv5.w']) AS many_int_chunked,
+       t.differ('SELECT i, tag, event_ts FROM t.many_labels', ARRAY['tv6.w']) AS many_text_chunked;
+RESET fstore.training_work_mem;
+
 -- reproducible sets: history written after created_before is left out
 SELECT clock_timestamp() AS cut \gset
 SELECT * FROM fs_write('tv1', ARRAY[ROW(1, 12, 'after', '2026-01-04')]::fstore_online.tv1[]);

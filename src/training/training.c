@@ -14,7 +14,10 @@
  * The entity rows are read through a cursor in chunks sized by
  * fstore.training_work_mem.  For each chunk and each view:
  *
- *	1. the chunk's keys go into an in-memory hash table (chains of rows);
+ *	1. the chunk's rows are sorted by key and event_ts, and each distinct
+ *	   key goes into a hash table (lib/simplehash.h, storing the hash; one
+ *	   instantiation for a single integer key, one comparing through the
+ *	   key type's equality) with its range of rows;
  *	2. one sequential scan of the view's history looks each history row's
  *	   key up and records it (TID, event_ts, created_at; no copying) at the
  *	   first of the key's rows it may serve, if it beats what is there; a
@@ -134,22 +137,41 @@ typedef struct AsofCand
 	ItemPointerData tid;		/* invalid: no candidate */
 } AsofCand;
 
-/* the key table: one slot per distinct key of the chunk, open addressing */
-typedef struct AsofSlot
+/* a key's rows in the chunk: sorted positions first .. first + count - 1 */
+typedef struct AsofRun
 {
-	Datum		key0;			/* first key column (the key on the fast path) */
 	int64		maxts;			/* latest event_ts of the key's rows */
+	int32		first;
+	int32		count;
+} AsofRun;
+
+/*
+ * The key tables (lib/simplehash.h), one entry per distinct key of the
+ * chunk, with its hash stored: on the fast path the key itself, otherwise
+ * the key values of the key's first row (in AsofKeys.vals).  32 bytes
+ * either way, two to a cache line.
+ */
+typedef struct AsofSlot8
+{
+	int64		key;
+	AsofRun		run;
 	uint32		hash;
-	int32		first;			/* sorted positions first .. first + count - 1 */
-	int32		count;			/* 0: empty slot */
-	int32		pad;
-} AsofSlot;
+	char		status;			/* simplehash's */
+} AsofSlot8;
+
+typedef struct AsofSlotK
+{
+	const Datum *key;
+	AsofRun		run;
+	uint32		hash;
+	char		status;			/* simplehash's */
+} AsofSlotK;
 
 /*
  * The chunk's keys of one entity (views of one entity share them).  Rows
  * with a key and an event_ts are sorted by (key hash, key, event_ts); the
  * rows of a key are then a range of sorted positions, found through the
- * key table.
+ * key table (keys8 on the fast path, keysk otherwise).
  */
 typedef struct AsofKeys
 {
@@ -167,8 +189,11 @@ typedef struct AsofKeys
 	int32	   *sorted_row;		/* nsorted: row of each sorted position */
 	int64	   *sorted_ts;		/* nsorted: its event_ts */
 	uint32	   *row_hash;		/* nrows, while sorting */
-	AsofSlot   *slots;
-	uint32		mask;
+	int			nruns;			/* distinct keys */
+	int32	   *runs;			/* nruns + 1: key k's positions are
+								 * runs[k] .. runs[k + 1] - 1 */
+	struct asof8_hash *keys8;
+	struct asofk_hash *keysk;
 } AsofKeys;
 
 typedef struct AsofView
@@ -252,6 +277,80 @@ asof_keys_equal(AsofKeys *ks, const Datum *a, const Datum *b)
 											a[k], b[k])))
 			return false;
 	return true;
+}
+
+/*
+ * The key tables' arrays start on a cache line (so that no entry straddles
+ * two) and are zeroed, as simplehash's default allocator would; they live
+ * in the chunk's context, reset for the next chunk.  A table is created
+ * for its number of keys and never grows (at most half full, SH_FILLFACTOR
+ * 0.5) unless its probe runs get long; the array it then leaves behind
+ * goes with the context, so the free is a no-op.
+ */
+static void *
+alloc_aligned(MemoryContext cxt, Size size)
+{
+	char	   *p = MemoryContextAllocHuge(cxt, size + PG_CACHE_LINE_SIZE);
+
+	return (void *) TYPEALIGN(PG_CACHE_LINE_SIZE, p);
+}
+
+#define SH_PREFIX asof8
+#define SH_ELEMENT_TYPE AsofSlot8
+#define SH_KEY_TYPE int64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) mix64((uint64) (k))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_FILLFACTOR (0.5)
+#define SH_USE_NONDEFAULT_ALLOCATOR
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define SH_PREFIX asofk
+#define SH_ELEMENT_TYPE AsofSlotK
+#define SH_KEY_TYPE const Datum *
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) asof_hash((AsofKeys *) (tb)->private_data, (k))
+#define SH_EQUAL(tb, a, b) asof_keys_equal((AsofKeys *) (tb)->private_data, (a), (b))
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_FILLFACTOR (0.5)
+#define SH_USE_NONDEFAULT_ALLOCATOR
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+static inline void *
+asof8_allocate(asof8_hash *tb, Size size)
+{
+	void	   *p = alloc_aligned(tb->ctx, size);
+
+	memset(p, 0, size);
+	return p;
+}
+
+static inline void
+asof8_free(asof8_hash *tb, void *pointer)
+{
+}
+
+static inline void *
+asofk_allocate(asofk_hash *tb, Size size)
+{
+	void	   *p = alloc_aligned(tb->ctx, size);
+
+	memset(p, 0, size);
+	return p;
+}
+
+static inline void
+asofk_free(asofk_hash *tb, void *pointer)
+{
 }
 
 /* The entity query's attribute named name, or InvalidAttrNumber. */
@@ -491,7 +590,7 @@ row_footprint(AsofState *st)
 	for (i = 0; i < st->nkeysets; i++)
 		sz += st->keysets[i].nkeys * (sizeof(Datum) + (st->keysets[i].byref ? 16 : 0)) +
 			sizeof(bool) + sizeof(int32) + sizeof(int64) +
-			2 * sizeof(AsofSlot) +	/* a half-full table, keys ~ rows */
+			2 * sizeof(AsofSlot8) + sizeof(int32) +	/* half-full table, runs; keys ~ rows */
 			sizeof(uint32) + sizeof(int64) + sizeof(AsofRowKey);	/* sorting */
 	for (i = 0; i < st->nviews; i++)
 		sz += sizeof(AsofCand) + st->views[i].stride + sizeof(AsofTidPos);
@@ -609,18 +708,9 @@ sorted_cmp(const int32 *pa, const int32 *pb, AsofKeys *ks)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-/* memory aligned to a cache line */
-static void *
-alloc_aligned(MemoryContext cxt, Size size)
-{
-	char	   *p = MemoryContextAllocHuge(cxt, size + PG_CACHE_LINE_SIZE);
-
-	return (void *) TYPEALIGN(PG_CACHE_LINE_SIZE, p);
-}
-
 /*
  * Sorts each key set's rows by (hash, key, event_ts) and builds its key
- * table: one slot per distinct key, holding the key's range of sorted
+ * table: one entry per distinct key, holding the key's range of sorted
  * positions and its latest event_ts.
  */
 static void
@@ -633,10 +723,11 @@ hash_chunk(AsofState *st)
 	{
 		AsofKeys   *ks = &st->keysets[i];
 		int64	   *row_ts;
-		uint32		nslots = 1024;
+		int32	   *runs;
 		int			nkeys = 0;
 		int			s;
 		int			e;
+		int			k;
 
 		ks->row_hash = MemoryContextAllocHuge(st->chunkcxt, sizeof(uint32) * Max(st->nrows, 1));
 		row_ts = MemoryContextAllocHuge(st->chunkcxt, sizeof(int64) * Max(st->nrows, 1));
@@ -677,32 +768,11 @@ hash_chunk(AsofState *st)
 			ks->sorted_ts[s] = row_ts[ks->sorted_row[s]];
 		pfree(row_ts);
 
-		/* count the distinct keys, size the table at most half full */
-		for (s = 0; s < ks->nsorted; s = e)
-		{
-			for (e = s + 1; e < ks->nsorted; e++)
-			{
-				int			a = ks->sorted_row[s];
-				int			b = ks->sorted_row[e];
-
-				if (ks->row_hash[a] != ks->row_hash[b] ||
-					!asof_keys_equal(ks, &ks->vals[(Size) a * ks->nkeys], &ks->vals[(Size) b * ks->nkeys]))
-					break;
-			}
-			nkeys++;
-		}
-		while (nslots < (uint32) nkeys * 2 && nslots < (1U << 30))
-			nslots <<= 1;
-		ks->mask = nslots - 1;
-		ks->slots = alloc_aligned(st->chunkcxt, sizeof(AsofSlot) * nslots);
-		memset(ks->slots, 0, sizeof(AsofSlot) * nslots);
-
+		/* the distinct keys: runs[k] .. runs[k + 1] - 1 are key k's positions */
+		runs = MemoryContextAllocHuge(st->chunkcxt, sizeof(int32) * (ks->nsorted + 1));
 		for (s = 0; s < ks->nsorted; s = e)
 		{
 			int			a = ks->sorted_row[s];
-			uint32		h = ks->row_hash[a];
-			uint32		slot = h & ks->mask;
-			AsofSlot   *sl;
 
 			for (e = s + 1; e < ks->nsorted; e++)
 			{
@@ -712,38 +782,55 @@ hash_chunk(AsofState *st)
 					!asof_keys_equal(ks, &ks->vals[(Size) a * ks->nkeys], &ks->vals[(Size) b * ks->nkeys]))
 					break;
 			}
-			while (ks->slots[slot].count > 0)
-				slot = (slot + 1) & ks->mask;
-			sl = &ks->slots[slot];
-			sl->key0 = ks->vals[(Size) a * ks->nkeys];
-			sl->maxts = ks->sorted_ts[e - 1];
-			sl->hash = h;
-			sl->first = s;
-			sl->count = e - s;
+			runs[nkeys++] = s;
 		}
+		runs[nkeys] = ks->nsorted;
+
+		ks->keys8 = NULL;
+		ks->keysk = NULL;
+		if (ks->int8_key)
+			ks->keys8 = asof8_create(st->chunkcxt, Max(nkeys, 1), ks);
+		else
+			ks->keysk = asofk_create(st->chunkcxt, Max(nkeys, 1), ks);
+		for (k = 0; k < nkeys; k++)
+		{
+			int			a = ks->sorted_row[runs[k]];
+			uint32		h = ks->row_hash[a];
+			AsofRun    *run;
+			bool		found;
+
+			if (ks->int8_key)
+				run = &asof8_insert_hash(ks->keys8, DatumGetInt64(ks->vals[a]), h, &found)->run;
+			else
+				run = &asofk_insert_hash(ks->keysk, &ks->vals[(Size) a * ks->nkeys], h, &found)->run;
+			Assert(!found);
+			run->first = runs[k];
+			run->count = runs[k + 1] - runs[k];
+			run->maxts = ks->sorted_ts[runs[k + 1] - 1];
+		}
+		ks->runs = runs;
+		ks->nruns = nkeys;
 		pfree(ks->row_hash);
 		ks->row_hash = NULL;
 	}
 }
 
-/* The slot of the chunk's rows with these key values, or NULL. */
-static inline AsofSlot *
-find_slot(AsofKeys *ks, uint32 h, const Datum *keys)
+/* The run of the chunk's rows with this key (fast path), or NULL. */
+static inline AsofRun *
+find_run8(AsofKeys *ks, int64 key, uint32 h)
 {
-	uint32		slot = h & ks->mask;
+	AsofSlot8  *e = asof8_lookup_hash(ks->keys8, key, h);
 
-	for (;;)
-	{
-		AsofSlot   *sl = &ks->slots[slot];
+	return e ? &e->run : NULL;
+}
 
-		if (sl->count == 0)
-			return NULL;
-		if (sl->hash == h &&
-			(ks->int8_key ? sl->key0 == keys[0] :
-			 asof_keys_equal(ks, &ks->vals[(Size) ks->sorted_row[sl->first] * ks->nkeys], keys)))
-			return sl;
-		slot = (slot + 1) & ks->mask;
-	}
+/* The run of the chunk's rows with these key values, or NULL. */
+static inline AsofRun *
+find_runk(AsofKeys *ks, const Datum *keys, uint32 h)
+{
+	AsofSlotK  *e = asofk_lookup_hash(ks->keysk, keys, h);
+
+	return e ? &e->run : NULL;
 }
 
 /* true if candidate (ts, created, tid) beats c */
@@ -767,7 +854,7 @@ better(const AsofCand *c, int64 ts, int64 created, const ItemPointerData *tid)
  * key's rows, not a visit to each of them.
  */
 static inline void
-offer(AsofCand *cand, const int64 *ets, AsofSlot *sl, int64 ts, int64 created,
+offer(AsofCand *cand, const int64 *ets, const AsofRun *sl, int64 ts, int64 created,
 	  ItemPointer tid)
 {
 	int			lo = sl->first;
@@ -806,14 +893,13 @@ offer(AsofCand *cand, const int64 *ets, AsofSlot *sl, int64 ts, int64 created,
 static void
 carry_best(AsofKeys *ks, AsofCand *cand)
 {
-	uint32		slot;
+	int			k;
+	int			s;
 
-	for (slot = 0; slot <= ks->mask; slot++)
+	/* key by key in sorted order: one sequential sweep over the candidates */
+	for (k = 0; k < ks->nruns; k++)
 	{
-		AsofSlot   *sl = &ks->slots[slot];
-		int			s;
-
-		for (s = sl->first + 1; s < sl->first + sl->count; s++)
+		for (s = ks->runs[k] + 1; s < ks->runs[k + 1]; s++)
 		{
 			AsofCand   *prev = &cand[s - 1];
 
@@ -834,7 +920,7 @@ typedef struct AsofPending
 	int64		created;
 	ItemPointerData tid;
 	uint32		hash;
-	AsofSlot   *slot;
+	AsofRun    *run;
 } AsofPending;
 
 /*
@@ -842,10 +928,10 @@ typedef struct AsofPending
  * candidate of every entity row of the chunk.
  *
  * On the fast path (one integer key) the pass is a software pipeline: a
- * history row's slot is prefetched when the row is read, resolved
- * ASOF_AHEAD / 2 rows later (its candidates prefetched then) and offered
- * ASOF_AHEAD rows later, so that the random memory accesses overlap
- * instead of stalling the pass one after the other.
+ * history row's bucket of the key table is prefetched when the row is
+ * read, looked up ASOF_AHEAD / 2 rows later (its candidates prefetched
+ * then) and offered ASOF_AHEAD rows later, so that the random memory
+ * accesses overlap instead of stalling the pass one after the other.
  */
 static void
 scan_history(AsofState *st, AsofView *v)
@@ -885,7 +971,7 @@ scan_history(AsofState *st, AsofView *v)
 		if (!ks->int8_key)
 		{
 			Datum		hkeys[FS_MAX_KEYS];
-			AsofSlot   *sl;
+			AsofRun    *sl;
 			MemoryContext old;
 			int			k;
 
@@ -896,7 +982,7 @@ scan_history(AsofState *st, AsofView *v)
 			/* a type's hash or equality may allocate (numeric detoasts) */
 			MemoryContextReset(tmpcxt);
 			old = MemoryContextSwitchTo(tmpcxt);
-			sl = find_slot(ks, asof_hash(ks, hkeys), hkeys);
+			sl = find_runk(ks, hkeys, asof_hash(ks, hkeys));
 			MemoryContextSwitchTo(old);
 			if (sl == NULL)
 				continue;
@@ -910,7 +996,7 @@ scan_history(AsofState *st, AsofView *v)
 			continue;
 		}
 
-		/* fast path: read, hash and prefetch the slot */
+		/* fast path: read, hash and prefetch the key's bucket */
 		{
 			AsofPending *p = &ring[nread % ASOF_AHEAD];
 			Datum		key = slot_getattr(slot, key_att, &isnull);
@@ -922,33 +1008,33 @@ scan_history(AsofState *st, AsofView *v)
 			p->ts = DatumGetTimestampTz(slot_getattr(slot, ts_att, &isnull));
 			p->created = DatumGetTimestampTz(slot_getattr(slot, cr_att, &isnull));
 			p->tid = slot->tts_tid;
-			p->slot = NULL;
-			fs_prefetch(&ks->slots[p->hash & ks->mask]);
+			p->run = NULL;
+			/* simplehash's first bucket for a hash: hash & sizemask */
+			fs_prefetch(&ks->keys8->data[p->hash & ks->keys8->sizemask]);
 			nread++;
 		}
-		/* resolve the slot of the row read ASOF_AHEAD / 2 ago */
+		/* look up the key of the row read ASOF_AHEAD / 2 ago */
 		if (nread > ASOF_AHEAD / 2)
 		{
 			AsofPending *p = &ring[(nread - 1 - ASOF_AHEAD / 2) % ASOF_AHEAD];
-			Datum		key = Int64GetDatum(p->key);
 
-			p->slot = find_slot(ks, p->hash, &key);
-			if (p->slot && p->ts <= p->slot->maxts &&
+			p->run = find_run8(ks, p->key, p->hash);
+			if (p->run && p->ts <= p->run->maxts &&
 				!(st->has_cutoff && p->created > st->cutoff))
 			{
-				fs_prefetch(&v->cand[p->slot->first]);
-				fs_prefetch(&ks->sorted_ts[p->slot->first]);
+				fs_prefetch(&v->cand[p->run->first]);
+				fs_prefetch(&ks->sorted_ts[p->run->first]);
 			}
 			else
-				p->slot = NULL;
+				p->run = NULL;
 		}
 		/* offer the row read ASOF_AHEAD - 1 ago */
 		if (nread >= ASOF_AHEAD)
 		{
 			AsofPending *p = &ring[nread % ASOF_AHEAD];
 
-			if (p->slot)
-				offer(v->cand, ks->sorted_ts, p->slot, p->ts, p->created, &p->tid);
+			if (p->run)
+				offer(v->cand, ks->sorted_ts, p->run, p->ts, p->created, &p->tid);
 		}
 	}
 	table_endscan(scan);
@@ -964,18 +1050,17 @@ scan_history(AsofState *st, AsofView *v)
 		for (i = lo; i < nread; i++)
 		{
 			AsofPending *p = &ring[i % ASOF_AHEAD];
-			Datum		key = Int64GetDatum(p->key);
 
 			if (i + ASOF_AHEAD / 2 >= nread)
 			{
-				/* not resolved yet */
-				p->slot = find_slot(ks, p->hash, &key);
-				if (p->slot && (p->ts > p->slot->maxts ||
-								(st->has_cutoff && p->created > st->cutoff)))
-					p->slot = NULL;
+				/* not looked up yet */
+				p->run = find_run8(ks, p->key, p->hash);
+				if (p->run && (p->ts > p->run->maxts ||
+							   (st->has_cutoff && p->created > st->cutoff)))
+					p->run = NULL;
 			}
-			if (p->slot)
-				offer(v->cand, ks->sorted_ts, p->slot, p->ts, p->created, &p->tid);
+			if (p->run)
+				offer(v->cand, ks->sorted_ts, p->run, p->ts, p->created, &p->tid);
 		}
 	}
 
