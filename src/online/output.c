@@ -78,10 +78,13 @@ static StringInfoData rowbuf;
 /*
  * The server's send buffer flushes every 8 kB: a packed answer of 1,000
  * keys (145 kB) would go out in 18 writes to the socket, each one waking
- * the client.  Up to SEND_AHEAD_BYTES of a result are instead queued in
- * that buffer, which grows to hold them (and stays that large), and leave
- * in one write when the server flushes at the end of the query; the rest
- * of a larger result goes out the usual way.
+ * the client.  Up to SEND_AHEAD_BYTES of a packed answer (one row of one
+ * bytea) are instead queued in that buffer, which grows to hold them (and
+ * stays that large), and leave in one write when the server flushes at
+ * the end of the query; the rest of a larger answer goes out the usual
+ * way.  Typed rows keep the usual 8 kB writes: the client decodes the
+ * first rows while the server encodes the next ones, which on a machine
+ * of two cores answered 1,000 keys sooner than one write at the end.
  */
 #define SEND_AHEAD_BYTES (1024 * 1024)
 static Size send_ahead;			/* bytes queued so far by this query */
@@ -299,7 +302,8 @@ fast_receive(TupleTableSlot *slot, DestReceiver *self)
 				break;
 		}
 	}
-	if (send_ahead + buf->len + 5 <= SEND_AHEAD_BYTES)
+	if (natts == 1 && fd->enc[0] == ENC_BYTEA &&
+		send_ahead + buf->len + 5 <= SEND_AHEAD_BYTES)
 	{
 		/* queued whole, the buffer enlarged as needed (never blocks) */
 		pq_putmessage_noblock(buf->cursor, buf->data, buf->len);
