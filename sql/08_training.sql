@@ -180,10 +180,11 @@ SELECT t.differ('SELECT i, doc_id, event_ts FROM t.many_labels', ARRAY['tv5.w'])
        t.differ('SELECT i, tag, event_ts FROM t.many_labels', ARRAY['tv6.w']) AS many_text_chunked;
 RESET fstore.training_work_mem;
 
--- the winners are read by TID range scans: winners that are heap-only
--- tuples (an update in place of the history), dead row versions among
--- them, and runs of winners with blocks between them that hold none (keys
--- 0-199, 400-599, ... have entity rows; about 30 history rows a page)
+-- winners that are heap-only tuples (the history updated in place: an
+-- index fetch from a HOT chain's root does not reach them, so they are
+-- read at their exact TID), dead row versions among them, and blocks
+-- without winners between runs of blocks with them (keys 0-199, 400-599,
+-- ... have entity rows; about 30 history rows a page)
 SELECT fs_create_feature_view('tv7', 'doc', 'w int, pad text');
 ALTER TABLE fstore_offline.tv7 SET (fillfactor = 50);
 INSERT INTO fstore_offline.tv7 (doc_id, event_ts, w, pad, created_at)

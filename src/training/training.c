@@ -23,9 +23,8 @@
  *	   first of the key's rows it may serve, if it beats what is there; a
  *	   running maximum over each key's rows in time order then gives every
  *	   row its best candidate;
- *	3. the winners are read in TID order, by TID range scans over the runs
- *	   of blocks that hold them (each history row once, however many entity
- *	   rows it serves), and their feature values kept;
+ *	3. the winners are fetched in TID order (each history row once,
+ *	   however many entity rows it serves) and their feature values kept;
  *
  * then the chunk's rows are emitted in order.  Work is one pass over each
  * history per chunk (a hash probe and a search among the key's rows per
@@ -36,7 +35,7 @@
  *
  * Everything reads with the calling statement's snapshot.  The history
  * tables are read directly, through the table access method (a sequential
- * scan for the pass, TID range scans for the winners: see fetch_winners),
+ * scan for the pass, fetches by TID for the winners: see fetch_winners),
  * so the caller's SELECT privilege on each is checked first (and row-level
  * security is refused, as by fs_get_many).
  */
@@ -1072,21 +1071,29 @@ scan_history(AsofState *st, AsofView *v)
  * winners in TID order through the table access method and keeps their
  * feature values.
  *
- * The winners are read by TID range scans (table_beginscan_tidrange, then
- * table_rescan_tidrange): one range per run of winners on consecutive
- * blocks, from its first winner's TID to its last's, whose tuples are
- * merged with the sorted winners.  The access method reads each page once
- * and checks visibility a page at a time with the statement's snapshot (an
- * all-visible page needs no per-tuple checks); a winner the scan does not
- * return is no longer there, which cannot happen under that snapshot.
+ * Each winner is read by an index fetch (table_index_fetch_tuple, with the
+ * statement's snapshot), which keeps its page pinned from one TID to the
+ * next: winners sorted by TID cost a buffer lookup per page, and a content
+ * lock and a visibility check per winner.  An index fetch takes its TID as
+ * the root of a HOT chain, so when the winner the pass found is a
+ * heap-only tuple (its row was updated in place) the fetch finds nothing,
+ * and that winner is read at its exact TID (table_tuple_fetch_row_version)
+ * instead.  Under the snapshot the pass used the winner is the one visible
+ * member of its chain, so a fetch that succeeds returns that very TID (a
+ * different one also falls back to the exact read); a winner neither
+ * finds is gone, which that snapshot rules out.
  *
- * Fetching each winner by its TID (table_tuple_fetch_row_version) costs a
- * buffer lookup, pin and content lock per winner instead of per page: a
- * join of 400,000 entity rows over 2,000,000 history rows took a median
- * 1.58 s with it against 1.20 s reading the heap's pages directly.  An
- * index fetch (table_index_fetch_tuple) keeps the page but starts a HOT
- * chain at a root TID, and so would miss a heap-only tuple, which the pass
- * may have found.
+ * Alternatives measured on bench/training.sh's data (two rounds of each
+ * build in one run on a loaded machine, medians, 2,000,000 entity rows):
+ * the heap-page loop this replaces (ReadBuffer, a visibility check per
+ * winner) 23.8 s; this fetch 23.8 s; TID range scans over runs of winners
+ * on consecutive blocks, merged with the sorted winners, 26.7 s (they
+ * return every tuple of those pages, most of them not winners); one TID
+ * range per block, from its first winner to its last, 24.6 s.  Reading
+ * every winner with table_tuple_fetch_row_version (a buffer lookup, pin
+ * and content lock per winner) was 30% slower than the heap-page loop in
+ * an earlier measurement (1.58 s against 1.20 s, 400,000 entity rows over
+ * 2,000,000 history rows).
  */
 static void
 fetch_winners(AsofState *st, AsofView *v)
@@ -1095,7 +1102,7 @@ fetch_winners(AsofState *st, AsofView *v)
 	AsofKeys   *ks = v->keys;
 	AsofTidPos *order;
 	TupleTableSlot *slot;
-	TableScanDesc scan = NULL;
+	IndexFetchTableData *fetch;
 	AttrNumber	natts = 0;
 	int			n = 0;
 	int			s;
@@ -1141,75 +1148,58 @@ fetch_winners(AsofState *st, AsofView *v)
 	 * and detoasted (which reads other relations) with no buffer lock held.
 	 */
 	slot = table_slot_create(v->rel, NULL);
+	fetch = table_index_fetch_begin(v->rel);
 	i = 0;
 	while (i < n)
 	{
-		ItemPointerData lo;
-		ItemPointerData hi;
-		int			end;
+		ItemPointerData want;
+		ItemPointerData tid;
+		bool		call_again = false;
+		char	   *row;
+		int			j;
 
 		CHECK_FOR_INTERRUPTS();
-
-		/* the run: order[i .. end - 1], on blocks with no gap between them */
-		for (end = i + 1;
-			 end < n && (order[end].tid >> 16) - (order[end - 1].tid >> 16) <= 1;
-			 end++)
-			;
-		ItemPointerSet(&lo, (BlockNumber) (order[i].tid >> 16),
+		ItemPointerSet(&want, (BlockNumber) (order[i].tid >> 16),
 					   (OffsetNumber) (order[i].tid & 0xffff));
-		ItemPointerSet(&hi, (BlockNumber) (order[end - 1].tid >> 16),
-					   (OffsetNumber) (order[end - 1].tid & 0xffff));
-		if (scan == NULL)
-			scan = table_beginscan_tidrange(v->rel, st->snapshot, &lo, &hi);
-		else
-			table_rescan_tidrange(scan, &lo, &hi);
-
-		while (i < end &&
-			   table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
+		tid = want;
+		if (!table_index_fetch_tuple(fetch, &tid, st->snapshot, slot, &call_again, NULL) ||
+			!ItemPointerEquals(&tid, &want))
 		{
-			uint64		tid = ((uint64) ItemPointerGetBlockNumber(&slot->tts_tid) << 16) |
-				ItemPointerGetOffsetNumber(&slot->tts_tid);
-			char	   *row;
-			int			j;
-
-			CHECK_FOR_INTERRUPTS();
-			if (tid < order[i].tid)
-				continue;		/* not a winner */
-			if (tid > order[i].tid)
-				break;			/* order[i] was not returned */
-
-			/* the first row of the run gets copies, the others share them */
-			slot_getsomeattrs(slot, natts);
-			row = v->data + (Size) v->stride * ks->sorted_row[order[i].pos];
-			for (f = 0; f < v->nfeat; f++)
-			{
-				FsColumn   *col = &fv->cols[v->cols[f]];
-				Datum		d = slot->tts_values[col->offline_attnum - 1];
-
-				if (slot->tts_isnull[col->offline_attnum - 1])
-					continue;
-				row[v->present_off + f] = 1;
-				if (col->typbyval && col->typlen > 0)
-				{
-					store_att_byval(row + v->off[f], d, col->typlen);
-					continue;
-				}
-				if (col->typlen == -1 && VARATT_IS_EXTENDED(DatumGetPointer(d)))
-					d = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(d)));
-				else
-					d = datumCopy(d, false, col->typlen);
-				memcpy(row + v->off[f], &d, sizeof(Datum));
-			}
-			for (j = i + 1; j < end && order[j].tid == order[i].tid; j++)
-				memcpy(v->data + (Size) v->stride * ks->sorted_row[order[j].pos], row, v->stride);
-			i = j;
+			/* a heap-only tuple: not the start of a HOT chain */
+			tid = want;
+			if (!table_tuple_fetch_row_version(v->rel, &tid, st->snapshot, slot))
+				elog(ERROR, "history row (%u,%u) of feature view \"%s\" vanished",
+					 ItemPointerGetBlockNumber(&want), ItemPointerGetOffsetNumber(&want),
+					 fv->name);
 		}
-		if (i < end)
-			elog(ERROR, "history row (%u,%u) of feature view \"%s\" vanished",
-				 (BlockNumber) (order[i].tid >> 16), (OffsetNumber) (order[i].tid & 0xffff),
-				 fv->name);
+
+		/* the first row of the run gets copies, the others share them */
+		slot_getsomeattrs(slot, natts);
+		row = v->data + (Size) v->stride * ks->sorted_row[order[i].pos];
+		for (f = 0; f < v->nfeat; f++)
+		{
+			FsColumn   *col = &fv->cols[v->cols[f]];
+			Datum		d = slot->tts_values[col->offline_attnum - 1];
+
+			if (slot->tts_isnull[col->offline_attnum - 1])
+				continue;
+			row[v->present_off + f] = 1;
+			if (col->typbyval && col->typlen > 0)
+			{
+				store_att_byval(row + v->off[f], d, col->typlen);
+				continue;
+			}
+			if (col->typlen == -1 && VARATT_IS_EXTENDED(DatumGetPointer(d)))
+				d = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(d)));
+			else
+				d = datumCopy(d, false, col->typlen);
+			memcpy(row + v->off[f], &d, sizeof(Datum));
+		}
+		for (j = i + 1; j < n && order[j].tid == order[i].tid; j++)
+			memcpy(v->data + (Size) v->stride * ks->sorted_row[order[j].pos], row, v->stride);
+		i = j;
 	}
-	table_endscan(scan);
+	table_index_fetch_end(fetch);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
