@@ -180,6 +180,39 @@ SELECT t.differ('SELECT i, doc_id, event_ts FROM t.many_labels', ARRAY['tv5.w'])
        t.differ('SELECT i, tag, event_ts FROM t.many_labels', ARRAY['tv6.w']) AS many_text_chunked;
 RESET fstore.training_work_mem;
 
+-- winners that are heap-only tuples (the history updated in place: an
+-- index fetch from a HOT chain's root does not reach them, so they are
+-- read at their exact TID), dead row versions among them, and blocks
+-- without winners between runs of blocks with them (keys 0-199, 400-599,
+-- ... have entity rows; about 30 history rows a page)
+SELECT fs_create_feature_view('tv7', 'doc', 'w int, pad text');
+ALTER TABLE fstore_offline.tv7 SET (fillfactor = 50);
+INSERT INTO fstore_offline.tv7 (doc_id, event_ts, w, pad, created_at)
+SELECT k, '2026-01-01'::timestamptz + h * interval '1 hour', k * 10 + h / 20, repeat('p', 100), '2026-02-01'
+  FROM generate_series(0, 1999) k, (VALUES (10), (30)) v(h)
+ ORDER BY k, h;
+BEGIN;
+UPDATE fstore_offline.tv7 SET w = -w WHERE doc_id % 3 = 0;
+SELECT pg_stat_get_xact_tuples_updated('fstore_offline.tv7'::regclass) AS updated,
+       pg_stat_get_xact_tuples_hot_updated('fstore_offline.tv7'::regclass) AS hot_updated;
+COMMIT;
+CREATE TABLE t.gap_labels AS
+SELECT i, (i % 2000)::bigint AS doc_id, '2026-01-01'::timestamptz + (i % 48) * interval '1 hour' AS event_ts
+  FROM generate_series(1, 4000) i
+ WHERE (i % 2000) / 200 % 2 = 0;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE w IS NOT DISTINCT FROM
+                        CASE WHEN event_ts < '2026-01-01 10:00' THEN NULL
+                             ELSE (doc_id * 10 + CASE WHEN event_ts < '2026-01-02 06:00' THEN 0 ELSE 1 END)
+                                  * CASE WHEN doc_id % 3 = 0 THEN -1 ELSE 1 END END) AS as_computed,
+       count(w) AS with_w, count(w) FILTER (WHERE w < 0) AS updated_w
+  FROM fstore.as_of_join('SELECT i, doc_id, event_ts FROM t.gap_labels', ARRAY['tv7.w'])
+    AS t(i int, doc_id bigint, event_ts timestamptz, w int);
+SELECT t.differ('SELECT i, doc_id, event_ts FROM t.gap_labels', ARRAY['tv7.*']) AS gaps;
+SET fstore.training_work_mem = '1MB';
+SELECT t.differ('SELECT i, doc_id, event_ts FROM t.gap_labels', ARRAY['tv7.*', 'tv5.w AS w5']) AS gaps_chunked;
+RESET fstore.training_work_mem;
+
 -- reproducible sets: history written after created_before is left out
 SELECT clock_timestamp() AS cut \gset
 SELECT * FROM fs_write('tv1', ARRAY[ROW(1, 12, 'after', '2026-01-04')]::fstore_online.tv1[]);

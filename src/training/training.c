@@ -23,8 +23,8 @@
  *	   first of the key's rows it may serve, if it beats what is there; a
  *	   running maximum over each key's rows in time order then gives every
  *	   row its best candidate;
- *	3. the winners are fetched in TID order (each history row once, however
- *	   many entity rows it serves) and their feature values kept;
+ *	3. the winners are fetched in TID order (each history row once,
+ *	   however many entity rows it serves) and their feature values kept;
  *
  * then the chunk's rows are emitted in order.  Work is one pass over each
  * history per chunk (a hash probe and a search among the key's rows per
@@ -34,17 +34,17 @@
  * a tuplestore (which spills past work_mem), as does the result.
  *
  * Everything reads with the calling statement's snapshot.  The history
- * tables are read directly (the pass through the table access method, the
- * winners from their heap pages: see fetch_winners), so the caller's SELECT
- * privilege on each is checked first (and row-level security is refused,
- * as by fs_get_many).
+ * tables are read directly, through the table access method (a sequential
+ * scan for the pass, fetches by TID for the winners: see fetch_winners),
+ * so the caller's SELECT privilege on each is checked first (and row-level
+ * security is refused, as by fs_get_many).
  */
 #include "postgres.h"
 
 #include <math.h>
 
-#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -53,7 +53,6 @@
 #include "access/detoast.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
@@ -1069,27 +1068,47 @@ scan_history(AsofState *st, AsofView *v)
 
 /*
  * Step 3 for one view: drops candidates beyond the ttl, then reads the
- * winners in TID order, a page at a time, and keeps their feature values.
+ * winners in TID order through the table access method and keeps their
+ * feature values.
  *
- * This step stays on the heap's pages rather than the table AM's fetch by
- * TID (table_tuple_fetch_row_version), which costs a buffer lookup, pin and
- * content lock per winner instead of per page: with it, a join of 400,000
- * entity rows over 2,000,000 history rows took a median 1.58 s against
- * 1.20 s with this loop (same build otherwise, same run).  An index fetch
- * (table_index_fetch_tuple) would keep the page but does not fit either: it
- * starts a HOT chain at a root TID and so misses a heap-only tuple, which
- * the pass may have found.  The offline tables are heap tables (created by
- * fstore), and the tuples are the ones the pass saw with the same snapshot.
+ * Each winner is read by an index fetch (table_index_fetch_tuple, with the
+ * statement's snapshot), which keeps its page pinned from one TID to the
+ * next: winners sorted by TID cost a buffer lookup per page, and a content
+ * lock and a visibility check per winner.  An index fetch takes its TID as
+ * the root of a HOT chain, so when the winner the pass found is a
+ * heap-only tuple (its row was updated in place) the fetch finds nothing,
+ * and that winner is read at its exact TID (table_tuple_fetch_row_version)
+ * instead.  Under the snapshot the pass used the winner is the one visible
+ * member of its chain, so a fetch that succeeds returns that very TID (a
+ * different one also falls back to the exact read); a winner neither
+ * finds is gone, which that snapshot rules out.
+ *
+ * Alternatives measured on bench/training.sh's data (two rounds of each
+ * build in one run on a loaded machine, medians, 2,000,000 entity rows):
+ * the heap-page loop this replaces (ReadBuffer, a visibility check per
+ * winner) 23.8 s; this fetch 23.8 s; TID range scans over runs of winners
+ * on consecutive blocks, merged with the sorted winners, 26.7 s (they
+ * return every tuple of those pages, most of them not winners); one TID
+ * range per block, from its first winner to its last, 24.6 s.  Reading
+ * every winner with table_tuple_fetch_row_version (a buffer lookup, pin
+ * and content lock per winner) was 30% slower than the heap-page loop in
+ * an earlier measurement (1.58 s against 1.20 s, 400,000 entity rows over
+ * 2,000,000 history rows).  bench/run.sh training against main's loop (5
+ * rounds, loaded machine) gave 22.5 s against 20.7 s, with overlapping
+ * ranges: not settled (bench/README.md).
  */
 static void
 fetch_winners(AsofState *st, AsofView *v)
 {
 	FsView	   *fv = v->fv;
 	AsofKeys   *ks = v->keys;
-	TupleDesc	hd = RelationGetDescr(v->rel);
 	AsofTidPos *order;
+	TupleTableSlot *slot;
+	IndexFetchTableData *fetch;
+	AttrNumber	natts = 0;
 	int			n = 0;
 	int			s;
+	int			f;
 	int			i;
 
 	v->data = MemoryContextAllocHuge(st->chunkcxt, (Size) v->stride * Max(st->nrows, 1));
@@ -1118,95 +1137,72 @@ fetch_winners(AsofState *st, AsofView *v)
 		order[n].pos = s;
 		n++;
 	}
+	if (n == 0)
+		return;
 	sort_tidpos(order, n);
 
+	/* the history columns to deform: up to the last fetched feature */
+	for (f = 0; f < v->nfeat; f++)
+		natts = Max(natts, fv->cols[v->cols[f]].offline_attnum);
+
+	/*
+	 * The slot keeps the page of its tuple pinned, so the values are read
+	 * and detoasted (which reads other relations) with no buffer lock held.
+	 */
+	slot = table_slot_create(v->rel, NULL);
+	fetch = table_index_fetch_begin(v->rel);
 	i = 0;
 	while (i < n)
 	{
-		BlockNumber blk = (BlockNumber) (order[i].tid >> 16);
-		Buffer		buf;
-		Page		page;
-		int			end;
+		ItemPointerData want;
+		ItemPointerData tid;
+		bool		call_again = false;
+		char	   *row;
 		int			j;
 
 		CHECK_FOR_INTERRUPTS();
-
-		/* the page's winners: order[i .. end - 1] */
-		for (end = i + 1; end < n && (BlockNumber) (order[end].tid >> 16) == blk; end++)
-			;
-
-		/*
-		 * Visibility under the content lock; the values afterwards, with
-		 * the page only pinned (as a sequential scan reads its tuples): no
-		 * one can move a tuple of a pinned page, and detoasting, which reads
-		 * other relations, must not run under a buffer lock.
-		 */
-		buf = ReadBuffer(v->rel, blk);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		for (j = i; j < end; j++)
+		ItemPointerSet(&want, (BlockNumber) (order[i].tid >> 16),
+					   (OffsetNumber) (order[i].tid & 0xffff));
+		tid = want;
+		if (!table_index_fetch_tuple(fetch, &tid, st->snapshot, slot, &call_again, NULL) ||
+			!ItemPointerEquals(&tid, &want))
 		{
-			OffsetNumber off = (OffsetNumber) (order[j].tid & 0xffff);
-			ItemId		lp;
-			HeapTupleData htup;
+			/* a heap-only tuple: not the start of a HOT chain */
+			tid = want;
+			if (!table_tuple_fetch_row_version(v->rel, &tid, st->snapshot, slot))
+				elog(ERROR, "history row (%u,%u) of feature view \"%s\" vanished",
+					 ItemPointerGetBlockNumber(&want), ItemPointerGetOffsetNumber(&want),
+					 fv->name);
+		}
 
-			if (j > i && order[j].tid == order[j - 1].tid)
+		/* the first row of the run gets copies, the others share them */
+		slot_getsomeattrs(slot, natts);
+		row = v->data + (Size) v->stride * ks->sorted_row[order[i].pos];
+		for (f = 0; f < v->nfeat; f++)
+		{
+			FsColumn   *col = &fv->cols[v->cols[f]];
+			Datum		d = slot->tts_values[col->offline_attnum - 1];
+
+			if (slot->tts_isnull[col->offline_attnum - 1])
 				continue;
-			lp = PageGetItemId(page, off);
-			if (off > PageGetMaxOffsetNumber(page) || !ItemIdIsNormal(lp))
-				elog(ERROR, "history row (%u,%u) of feature view \"%s\" vanished",
-					 blk, off, fv->name);
-			htup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-			htup.t_len = ItemIdGetLength(lp);
-			htup.t_tableOid = RelationGetRelid(v->rel);
-			ItemPointerSet(&htup.t_self, blk, off);
-			if (!HeapTupleSatisfiesVisibility(&htup, st->snapshot, buf))
-				elog(ERROR, "history row (%u,%u) of feature view \"%s\" vanished",
-					 blk, off, fv->name);
-		}
-		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-
-		while (i < end)
-		{
-			OffsetNumber off = (OffsetNumber) (order[i].tid & 0xffff);
-			ItemId		lp = PageGetItemId(page, off);
-			HeapTupleData htup;
-			char	   *row;
-			int			f;
-
-			htup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
-			htup.t_len = ItemIdGetLength(lp);
-			htup.t_tableOid = RelationGetRelid(v->rel);
-			ItemPointerSet(&htup.t_self, blk, off);
-
-			/* the first row of the run gets copies, the others share them */
-			row = v->data + (Size) v->stride * ks->sorted_row[order[i].pos];
-			for (f = 0; f < v->nfeat; f++)
+			row[v->present_off + f] = 1;
+			if (col->typbyval && col->typlen > 0)
 			{
-				FsColumn   *col = &fv->cols[v->cols[f]];
-				bool		isnull;
-				Datum		d = heap_getattr(&htup, col->offline_attnum, hd, &isnull);
-
-				if (isnull)
-					continue;
-				row[v->present_off + f] = 1;
-				if (col->typbyval && col->typlen > 0)
-				{
-					store_att_byval(row + v->off[f], d, col->typlen);
-					continue;
-				}
-				if (col->typlen == -1 && VARATT_IS_EXTENDED(DatumGetPointer(d)))
-					d = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(d)));
-				else
-					d = datumCopy(d, false, col->typlen);
-				memcpy(row + v->off[f], &d, sizeof(Datum));
+				store_att_byval(row + v->off[f], d, col->typlen);
+				continue;
 			}
-			for (j = i + 1; j < end && order[j].tid == order[i].tid; j++)
-				memcpy(v->data + (Size) v->stride * ks->sorted_row[order[j].pos], row, v->stride);
-			i = j;
+			if (col->typlen == -1 && VARATT_IS_EXTENDED(DatumGetPointer(d)))
+				d = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(d)));
+			else
+				d = datumCopy(d, false, col->typlen);
+			memcpy(row + v->off[f], &d, sizeof(Datum));
 		}
-		ReleaseBuffer(buf);
+		for (j = i + 1; j < n && order[j].tid == order[i].tid; j++)
+			memcpy(v->data + (Size) v->stride * ks->sorted_row[order[j].pos], row, v->stride);
+		i = j;
 	}
+	table_index_fetch_end(fetch);
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 /* Emits the chunk's rows, in order, into the result. */
