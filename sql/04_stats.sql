@@ -88,7 +88,11 @@ CALL t.small_writes(300);
 SELECT extract(epoch FROM clock_timestamp() - :'t0') AS secs \gset
 SELECT last_event_ts FROM fstore.freshness WHERE view_name = 'fr';
 SELECT pg_stat_force_next_flush();
-SELECT n_tup_ins + n_tup_upd - :rows_before BETWEEN 1 AND ceil(:secs) + 2 AS row_written_about_once_a_second
+-- (the stream worker may meanwhile write, once, the row of any other view
+-- whose last write it had not: the counts are of the whole table; and it
+-- may have written this view's row just before, so none is required)
+SELECT n_tup_ins + n_tup_upd - :rows_before
+       <= ceil(:secs) + 2 + (SELECT count(*) FROM fstore.feature_views) AS row_written_about_once_a_second
   FROM pg_stat_user_tables WHERE relid = 'fstore.view_state'::regclass;
 -- the row never runs ahead of what committed
 SELECT s.last_event_ts <= f.last_event_ts AS row_not_ahead
