@@ -81,7 +81,7 @@ $$;
 SELECT pg_stat_force_next_flush();
 SELECT n_tup_ins + n_tup_upd AS rows_before FROM pg_stat_user_tables
  WHERE relid = 'fstore.view_state'::regclass \gset
--- (a second after the last write: the first of the 300 writes the row)
+-- (a second after the last write: the loop may write the row at once)
 SELECT pg_sleep(1.1);
 SELECT clock_timestamp() AS t0 \gset
 CALL t.small_writes(300);
